@@ -1,0 +1,181 @@
+import Crypto
+import Foundation
+import KeyBroker
+
+/// Wraps private keys with AES-256-GCM under a master key file. See ``LocalFileKeystorePlugin``.
+///
+/// Blob layout (all integers big-endian):
+///
+/// | bytes | field |
+/// |---|---|
+/// | 4 | magic `KBLF` |
+/// | 1 | format version, 1 |
+/// | 8 | master key id |
+/// | 12 | AES-GCM nonce |
+/// | n | ciphertext of the PKCS#8 DER private key |
+/// | 16 | AES-GCM tag |
+///
+/// The associated data is the 13-byte header followed by the canonical encryption
+/// context, so a blob opens only under its own organization's context and with the key
+/// whose id it names.
+public final class LocalFileKeystore: Keystore {
+    public let name: String
+    public var type: String { LocalFileKeystorePlugin.type }
+
+    static let magic = Data("KBLF".utf8)
+    static let version: UInt8 = 1
+    static let headerSize = 4 + 1 + MasterKey.idSize
+    static let nonceSize = 12
+    static let tagSize = 16
+
+    private let ring: MasterKeyRing
+
+    /// Creates an instance; key files are read on first use.
+    /// - Parameters:
+    ///   - name: the instance name.
+    ///   - currentKeyFile: the key new pairs are wrapped with.
+    ///   - previousKeyFiles: older keys, for pairs wrapped before a master-key rotation.
+    ///   - createIfMissing: whether to create the current key file when it does not exist.
+    public init(name: String, currentKeyFile: URL, previousKeyFiles: [URL], createIfMissing: Bool) {
+        self.name = name
+        ring = MasterKeyRing(keystore: name, current: currentKeyFile, previous: previousKeyFiles, createIfMissing: createIfMissing)
+    }
+
+    public func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
+        let master = try await ring.currentKey()
+        let key: PrivateKeyMaterial
+        var der: Data
+        do {
+            key = try PrivateKeyMaterial(generating: spec)
+            der = try key.pkcs8DERRepresentation()
+        } catch {
+            throw KeystoreError(.internalFailure, keystore: name, message: error.description)
+        }
+        defer { PrivateKeyMaterial.wipe(&der) }
+        var header = Self.magic
+        header.append(Self.version)
+        header.append(master.id)
+        do {
+            let sealed = try AES.GCM.seal(der, using: master.key, authenticating: header + context.canonicalBytes)
+            let blob = header + Data(sealed.nonce) + sealed.ciphertext + sealed.tag
+            return GeneratedKeyPair(
+                publicKeyDER: key.publicKeyDER, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: master.idHex))
+        } catch {
+            throw KeystoreError(.internalFailure, keystore: name, message: "AES-256-GCM wrapping failed: \(error)")
+        }
+    }
+
+    public func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
+        let blob = wrapped.ciphertext
+        guard blob.count >= Self.headerSize + Self.nonceSize + Self.tagSize, blob.prefix(4) == Self.magic else {
+            throw KeystoreError(
+                .badCiphertext, keystore: name,
+                message: "the stored key is not a local-file blob (bad magic or too short); it was wrapped by another keystore type or is corrupt")
+        }
+        let start = blob.startIndex
+        let version = blob[start + 4]
+        guard version == Self.version else {
+            throw KeystoreError(.badCiphertext, keystore: name, message: "the stored key has format version \(version); this build reads version \(Self.version)")
+        }
+        let keyID = Data(blob[(start + 5)..<(start + Self.headerSize)])
+        let master = try await ring.key(withID: keyID)
+        let header = Data(blob[start..<(start + Self.headerSize)])
+        let nonceEnd = start + Self.headerSize + Self.nonceSize
+        var der: Data
+        do {
+            let box = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: blob[(start + Self.headerSize)..<nonceEnd]),
+                ciphertext: blob[nonceEnd..<(blob.endIndex - Self.tagSize)], tag: blob.suffix(Self.tagSize))
+            der = try AES.GCM.open(box, using: master.key, authenticating: header + context.canonicalBytes)
+        } catch {
+            throw KeystoreError(
+                .badCiphertext, keystore: name,
+                message: "the stored key failed authentication under context \(context): it belongs to another organization, or was altered")
+        }
+        defer { PrivateKeyMaterial.wipe(&der) }
+        do {
+            return try PrivateKeyMaterial(derRepresentation: der)
+        } catch {
+            throw KeystoreError(.badCiphertext, keystore: name, message: error.description)
+        }
+    }
+
+    public func checkHealth() async -> KeystoreHealth {
+        await ring.health()
+    }
+}
+
+/// The master keys of one keystore, read lazily and kept once read.
+actor MasterKeyRing {
+    let keystore: String
+    let currentFile: URL
+    let previousFiles: [URL]
+    let createIfMissing: Bool
+    private var current: MasterKey?
+    private var previous: [MasterKey]?
+
+    init(keystore: String, current: URL, previous: [URL], createIfMissing: Bool) {
+        self.keystore = keystore
+        currentFile = current
+        previousFiles = previous
+        self.createIfMissing = createIfMissing
+    }
+
+    func currentKey() throws(KeystoreError) -> MasterKey {
+        if let current { return current }
+        var key = try MasterKeyFile.read(currentFile, keystore: keystore)
+        if key == nil, createIfMissing {
+            key = try MasterKeyFile.create(currentFile, keystore: keystore)
+        }
+        guard let key else {
+            throw KeystoreError(
+                .misconfigured, keystore: keystore,
+                message: "master key file '\(currentFile.path)' does not exist",
+                hint: "restore it from backup, or set createIfMissing: true to create a new one (only for a new deployment: pairs wrapped by a lost key cannot be recovered)")
+        }
+        current = key
+        return key
+    }
+
+    func previousKeys() throws(KeystoreError) -> [MasterKey] {
+        if let previous { return previous }
+        var keys: [MasterKey] = []
+        for file in previousFiles {
+            guard let key = try MasterKeyFile.read(file, keystore: keystore) else {
+                throw KeystoreError(
+                    .misconfigured, keystore: keystore,
+                    message: "previous master key file '\(file.path)' (listed in previousPaths) does not exist",
+                    hint: "restore it from backup; the pairs it wrapped cannot be decrypted without it")
+            }
+            keys.append(key)
+        }
+        previous = keys
+        return keys
+    }
+
+    func key(withID id: Data) throws(KeystoreError) -> MasterKey {
+        let current = try currentKey()
+        if current.id == id { return current }
+        if let match = try previousKeys().first(where: { $0.id == id }) { return match }
+        let hex = id.map { String(format: "%02x", $0) }.joined()
+        let known = ([current] + ((try? previousKeys()) ?? [])).map { "\($0.idHex) (\($0.file.path))" }
+        throw KeystoreError(
+            .wrongKey, keystore: keystore,
+            message: "the stored key was wrapped by master key id \(hex), which is not configured; configured: \(known.joined(separator: ", "))",
+            hint: "add the key file with id \(hex) to previousPaths")
+    }
+
+    func health() -> KeystoreHealth {
+        if current == nil, createIfMissing, !FileManager.default.fileExists(atPath: currentFile.path) {
+            return .healthy("master key file '\(currentFile.path)' will be created on first use")
+        }
+        do {
+            let key = try currentKey()
+            let previous = try previousKeys()
+            let note = previous.isEmpty ? "" : ", \(previous.count) previous key(s)"
+            return .healthy("master key '\(key.file.path)' (id \(key.idHex))\(note)")
+        } catch {
+            return .unhealthy(error)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Crypto
+import Foundation
+import KeyBroker
+
+/// A 256-bit master key read from a file, with its public identifier.
+struct MasterKey: Sendable {
+    /// The number of random bytes in a master key file.
+    static let size = 32
+    /// The length of a key id in bytes.
+    static let idSize = 8
+
+    let key: SymmetricKey
+    /// A fingerprint that names the key without revealing it: the first 8 bytes of
+    /// SHA-256 over a domain label and the key.
+    let id: Data
+    let file: URL
+
+    var idHex: String { id.map { String(format: "%02x", $0) }.joined() }
+
+    init(bytes: Data, file: URL) {
+        key = SymmetricKey(data: bytes)
+        var hasher = SHA256()
+        hasher.update(data: Data("keybroker local-file master key id v1".utf8))
+        hasher.update(data: bytes)
+        id = Data(hasher.finalize().prefix(Self.idSize))
+        self.file = file
+    }
+}
+
+/// Reading and creating master key files, refusing any that others could read.
+enum MasterKeyFile {
+    /// Reads a key file, checking that it is a regular file of exactly 32 bytes that only
+    /// its owner can read or write.
+    /// - Returns: the key, or `nil` when the file does not exist.
+    static func read(_ file: URL, keystore: String) throws(KeystoreError) -> MasterKey? {
+        func failure(_ kind: KeystoreError.Kind, _ message: String) -> KeystoreError {
+            KeystoreError(kind, keystore: keystore, message: message)
+        }
+        var info = stat()
+        guard stat(file.path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw failure(.misconfigured, "master key file '\(file.path)' is not a regular file")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw failure(
+                .denied,
+                "master key file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'")
+        }
+        guard let data = FileManager.default.contents(atPath: file.path) else {
+            throw failure(.denied, "cannot read master key file '\(file.path)' (permission denied for this user?)")
+        }
+        guard data.count == MasterKey.size else {
+            throw failure(
+                .misconfigured,
+                "master key file '\(file.path)' holds \(data.count) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE")
+        }
+        var bytes = data
+        defer { PrivateKeyMaterial.wipe(&bytes) }
+        return MasterKey(bytes: bytes, file: file)
+    }
+
+    /// Creates a key file with 32 bytes from the system CSPRNG, mode 0600, in a directory
+    /// created with mode 0700 where missing. Never overwrites: when another process created
+    /// the file first, that file is read instead.
+    static func create(_ file: URL, keystore: String) throws(KeystoreError) -> MasterKey {
+        func failure(_ kind: KeystoreError.Kind, _ message: String) -> KeystoreError {
+            KeystoreError(kind, keystore: keystore, message: message)
+        }
+        let directory = file.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw failure(.unreachable, "cannot create directory '\(directory.path)' for the master key: \(error.localizedDescription)")
+        }
+        let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            if errno == EEXIST, let existing = try read(file, keystore: keystore) { return existing }
+            throw failure(.unreachable, "cannot create master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        var bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        defer { PrivateKeyMaterial.wipe(&bytes) }
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fchmod(descriptor, 0o600) == 0 && fsync(descriptor) == 0
+        close(descriptor)
+        guard written == MasterKey.size, synced else {
+            unlink(file.path)
+            throw failure(.unreachable, "writing master key file '\(file.path)' failed: \(String(cString: strerror(errno)))")
+        }
+        return MasterKey(bytes: bytes, file: file)
+    }
+}

@@ -1,0 +1,244 @@
+import Crypto
+import Foundation
+import Logging
+
+/// Routes every key operation of every organization to the right keystore and store.
+///
+/// - Generation goes to the organization's *configured* keystore.
+/// - The public key comes from the store alone, so encryption never needs a keystore
+///   (invariant 1).
+/// - Unwrapping goes to the keystore recorded *on the pair* (invariant 2).
+public final class Broker: Sendable {
+    /// The configuration in force.
+    public let config: BrokerConfig
+    /// One instance per configured keystore.
+    public let keystores: [String: any Keystore]
+    /// Where pairs live.
+    public let store: any KeyPairStore
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    /// The largest history page a caller may ask for.
+    public static let maximumHistoryPage = 1000
+
+    /// Opens a broker, first checking that every keystore that stored pairs still need is
+    /// configured with the same type (invariant 3).
+    /// - Parameters:
+    ///   - loaded: the configuration and its keystores.
+    ///   - store: the key-pair store.
+    ///   - now: the clock (tests inject one).
+    /// - Throws: ``ConfigError`` naming each missing keystore and the pairs per organization
+    ///   that need it, or ``BrokerError`` when the store fails.
+    public static func open(
+        _ loaded: LoadedConfig, store: any KeyPairStore, now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger = Logger(label: "keybroker")
+    ) async throws -> Broker {
+        let usage: [KeystoreUsage]
+        do {
+            usage = try await store.keystoreUsage()
+        } catch {
+            throw BrokerError.storage(error, while: "reading which keystores the stored key pairs need")
+        }
+        let problems = Self.referenceProblems(config: loaded.config, usage: usage)
+        guard problems.isEmpty else { throw ConfigError(problems) }
+        return Broker(config: loaded.config, keystores: loaded.keystores, store: store, now: now, logger: logger)
+    }
+
+    init(
+        config: BrokerConfig, keystores: [String: any Keystore], store: any KeyPairStore,
+        now: @escaping @Sendable () -> Date, logger: Logger
+    ) {
+        self.config = config
+        self.keystores = keystores
+        self.store = store
+        self.now = now
+        self.logger = logger
+    }
+
+    /// The findings for stored pairs whose keystore is missing from `config` or changed type.
+    public static func referenceProblems(config: BrokerConfig, usage: [KeystoreUsage]) -> [ConfigDiagnostic] {
+        let byKeystore = Dictionary(grouping: usage, by: \.keystoreName)
+        var problems: [ConfigDiagnostic] = []
+        for (name, rows) in byKeystore.sorted(by: { $0.key < $1.key }) {
+            let total = rows.reduce(0) { $0 + $1.count }
+            let perOrganization = rows.map { "\($0.organization): \($0.count)" }.joined(separator: ", ")
+            if let configured = config.keystores[name] {
+                let types = Set(rows.map(\.keystoreType)).subtracting([configured.type])
+                if let stored = types.sorted().first {
+                    problems.append(ConfigDiagnostic(
+                        .error, at: configured.location,
+                        "keystore '\(name)' is now of type '\(configured.type)', but \(total) stored key pair(s) were wrapped by it as type '\(stored)' (\(perOrganization)); restore type '\(stored)', and give a new keystore a new name"))
+                }
+            } else {
+                problems.append(ConfigDiagnostic(
+                    .error, at: ConfigLocation(file: config.source, line: 1, column: 1),
+                    "keystore '\(name)' is not configured, but \(total) stored key pair(s) need it to decrypt (\(perOrganization)); put it back under 'keystores:' (organizations need not use it) so their recordings stay readable"))
+            }
+        }
+        return problems
+    }
+
+    // MARK: organizations
+
+    /// The effective settings of `organization`.
+    public func policy(for organization: OrganizationID) -> OrganizationPolicy {
+        config.policy(for: organization)
+    }
+
+    /// The organizations that have settings or key pairs, sorted.
+    public func knownOrganizations() async throws(BrokerError) -> [OrganizationID] {
+        let current = try await currentPairs()
+        return Array(Set(config.organizations.keys).union(current.map(\.organization))).sorted()
+    }
+
+    func keystore(named name: String) throws(BrokerError) -> (any Keystore, KeystoreSettings) {
+        guard let keystore = keystores[name], let settings = config.keystores[name] else {
+            throw BrokerError(.invalidInput, "keystore '\(name)' is not configured; configured: \(keystores.keys.sorted().joined(separator: ", "))")
+        }
+        return (keystore, settings)
+    }
+
+    // MARK: key pairs
+
+    /// Creates a key pair through the organization's configured keystore and makes it
+    /// current. On any failure the current pair stays as it was.
+    /// - Parameters:
+    ///   - organization: whose pair.
+    ///   - reason: why, for the history.
+    ///   - requestedBy: who asked, for the history.
+    @discardableResult
+    public func generateKeyPair(
+        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String
+    ) async throws(BrokerError) -> KeyPairRecord {
+        let policy = policy(for: organization)
+        let (keystore, settings) = try keystore(named: policy.keystore)
+        let context = settings.context(for: organization)
+        let generated: GeneratedKeyPair
+        do {
+            generated = try await keystore.generateKeyPair(policy.keyPairSpec, context: context)
+        } catch {
+            throw BrokerError.keystore(error, while: "generating a key pair for organization '\(organization)'")
+        }
+        let record = KeyPairRecord(
+            id: UUID(), organization: organization, keystoreName: settings.name, keystoreType: settings.type,
+            backendKeyReference: generated.wrapped.backendKeyReference, spec: policy.keyPairSpec,
+            publicKeyDER: generated.publicKeyDER, wrappedPrivateKey: generated.wrapped.ciphertext,
+            encryptionContext: context, createdAt: now(), reason: reason, requestedBy: requestedBy)
+        do {
+            try await store.insertCurrent(record)
+        } catch {
+            throw BrokerError.storage(error, while: "storing the new key pair of organization '\(organization)'")
+        }
+        logger.info(
+            "generated key pair",
+            metadata: ["org": "\(organization)", "keyPair": "\(record.id)", "keystore": "\(settings.name)", "reason": "\(reason)"])
+        return record
+    }
+
+    /// The organization's current pair, from the store only (no keystore call).
+    /// - Throws: ``BrokerError`` (`notFound`) when the organization has no pair yet.
+    public func currentKeyPair(for organization: OrganizationID) async throws(BrokerError) -> KeyPairRecord {
+        let record: KeyPairRecord?
+        do {
+            record = try await store.current(for: organization)
+        } catch {
+            throw BrokerError.storage(error, while: "reading the current key pair of organization '\(organization)'")
+        }
+        guard let record else {
+            throw BrokerError(
+                .notFound,
+                "organization '\(organization)' has no key pair yet; create one with: keybroker keys generate --org \(organization)")
+        }
+        return record
+    }
+
+    /// The organization's pairs, newest first.
+    public func history(
+        for organization: OrganizationID, limit: Int = 100, offset: Int = 0
+    ) async throws(BrokerError) -> [StoredKeyPair] {
+        guard (1...Self.maximumHistoryPage).contains(limit), offset >= 0 else {
+            throw BrokerError(.invalidInput, "history pages hold 1 to \(Self.maximumHistoryPage) pairs from an offset of 0 or more")
+        }
+        do {
+            return try await store.history(for: organization, limit: limit, offset: offset)
+        } catch {
+            throw BrokerError.storage(error, while: "reading the key-pair history of organization '\(organization)'")
+        }
+    }
+
+    func currentPairs() async throws(BrokerError) -> [KeyPairRecord] {
+        do {
+            return try await store.currentPairs()
+        } catch {
+            throw BrokerError.storage(error, while: "reading the current key pairs")
+        }
+    }
+
+    /// Unwraps a data key that was wrapped with one of the organization's public keys,
+    /// through the keystore recorded on that pair.
+    /// - Parameters:
+    ///   - organization: the organization the caller acts for.
+    ///   - keyPairID: the pair named in the recording's header.
+    ///   - wrappedDataKey: the RSA-OAEP-SHA256 ciphertext.
+    /// - Returns: the data key. The private key never leaves this call.
+    public func unwrapDataKey(
+        for organization: OrganizationID, keyPairID: UUID, wrappedDataKey: Data
+    ) async throws(BrokerError) -> Data {
+        let stored: StoredKeyPair?
+        do {
+            stored = try await store.keyPair(id: keyPairID)
+        } catch {
+            throw BrokerError.storage(error, while: "reading key pair \(keyPairID)")
+        }
+        guard let record = stored?.record, record.organization == organization else {
+            throw BrokerError(.notFound, "organization '\(organization)' has no key pair \(keyPairID.uuidString.lowercased())")
+        }
+        let privateKey = try await decryptPrivateKey(of: record)
+        do {
+            return try privateKey.unwrapDataKey(wrappedDataKey)
+        } catch {
+            throw BrokerError(.invalidInput, "unwrapping with key pair \(keyPairID.uuidString.lowercased()) failed: \(error)")
+        }
+    }
+
+    func decryptPrivateKey(of record: KeyPairRecord) async throws(BrokerError) -> PrivateKeyMaterial {
+        guard let keystore = keystores[record.keystoreName] else {
+            // Broker.open refuses such a configuration; this guards a store changed underneath.
+            throw BrokerError(
+                .keystoreFailed,
+                "key pair \(record.id.uuidString.lowercased()) was wrapped by keystore '\(record.keystoreName)', which is not configured; add it back under 'keystores:'")
+        }
+        let wrapped = WrappedPrivateKey(ciphertext: record.wrappedPrivateKey, backendKeyReference: record.backendKeyReference)
+        let material: PrivateKeyMaterial
+        do {
+            material = try await keystore.decryptPrivateKey(wrapped, context: record.encryptionContext)
+        } catch {
+            throw BrokerError.keystore(error, while: "decrypting the private key of key pair \(record.id.uuidString.lowercased())")
+        }
+        guard material.spec == record.spec else {
+            throw BrokerError.corruptRecord("key pair \(record.id) is recorded as \(record.spec) but its private key is \(material.spec)")
+        }
+        return material
+    }
+
+    // MARK: rotation
+
+    /// When the organization's current pair is due for rotation; `nil` for `never` or when
+    /// it has no pair (then one is due at once).
+    public func nextRotation(for organization: OrganizationID, current: KeyPairRecord?) -> Date? {
+        guard let current else { return nil }
+        return policy(for: organization).rotation.nextRotation(after: current.createdAt)
+    }
+
+    /// Whether the organization needs a new pair at `now`: it has none, or its cadence came due.
+    public func rotationDue(for organization: OrganizationID, at now: Date) async throws(BrokerError) -> Bool {
+        let current: KeyPairRecord?
+        do {
+            current = try await store.current(for: organization)
+        } catch {
+            throw BrokerError.storage(error, while: "reading the current key pair of organization '\(organization)'")
+        }
+        guard let current else { return true }
+        return policy(for: organization).rotation.isDue(created: current.createdAt, now: now)
+    }
+}

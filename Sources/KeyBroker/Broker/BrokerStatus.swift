@@ -1,0 +1,71 @@
+import Foundation
+
+/// A snapshot of every keystore's health and every known organization's keys.
+public struct BrokerStatus: Sendable {
+    /// When the snapshot was taken.
+    public let checkedAt: Date
+    /// Every configured keystore.
+    public let keystores: [KeystoreStatus]
+    /// Every organization with settings or key pairs.
+    public let organizations: [OrganizationStatus]
+}
+
+/// One keystore in a ``BrokerStatus``.
+public struct KeystoreStatus: Sendable {
+    /// The instance name.
+    public let name: String
+    /// The plugin type.
+    public let type: String
+    /// The result of its health check.
+    public let health: KeystoreHealth
+}
+
+/// One organization in a ``BrokerStatus``.
+public struct OrganizationStatus: Sendable {
+    /// The organization.
+    public let organization: OrganizationID
+    /// Its effective settings.
+    public let policy: OrganizationPolicy
+    /// Its current pair, if it has one.
+    public let current: KeyPairRecord?
+    /// When the current pair is due for rotation.
+    public let nextRotation: Date?
+    /// Whether it needs a new pair now (none yet, cadence due, or its keystore changed).
+    public let rotationDue: Bool
+    /// Whether the current pair was wrapped by another keystore than the configured one.
+    public let keystoreChanged: Bool
+}
+
+extension Broker {
+    /// Checks every keystore (concurrently) and summarizes every known organization.
+    public func status() async throws(BrokerError) -> BrokerStatus {
+        let keystores = self.keystores
+        let settings = config.keystores
+        let health = await withTaskGroup(of: KeystoreStatus.self) { group in
+            for (name, keystore) in keystores {
+                group.addTask {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    let health = await keystore.checkHealth()
+                    return KeystoreStatus(name: name, type: settings[name]?.type ?? keystore.type, health: health.measured(clock.now - start))
+                }
+            }
+            var results: [KeystoreStatus] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.name < $1.name }
+        }
+        let pairs = try await currentPairs()
+        let byOrganization = Dictionary(pairs.map { ($0.organization, $0) }, uniquingKeysWith: { first, _ in first })
+        let time = now()
+        let organizations = Set(config.organizations.keys).union(byOrganization.keys).sorted().map { id in
+            let current = byOrganization[id]
+            let policy = policy(for: id)
+            let next = nextRotation(for: id, current: current)
+            let changed = current.map { $0.keystoreName != policy.keystore } ?? false
+            return OrganizationStatus(
+                organization: id, policy: policy, current: current, nextRotation: next,
+                rotationDue: current == nil || changed || next.map { $0 <= time } == true, keystoreChanged: changed)
+        }
+        return BrokerStatus(checkedAt: time, keystores: health, organizations: organizations)
+    }
+}

@@ -1,0 +1,139 @@
+import Crypto
+import Foundation
+
+/// The outcome of testing a keystore configuration for an organization, step by step.
+/// Nothing a test creates is stored.
+public struct KeystoreTestReport: Sendable {
+    /// The organization the test ran for.
+    public let organization: OrganizationID
+    /// The keystore tested.
+    public let keystore: String
+    /// Its plugin type.
+    public let keystoreType: String
+    /// The spec of the test pair.
+    public let spec: KeyPairSpec
+    /// The steps in order; after a failed step the rest are skipped.
+    public let steps: [KeystoreTestStep]
+
+    /// Whether every step passed.
+    public var passed: Bool { steps.allSatisfy { $0.outcome == .passed } }
+}
+
+/// One step of a ``KeystoreTestReport``.
+public struct KeystoreTestStep: Sendable {
+    /// How a step ended.
+    public enum Outcome: String, Sendable {
+        case passed, failed, skipped
+    }
+
+    /// The step's name (`generate-key-pair`).
+    public let name: String
+    /// How it ended.
+    public let outcome: Outcome
+    /// How long it took.
+    public let duration: Duration
+    /// What went wrong, or a note on success.
+    public let detail: String?
+    /// The backend's error, when a keystore call failed.
+    public let keystoreError: KeystoreError?
+}
+
+extension Broker {
+    /// The steps a keystore test runs, in order.
+    public static let testStepNames = [
+        "generate-key-pair", "encrypt-test-data", "decrypt-private-key", "decrypt-test-data", "compare",
+        "context-binding",
+    ]
+
+    /// Tests a keystore for `organization` without saving anything: generates a pair through
+    /// it, wraps random test data with the public key, unwraps the private key through the
+    /// keystore, unwraps the test data, compares, and finally checks that the keystore
+    /// refuses to unwrap under another organization's context.
+    /// - Parameters:
+    ///   - organization: the organization whose context binds the test pair.
+    ///   - candidate: a keystore that is not (yet) configured; `nil` tests the organization's
+    ///     configured keystore.
+    public func test(
+        organization: OrganizationID, candidate: (settings: KeystoreSettings, keystore: any Keystore)? = nil
+    ) async throws(BrokerError) -> KeystoreTestReport {
+        let policy = policy(for: organization)
+        let keystore: any Keystore
+        let settings: KeystoreSettings
+        if let candidate {
+            (keystore, settings) = (candidate.keystore, candidate.settings)
+        } else {
+            (keystore, settings) = try self.keystore(named: policy.keystore)
+        }
+        let spec = candidate?.settings.keyPairSpec ?? policy.keyPairSpec
+        var run = TestRun()
+        let context = settings.context(for: organization)
+
+        let generated = await run.step("generate-key-pair") { () throws(KeystoreError) in
+            try await keystore.generateKeyPair(spec, context: context)
+        }
+        let testData = Data(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+        let wrappedTestData = await run.step("encrypt-test-data", after: generated) { generated throws(KeyMaterialError) in
+            try PublicKeyEncryption.wrapDataKey(testData, publicKeyDER: generated.publicKeyDER)
+        }
+        let privateKey = await run.step("decrypt-private-key", after: generated) { generated throws(KeystoreError) in
+            try await keystore.decryptPrivateKey(generated.wrapped, context: context)
+        }
+        let unwrapped = await run.step("decrypt-test-data", after: privateKey) { privateKey throws(KeyMaterialError) in
+            guard let wrappedTestData else { throw KeyMaterialError("no test data was encrypted") }
+            return try privateKey.unwrapDataKey(wrappedTestData)
+        }
+        _ = await run.step("compare", after: unwrapped) { unwrapped throws(KeyMaterialError) in
+            guard unwrapped == testData else {
+                throw KeyMaterialError("the decrypted test data differs from what was encrypted")
+            }
+        }
+        let otherContext = EncryptionContext([settings.contextKey: "keybroker-test-another-organization"])
+        _ = await run.step("context-binding", after: generated) { generated throws(KeyMaterialError) in
+            do {
+                _ = try await keystore.decryptPrivateKey(generated.wrapped, context: otherContext)
+            } catch {
+                return
+            }
+            throw KeyMaterialError(
+                "the keystore unwrapped the private key under another organization's encryption context; it does not bind keys to organizations")
+        }
+        return KeystoreTestReport(
+            organization: organization, keystore: settings.name, keystoreType: settings.type, spec: spec, steps: run.steps)
+    }
+}
+
+/// Runs test steps in order, recording each, and skipping a step whose input failed.
+private struct TestRun {
+    var steps: [KeystoreTestStep] = []
+    private let clock = ContinuousClock()
+
+    mutating func step<Output, Failure: Error>(
+        _ name: String, _ body: () async throws(Failure) -> Output
+    ) async -> Output? {
+        guard !steps.contains(where: { $0.outcome != .passed }) else {
+            steps.append(KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil))
+            return nil
+        }
+        let start = clock.now
+        do {
+            let output = try await body()
+            steps.append(KeystoreTestStep(name: name, outcome: .passed, duration: clock.now - start, detail: nil, keystoreError: nil))
+            return output
+        } catch {
+            steps.append(KeystoreTestStep(
+                name: name, outcome: .failed, duration: clock.now - start, detail: "\(error)",
+                keystoreError: error as? KeystoreError))
+            return nil
+        }
+    }
+
+    mutating func step<Input, Output, Failure: Error>(
+        _ name: String, after input: Input?, _ body: (Input) async throws(Failure) -> Output
+    ) async -> Output? {
+        guard let input else {
+            steps.append(KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil))
+            return nil
+        }
+        return await step(name) { () throws(Failure) in try await body(input) }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// A validated configuration. Built only by ``ConfigLoader``.
+public struct BrokerConfig: Sendable {
+    /// The file it was read from.
+    public let source: String
+    /// `server:`; used by `keybroker serve`.
+    public let server: ServerSettings
+    /// `storage:`.
+    public let storage: StorageSettings
+    /// `keystores:` by instance name.
+    public let keystores: [String: KeystoreSettings]
+    /// `defaults:`.
+    public let defaults: OrganizationPolicy
+    /// `organizations:`: the organizations with settings of their own.
+    public let organizations: [OrganizationID: OrganizationOverrides]
+    /// `auth:`.
+    public let auth: AuthSettings
+
+    /// The settings that apply to `organization`: its own, then the keystore's spec, then
+    /// `defaults`.
+    public func policy(for organization: OrganizationID) -> OrganizationPolicy {
+        let overrides = organizations[organization]
+        let keystore = overrides?.keystore ?? defaults.keystore
+        let spec = overrides?.keyPairSpec ?? keystores[keystore]?.keyPairSpec ?? defaults.keyPairSpec
+        return OrganizationPolicy(
+            keystore: keystore, rotation: overrides?.rotation ?? defaults.rotation, keyPairSpec: spec)
+    }
+}
+
+/// `server:`.
+public struct ServerSettings: Sendable, Hashable {
+    /// The host to listen on.
+    public let host: String
+    /// The TCP port.
+    public let port: Int
+
+    /// Loopback only: a new deployment is not reachable from the network until an operator
+    /// says so.
+    public static let `default` = ServerSettings(host: "127.0.0.1", port: 8080)
+}
+
+/// `storage:`.
+public enum StorageSettings: Sendable, Hashable {
+    /// A SQLite database file.
+    case sqlite(path: URL)
+}
+
+/// One `keystores.<name>` entry: what the core itself reads from it.
+public struct KeystoreSettings: Sendable, Hashable {
+    /// The instance name.
+    public let name: String
+    /// The plugin type.
+    public let type: String
+    /// The encryption-context key under which the organization id is bound.
+    public let contextKey: String
+    /// The spec for organizations of this keystore that do not set their own.
+    public let keyPairSpec: KeyPairSpec?
+    /// Where the entry starts, for findings about it.
+    public let location: ConfigLocation
+
+    /// The context that binds a key of `organization` in this keystore.
+    public func context(for organization: OrganizationID) -> EncryptionContext {
+        .organization(organization, contextKey: contextKey)
+    }
+}
+
+/// The effective settings of an organization.
+public struct OrganizationPolicy: Sendable, Hashable {
+    /// The keystore that wraps its new pairs.
+    public let keystore: String
+    /// How often its pair rotates.
+    public let rotation: RotationCadence
+    /// The RSA spec of its new pairs.
+    public let keyPairSpec: KeyPairSpec
+}
+
+/// `organizations.<id>`: settings that differ from `defaults`.
+public struct OrganizationOverrides: Sendable, Hashable {
+    /// The keystore for new pairs.
+    public let keystore: String?
+    /// The rotation cadence.
+    public let rotation: RotationCadence?
+    /// The RSA spec.
+    public let keyPairSpec: KeyPairSpec?
+}
+
+/// `auth:`: API tokens, used by `keybroker serve`.
+public struct AuthSettings: Sendable, Hashable {
+    /// The configured tokens.
+    public let tokens: [TokenSettings]
+}
+
+/// One API token, stored as the SHA-256 of the token so the file never holds a usable secret.
+public struct TokenSettings: Sendable, Hashable {
+    /// A name for audit logs.
+    public let name: String
+    /// The lowercase hex SHA-256 of the token.
+    public let sha256: String
+    /// What the token may do.
+    public let permissions: Set<Permission>
+    /// The organizations it may do it for; `nil` means all (`"*"`).
+    public let organizations: Set<OrganizationID>?
+}
+
+/// A permission an API token can hold.
+public enum Permission: String, CaseIterable, Sendable, Hashable {
+    case viewKeys = "encryption-key:view"
+    case editKeys = "encryption-key:edit"
+    case encrypt = "recording:encrypt"
+    case decrypt = "recording:decrypt"
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import Yams
+
+/// A configuration together with the keystore instances it describes.
+public struct LoadedConfig: Sendable {
+    /// The validated settings.
+    public let config: BrokerConfig
+    /// One instance per `keystores:` entry.
+    public let keystores: [String: any Keystore]
+    /// Findings that do not stop the configuration from loading.
+    public let warnings: [ConfigDiagnostic]
+}
+
+/// Reads YAML configuration files into a ``LoadedConfig``, reporting every problem at once
+/// with `file:line:column`.
+public struct ConfigLoader: Sendable {
+    /// The plugins that keystore entries may name.
+    public let registry: KeystoreRegistry
+    /// The variables `${VAR}` reads.
+    public let environment: [String: String]
+    /// Passed on to keystore instances.
+    public let logger: Logger
+
+    /// Creates a loader.
+    public init(
+        registry: KeystoreRegistry, environment: [String: String] = ProcessInfo.processInfo.environment,
+        logger: Logger = Logger(label: "keybroker.config")
+    ) {
+        self.registry = registry
+        self.environment = environment
+        self.logger = logger
+    }
+
+    /// Loads and validates a configuration file. Does no I/O beyond reading the file:
+    /// keystores open their backends on first use.
+    public func load(path: String) throws(ConfigError) -> LoadedConfig {
+        let (root, diagnostics) = try parse(path: path)
+        guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
+        let reader = SectionReader(registry: registry, context: pluginContext(for: path), diagnostics: diagnostics)
+        let result = reader.read(root: mapping, source: path)
+        guard diagnostics.errorCount == 0, let (config, keystores) = result else {
+            throw ConfigError(diagnostics.sorted)
+        }
+        return LoadedConfig(config: config, keystores: keystores, warnings: diagnostics.sorted)
+    }
+
+    /// Loads a candidate keystore for `keybroker test --candidate`: a file holding one
+    /// mapping as it would stand under `keystores:` (with an optional `name:`).
+    public func loadCandidate(path: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
+        let (root, diagnostics) = try parse(path: path)
+        guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
+        let name = mapping["name"]?.nonEmptyString() ?? "candidate"
+        let reader = SectionReader(registry: registry, context: pluginContext(for: path), diagnostics: diagnostics)
+        let result = reader.keystore(name: name, mapping: mapping)
+        guard diagnostics.errorCount == 0, let result else { throw ConfigError(diagnostics.sorted) }
+        return result
+    }
+
+    private func pluginContext(for path: String) -> PluginContext {
+        let base = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+        return PluginContext(baseDirectory: base, environment: environment, logger: logger)
+    }
+
+    private func parse(path: String) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read as UTF-8 text" : "does not exist"
+            throw ConfigError(
+                at: nil,
+                "configuration file '\(path)' \(reason); pass --config PATH (the embedded default is config/keybroker.yaml)")
+        }
+        let node: Yams.Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError([Self.diagnostic(for: error, file: path)])
+        }
+        guard let node else {
+            throw ConfigError(at: ConfigLocation(file: path, line: 1, column: 1), "the configuration file is empty")
+        }
+        let diagnostics = ConfigDiagnostics()
+        return (ConfigNode(node: node, file: path, path: "", environment: environment, diagnostics: diagnostics), diagnostics)
+    }
+
+    static func diagnostic(for error: any Error, file: String) -> ConfigDiagnostic {
+        guard let yamlError = error as? YamlError else {
+            return ConfigDiagnostic(.error, at: ConfigLocation(file: file, line: 1, column: 1), "invalid YAML: \(error)")
+        }
+        func at(_ mark: Mark) -> ConfigLocation { ConfigLocation(file: file, line: mark.line, column: mark.column) }
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let detail = context.map { " (\($0.text) at \($0.mark))" } ?? ""
+            return ConfigDiagnostic(.error, at: at(mark), "invalid YAML: \(problem)\(detail)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigDiagnostic(
+                .error, at: at(context.mark),
+                "duplicate key '\(duplicates.first ?? "?")' in one mapping; each key may appear once")
+        default:
+            return ConfigDiagnostic(.error, at: ConfigLocation(file: file, line: 1, column: 1), "invalid YAML: \(yamlError)")
+        }
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import Yams
+
+/// A node of a parsed YAML configuration, remembering where it stands in its file.
+///
+/// Reading through `ConfigNode` instead of `Codable` is deliberate: Codable silently
+/// ignores unknown keys and loses positions on type mismatches, while every finding here
+/// names `file:line:column` and is collected rather than thrown.
+public struct ConfigNode {
+    let node: Yams.Node
+    /// The file the node came from.
+    public let file: String
+    /// The dotted path from the document root (`keystores.local.path`), for messages.
+    public let path: String
+    let environment: [String: String]
+    /// Where the findings go.
+    public let diagnostics: ConfigDiagnostics
+
+    init(node: Yams.Node, file: String, path: String, environment: [String: String], diagnostics: ConfigDiagnostics) {
+        self.node = node
+        self.file = file
+        self.path = path
+        self.environment = environment
+        self.diagnostics = diagnostics
+    }
+
+    /// Where this node starts.
+    public var location: ConfigLocation {
+        let mark = node.mark
+        return ConfigLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    }
+
+    /// Records an error at this node.
+    public func error(_ message: String) { diagnostics.error(message, at: location) }
+
+    /// Records a warning at this node.
+    public func warning(_ message: String) { diagnostics.warning(message, at: location) }
+
+    private var kindName: String {
+        switch node {
+        case .scalar: isNull ? "nothing (null)" : "a value"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    /// Whether the node is an explicit or empty null (`key:`, `key: ~`, `key: null`).
+    public var isNull: Bool {
+        guard case .scalar(let scalar) = node else { return false }
+        return scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+    }
+
+    func child(_ node: Yams.Node, path: String) -> ConfigNode {
+        ConfigNode(node: node, file: file, path: path, environment: environment, diagnostics: diagnostics)
+    }
+
+    /// The node as a mapping, or `nil` after recording an error.
+    public func mapping() -> ConfigMapping? {
+        guard case .mapping(let mapping) = node else {
+            error("'\(path)' must be a mapping of keys to values, found \(kindName)")
+            return nil
+        }
+        return ConfigMapping(node: self, mapping: mapping)
+    }
+
+    /// The node as a list, or `nil` after recording an error.
+    public func list() -> [ConfigNode]? {
+        guard case .sequence(let sequence) = node else {
+            error("'\(path)' must be a list, found \(kindName)")
+            return nil
+        }
+        return sequence.enumerated().map { child($1, path: "\(path)[\($0)]") }
+    }
+
+    /// The node as a string with `${VAR}` references substituted, or `nil` after recording an error.
+    public func string() -> String? {
+        guard case .scalar(let scalar) = node, !isNull else {
+            error("'\(path)' must be a value, found \(kindName)")
+            return nil
+        }
+        return substituteEnvironment(in: scalar.string)
+    }
+
+    /// The node as a non-empty string.
+    public func nonEmptyString() -> String? {
+        guard let value = string() else { return nil }
+        guard !value.isEmpty else {
+            error("'\(path)' must not be empty")
+            return nil
+        }
+        return value
+    }
+
+    /// The node as `true` or `false`.
+    public func bool() -> Bool? {
+        guard let value = string() else { return nil }
+        switch value {
+        case "true": return true
+        case "false": return false
+        default:
+            error("'\(path)' must be true or false, found '\(value)'")
+            return nil
+        }
+    }
+
+    /// The node as an integer within `range`.
+    public func integer(in range: ClosedRange<Int>) -> Int? {
+        guard let value = string() else { return nil }
+        guard let number = Int(value), range.contains(number) else {
+            error("'\(path)' must be a whole number from \(range.lowerBound) to \(range.upperBound), found '\(value)'")
+            return nil
+        }
+        return number
+    }
+
+    /// The node as one of an enumeration's raw values.
+    public func value<T: RawRepresentable & CaseIterable>(of type: T.Type) -> T? where T.RawValue == String {
+        guard let value = string() else { return nil }
+        guard let result = T(rawValue: value) else {
+            let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+            error("'\(path)' must be one of \(allowed), found '\(value)'\(Suggestion.phrase(for: value, among: T.allCases.map(\.rawValue)))")
+            return nil
+        }
+        return result
+    }
+
+    /// Replaces `${VAR}` and `${VAR:-default}`; `$$` stands for a literal `$`.
+    private func substituteEnvironment(in text: String) -> String? {
+        guard text.contains("$") else { return text }
+        var output = ""
+        var rest = Substring(text)
+        var failed = false
+        while let dollar = rest.firstIndex(of: "$") {
+            output += rest[..<dollar]
+            let afterDollar = rest.index(after: dollar)
+            if afterDollar < rest.endIndex, rest[afterDollar] == "$" {
+                output += "$"
+                rest = rest[rest.index(after: afterDollar)...]
+                continue
+            }
+            guard afterDollar < rest.endIndex, rest[afterDollar] == "{",
+                let close = rest[afterDollar...].firstIndex(of: "}")
+            else {
+                output += "$"
+                rest = rest[afterDollar...]
+                continue
+            }
+            let reference = rest[rest.index(after: afterDollar)..<close]
+            let (name, fallback) = Self.splitReference(reference)
+            if !Self.isVariableName(name) {
+                error("'\(path)': '${\(reference)}' is not a valid environment reference; write ${NAME} or ${NAME:-default} (use $$ for a literal $)")
+                failed = true
+            } else if let value = environment[String(name)] {
+                output += value
+            } else if let fallback {
+                output += fallback
+            } else {
+                error("'\(path)' uses ${\(name)}, but the environment variable \(name) is not set; set it, or write ${\(name):-default}")
+                failed = true
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        output += rest
+        return failed ? nil : output
+    }
+
+    private static func splitReference(_ reference: Substring) -> (Substring, String?) {
+        guard let marker = reference.range(of: ":-") else { return (reference, nil) }
+        return (reference[..<marker.lowerBound], String(reference[marker.upperBound...]))
+    }
+
+    private static func isVariableName(_ name: Substring) -> Bool {
+        guard let first = name.first, first == "_" || first.isLetter, first.isASCII else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+    }
+}
+
+/// A YAML mapping with string keys, tracking which keys were read so that every unread
+/// one can be reported as unknown.
+public final class ConfigMapping {
+    /// The mapping's own node.
+    public let node: ConfigNode
+    private let entries: [(key: String, keyNode: ConfigNode, value: ConfigNode)]
+    private var read: Set<String> = []
+
+    init(node: ConfigNode, mapping: Yams.Node.Mapping) {
+        self.node = node
+        var entries: [(String, ConfigNode, ConfigNode)] = []
+        for (key, value) in mapping {
+            let keyNode = node.child(key, path: node.path)
+            guard case .scalar(let scalar) = key else {
+                keyNode.error("keys in '\(node.path)' must be plain names")
+                continue
+            }
+            let childPath = node.path.isEmpty ? scalar.string : "\(node.path).\(scalar.string)"
+            entries.append((scalar.string, keyNode, node.child(value, path: childPath)))
+        }
+        self.entries = entries
+    }
+
+    /// The keys in file order.
+    public var keys: [String] { entries.map(\.key) }
+
+    /// Every entry in file order, marking all as read.
+    public func allEntries() -> [(key: String, keyNode: ConfigNode, value: ConfigNode)] {
+        read.formUnion(entries.map(\.key))
+        return entries
+    }
+
+    /// The value under `key`, marking it read; `nil` (and no finding) when absent or null.
+    public subscript(key: String) -> ConfigNode? {
+        read.insert(key)
+        guard let value = entries.first(where: { $0.key == key })?.value, !value.isNull else { return nil }
+        return value
+    }
+
+    /// The value under `key`, recording an error naming what to write when it is absent.
+    public func required(_ key: String, example: String) -> ConfigNode? {
+        guard let value = self[key] else {
+            node.error("'\(node.path)' needs '\(key)'; for example: \(key): \(example)")
+            return nil
+        }
+        return value
+    }
+
+    /// Records an error for every key that was never read, listing the allowed ones.
+    public func reportUnknownKeys() {
+        let allowed = read.sorted()
+        for entry in entries where !read.contains(entry.key) {
+            let scope = node.path.isEmpty ? "at the top level" : "in '\(node.path)'"
+            entry.keyNode.error(
+                "unknown key '\(entry.key)' \(scope); allowed keys: \(allowed.joined(separator: ", "))"
+                    + Suggestion.phrase(for: entry.key, among: allowed))
+        }
+    }
+}
+
+/// "Did you mean …?" for near-miss spellings.
+enum Suggestion {
+    static func phrase(for value: String, among candidates: [String]) -> String {
+        let scored = candidates.map { ($0, distance(value.lowercased(), $0.lowercased())) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, value.count / 3) else { return "" }
+        return " (did you mean '\(best.0)'?)"
+    }
+
+    private static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a)
+        let b = Array(b)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import KeyBroker
+import LocalFileKeystore
+import Logging
+import NoneKeystore
+
+/// Options every command that reads the configuration takes.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "The configuration file.")
+    var config = "config/keybroker.yaml"
+
+    @Flag(name: .long, help: "Log what the broker does to stderr.")
+    var verbose = false
+
+    /// The plugins this executable ships. Adding a keystore type = one line here.
+    static func registry() -> KeystoreRegistry {
+        var registry = KeystoreRegistry()
+        do {
+            try registry.register(NoneKeystorePlugin.self)
+            try registry.register(LocalFileKeystorePlugin.self)
+        } catch {
+            fatalError("built-in keystore plugins conflict: \(error)")
+        }
+        return registry
+    }
+
+    var logger: Logger {
+        var logger = Logger(label: "keybroker")
+        logger.logLevel = verbose ? .info : .warning
+        return logger
+    }
+
+    /// Loads and validates the configuration.
+    func load() throws -> LoadedConfig {
+        do {
+            return try ConfigLoader(registry: Self.registry(), logger: logger).load(path: config)
+        } catch {
+            throw CLIFailure(error)
+        }
+    }
+
+    /// Loads the configuration, opens its store and the broker, and prints warnings.
+    func openBroker() async throws -> Broker {
+        let loaded = try load()
+        for warning in loaded.warnings { Terminal.error(warning.description) }
+        do {
+            let store: any KeyPairStore
+            switch loaded.config.storage {
+            case .sqlite(let url): store = try SQLiteKeyPairStore(url: url)
+            }
+            return try await Broker.open(loaded, store: store, logger: logger)
+        } catch {
+            throw CLIFailure(error)
+        }
+    }
+}
+
+/// `--org`.
+struct OrganizationOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The organization id.", valueName: "org"))
+    var org: String
+
+    func validate() throws {
+        guard OrganizationID.isValid(org) else {
+            throw ValidationError("'\(org)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+        }
+    }
+
+    var id: OrganizationID { OrganizationID(org)! }
+}
+
+/// `--json`.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+}
+
+/// The name recorded as `requestedBy` for operations run from the CLI.
+var cliActor: String {
+    let environment = ProcessInfo.processInfo.environment
+    if let user = environment["USER"] ?? environment["LOGNAME"] { return "cli:\(user)" }
+    if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return "cli:" + String(cString: name) }
+    return "cli:uid-\(getuid())"
+}
+
+/// Runs a broker call, turning its failure into a ``CLIFailure``.
+func attempt<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        throw CLIFailure(error)
+    }
+}
