@@ -123,7 +123,7 @@ public final class Broker: Sendable {
             id: UUID(), organization: organization, keystoreName: settings.name, keystoreType: settings.type,
             backendKeyReference: generated.wrapped.backendKeyReference, spec: policy.keyPairSpec,
             publicKeyDER: generated.publicKeyDER, wrappedPrivateKey: generated.wrapped.ciphertext,
-            encryptionContext: context, createdAt: now(), reason: reason, requestedBy: requestedBy)
+            encryptionContext: context, createdAt: Self.storagePrecision(now()), reason: reason, requestedBy: requestedBy)
         do {
             try await store.insertCurrent(record)
         } catch {
@@ -133,6 +133,11 @@ public final class Broker: Sendable {
             "generated key pair",
             metadata: ["org": "\(organization)", "keyPair": "\(record.id)", "keystore": "\(settings.name)", "reason": "\(reason)"])
         return record
+    }
+
+    /// Stores keep microseconds; rounding here makes the returned record equal the stored one.
+    static func storagePrecision(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
     }
 
     /// The organization's current pair, from the store only (no keystore call).

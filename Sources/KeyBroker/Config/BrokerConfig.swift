@@ -73,6 +73,13 @@ public struct OrganizationPolicy: Sendable, Hashable {
     public let rotation: RotationCadence
     /// The RSA spec of its new pairs.
     public let keyPairSpec: KeyPairSpec
+
+    /// Creates a policy.
+    public init(keystore: String, rotation: RotationCadence, keyPairSpec: KeyPairSpec) {
+        self.keystore = keystore
+        self.rotation = rotation
+        self.keyPairSpec = keyPairSpec
+    }
 }
 
 /// `organizations.<id>`: settings that differ from `defaults`.

@@ -13,8 +13,10 @@ struct SectionReader {
         let server = root["server"].map(readServer) ?? .default
         let storage = root.required("storage", example: "{ sqlite: { path: ../data/keybroker.sqlite } }").flatMap(readStorage)
         let keystores = readKeystores(root.required("keystores", example: "{ local: \(Self.exampleKeystore) }"))
-        let names = Set(keystores.settings.keys)
-        let defaults = readDefaults(root["defaults"], keystores: keystores.settings, rootNode: root.node)
+        // References are checked against every declared name, even of entries with errors,
+        // so that one mistake in a keystore does not cascade into "unknown keystore" elsewhere.
+        let names = keystores.declared
+        let defaults = readDefaults(root["defaults"], keystores: names, rootNode: root.node)
         let organizations = root["organizations"].map { readOrganizations($0, keystoreNames: names) } ?? [:]
         let auth = root["auth"].map(readAuth) ?? AuthSettings(tokens: [])
         root.reportUnknownKeys()
@@ -68,8 +70,8 @@ struct SectionReader {
 
     // MARK: keystores
 
-    private func readKeystores(_ node: ConfigNode?) -> (settings: [String: KeystoreSettings], instances: [String: any Keystore]) {
-        guard let node, let mapping = node.mapping() else { return ([:], [:]) }
+    private func readKeystores(_ node: ConfigNode?) -> (declared: Set<String>, settings: [String: KeystoreSettings], instances: [String: any Keystore]) {
+        guard let node, let mapping = node.mapping() else { return ([], [:], [:]) }
         var settings: [String: KeystoreSettings] = [:]
         var instances: [String: any Keystore] = [:]
         let entries = mapping.allEntries()
@@ -85,7 +87,7 @@ struct SectionReader {
             settings[name] = built.settings
             instances[name] = built.keystore
         }
-        return (settings, instances)
+        return (Set(entries.map(\.key).filter(OrganizationID.isValid)), settings, instances)
     }
 
     /// Reads one keystore entry: the keys the core owns, then the plugin's.
@@ -122,20 +124,20 @@ struct SectionReader {
 
     // MARK: defaults and organizations
 
-    private func readDefaults(_ node: ConfigNode?, keystores: [String: KeystoreSettings], rootNode: ConfigNode) -> OrganizationPolicy? {
+    private func readDefaults(_ node: ConfigNode?, keystores: Set<String>, rootNode: ConfigNode) -> OrganizationPolicy? {
         let mapping = node?.mapping()
         defer { mapping?.reportUnknownKeys() }
         let keystoreNode = mapping?["keystore"]
         var keystore = keystoreNode?.nonEmptyString()
-        if let name = keystore, let keystoreNode, !checkReference(name, at: keystoreNode, keystores: Set(keystores.keys)) {
+        if let name = keystore, let keystoreNode, !checkReference(name, at: keystoreNode, keystores: keystores) {
             keystore = nil
         }
         if keystoreNode == nil {
             if keystores.count == 1 {
-                keystore = keystores.keys.first
+                keystore = keystores.first
             } else if keystores.count > 1 {
                 (node ?? rootNode).error(
-                    "'defaults.keystore' is required when several keystores are configured; set it to one of: \(keystores.keys.sorted().joined(separator: ", "))")
+                    "'defaults.keystore' is required when several keystores are configured; set it to one of: \(keystores.sorted().joined(separator: ", "))")
             }
         }
         let rotation = mapping?["rotation"]?.value(of: RotationCadence.self) ?? .default

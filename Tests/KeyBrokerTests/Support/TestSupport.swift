@@ -1,0 +1,91 @@
+import Foundation
+import KeyBroker
+import LocalFileKeystore
+import Logging
+import NoneKeystore
+import Testing
+
+/// A directory under the system temp directory, removed when the test's scope ends.
+final class TemporaryDirectory {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("keybroker-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    /// Writes `text` to `name` and returns its path.
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        let file = url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+}
+
+enum Fixtures {
+    /// The registry of the built-in plugins plus, where asked, test keystores.
+    static func registry(including extra: [any KeystorePlugin.Type] = []) -> KeystoreRegistry {
+        var registry = KeystoreRegistry()
+        try! registry.register(NoneKeystorePlugin.self)
+        try! registry.register(LocalFileKeystorePlugin.self)
+        for plugin in extra { try! registry.register(plugin) }
+        return registry
+    }
+
+    static func loader(environment: [String: String] = [:], extra: [any KeystorePlugin.Type] = []) -> ConfigLoader {
+        ConfigLoader(registry: registry(including: extra), environment: environment)
+    }
+
+    /// A configuration with two local-file keystores (`local`, `other`) and a `none` one,
+    /// small keys for speed.
+    static func config(defaultKeystore: String = "local", organizations: String = "{}", extraKeystores: String = "") -> String {
+        """
+        storage:
+          sqlite:
+            path: data/keybroker.sqlite
+        keystores:
+          local:
+            type: local-file
+            path: data/master.key
+            createIfMissing: true
+          other:
+            type: local-file
+            path: data/other.key
+            createIfMissing: true
+          plain:
+            type: none
+        \(extraKeystores)
+        defaults:
+          keystore: \(defaultKeystore)
+          rotation: monthly
+          keyPairSpec: RSA_2048
+        organizations: \(organizations)
+        """
+    }
+
+    /// Loads `yaml` from a file in `directory` and opens a broker on it.
+    static func broker(
+        _ yaml: String, in directory: TemporaryDirectory, file: String = "keybroker.yaml",
+        extra: [any KeystorePlugin.Type] = [], now: @escaping @Sendable () -> Date = { Date() }
+    ) async throws -> Broker {
+        let path = try directory.write(file, yaml)
+        let loaded = try loader(extra: extra).load(path: path)
+        guard case .sqlite(let url) = loaded.config.storage else { fatalError() }
+        return try await Broker.open(loaded, store: try SQLiteKeyPairStore(url: url), now: now)
+    }
+
+    static func org(_ value: String) -> OrganizationID { OrganizationID(value)! }
+
+    /// A fresh random 32-byte data key.
+    static func dataKey() -> Data { Data((0..<32).map { _ in UInt8.random(in: 0...255) }) }
+}
+
+/// The package root, found from this file's path.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
