@@ -92,7 +92,6 @@ struct SectionReader {
 
     /// Reads one keystore entry: the keys the core owns, then the plugin's.
     func keystore(name: String, mapping: ConfigMapping) -> (settings: KeystoreSettings, keystore: any Keystore)? {
-        defer { mapping.reportUnknownKeys() }
         let known = registry.types.joined(separator: ", ")
         guard let typeNode = mapping.required("type", example: "local-file (known types: \(known))"),
             let type = typeNode.nonEmptyString()
@@ -101,6 +100,8 @@ struct SectionReader {
             typeNode.error("unknown keystore type '\(type)'; known types: \(known)\(Suggestion.phrase(for: type, among: registry.types))")
             return nil
         }
+        // Only once the plugin is known can its keys be told from unknown ones.
+        defer { mapping.reportUnknownKeys() }
         let contextKey = mapping["contextKey"].flatMap(readContextKey) ?? EncryptionContext.defaultContextKey
         let spec = mapping["keyPairSpec"]?.value(of: KeyPairSpec.self)
         let errorsBefore = diagnostics.errorCount

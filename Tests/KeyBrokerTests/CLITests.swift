@@ -1,0 +1,158 @@
+import Foundation
+import KeyBroker
+import Testing
+
+/// The admin CLI end to end: the built `keybroker` executable, run in a temporary directory
+/// with a real configuration, as an operator would.
+@Suite("keybroker CLI")
+struct CLITests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        try directory.write("config/keybroker.yaml", Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/"))
+    }
+
+    private func keybroker(_ arguments: String...) throws -> ProcessResult {
+        try ProcessRunner.run(ProcessRunner.keybroker, arguments, in: directory.url)
+    }
+
+    private func json(_ result: ProcessResult) throws -> Any {
+        try JSONSerialization.jsonObject(with: result.stdout)
+    }
+
+    @Test("validate, generate, list, public, test and status on a fresh directory")
+    func operatorFlow() throws {
+        let validate = try keybroker("config", "validate")
+        #expect(validate.status == 0, "\(validate.stderr)")
+        #expect(validate.stdoutText.hasPrefix("config/keybroker.yaml: valid; keystores: local (local-file), other (local-file), plain (none)"))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("data")), "validate must change nothing")
+
+        let test = try keybroker("test", "--org", "acme")
+        #expect(test.status == 0, "\(test.stderr)")
+        #expect(test.stdoutText.contains("PASSED: the keystore works for this organization"))
+        #expect(test.stdoutText.contains("context-binding      PASSED"))
+
+        let generated = try keybroker("keys", "generate", "--org", "acme", "--json")
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let first = try #require(try json(generated) as? [String: Any])
+        #expect(first["organization"] as? String == "acme")
+        #expect(first["reason"] as? String == "manual")
+        #expect(first["spec"] as? String == "RSA_2048")
+        #expect(Set(first.keys) == [
+            "id", "organization", "current", "createdAt", "reason", "requestedBy", "keystore", "keystoreType",
+            "backendKeyReference", "spec", "publicKeyFingerprint",
+        ], "no key material in the output")
+        #expect(try keybroker("keys", "generate", "--org", "acme").status == 0)
+
+        let list = try #require(try json(try keybroker("keys", "list", "--org", "acme", "--json")) as? [[String: Any]])
+        #expect(list.count == 2)
+        #expect(list.map { $0["current"] as? Bool } == [true, false])
+        #expect(list.last?["id"] as? String == first["id"] as? String)
+
+        let text = try keybroker("keys", "list", "--org", "acme")
+        #expect(text.stdoutText.hasPrefix("ID  "))
+        #expect(text.stdoutText.split(separator: "\n").count == 3)
+
+        let der = try keybroker("keys", "public", "--org", "acme", "--format", "der")
+        #expect(der.status == 0)
+        #expect(PublicKeyEncryption.fingerprint(ofDER: der.stdout) == list.first?["publicKeyFingerprint"] as? String)
+        let pem = try keybroker("keys", "public", "--org", "acme")
+        #expect(pem.stdoutText.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
+
+        let status = try #require(try json(try keybroker("status", "--json")) as? [String: Any])
+        let keystores = try #require(status["keystores"] as? [[String: Any]])
+        #expect(keystores.map { $0["name"] as? String } == ["local", "other", "plain"])
+        let organizations = try #require(status["organizations"] as? [[String: Any]])
+        #expect(organizations.map { $0["organization"] as? String } == ["acme"])
+        #expect((organizations.first?["currentKeyPair"] as? [String: Any])?["id"] as? String == list.first?["id"] as? String)
+        let statusText = try keybroker("status")
+        #expect(statusText.stdoutText.contains("ORGANIZATIONS\nORGANIZATION"))
+
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.path("data/master.key"))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test("a broken configuration exits 2 with every error on its own stderr line")
+    func brokenConfiguration() throws {
+        try directory.write("config/keybroker.yaml", """
+            storage: { sqlite: { path: ../data/db.sqlite } }
+            keystores:
+              local: { type: local-fil, path: m.key }
+            defaults: { keystore: local, rotation: hourly }
+            """)
+        let result = try keybroker("config", "validate")
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr == """
+            keybroker: config/keybroker.yaml:3:18: error: unknown keystore type 'local-fil'; known types: local-file, none (did you mean 'local-file'?)
+            keybroker: config/keybroker.yaml:4:40: error: 'defaults.rotation' must be one of daily, weekly, monthly, yearly, never, found 'hourly'
+
+            """)
+        let json = try #require(try json(try keybroker("config", "validate", "--json")) as? [String: Any])
+        #expect(json["valid"] as? Bool == false)
+        #expect((json["diagnostics"] as? [[String: Any]])?.first?["line"] as? Int == 3)
+        #expect(try keybroker("status").status == 2)
+    }
+
+    @Test("usage errors exit 2; operations that fail exit 1")
+    func exitCodes() throws {
+        let badOrg = try keybroker("keys", "list", "--org", "../etc")
+        #expect(badOrg.status == 2)
+        #expect(badOrg.stderr.contains("'../etc' is not a valid organization id"))
+        #expect(try keybroker("keys", "list").status == 2)
+        #expect(try keybroker("no-such-command").status == 2)
+        let missing = try keybroker("status", "--config", "nope.yaml")
+        #expect(missing.status == 2)
+        #expect(missing.stderr == "keybroker: error: configuration file 'nope.yaml' does not exist; pass --config PATH (the embedded default is config/keybroker.yaml)\n")
+
+        let noPair = try keybroker("keys", "public", "--org", "nobody")
+        #expect(noPair.status == 1)
+        #expect(noPair.stderr == "keybroker: error: organization 'nobody' has no key pair yet; create one with: keybroker keys generate --org nobody\n")
+        #expect(try keybroker("--help").status == 0)
+    }
+
+    @Test("test --candidate checks a keystore that is not configured, and a failing one exits 1 with the failing step")
+    func candidate() throws {
+        try directory.write("candidate.yaml", "type: local-file\npath: data/candidate.key\ncreateIfMissing: true\nkeyPairSpec: RSA_2048\n")
+        let passing = try keybroker("test", "--org", "acme", "--candidate", "candidate.yaml", "--json")
+        #expect(passing.status == 0, "\(passing.stderr)")
+        let report = try #require(try json(passing) as? [String: Any])
+        #expect(report["keystore"] as? String == "candidate")
+        #expect(report["passed"] as? Bool == true)
+
+        let key = directory.path("loose.key")
+        #expect(FileManager.default.createFile(atPath: key, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o644]))
+        try directory.write("loose.yaml", "type: local-file\npath: loose.key\n")
+        let failing = try keybroker("test", "--org", "acme", "--candidate", "loose.yaml")
+        #expect(failing.status == 1)
+        #expect(failing.stdoutText.contains("generate-key-pair    FAILED"))
+        #expect(failing.stdoutText.contains("chmod 600"))
+        #expect(failing.stdoutText.contains("FAILED: see the failing step above"))
+
+        try directory.write("typo.yaml", "type: local-file\npaht: x.key\n")
+        let typo = try keybroker("test", "--org", "acme", "--candidate", "typo.yaml")
+        #expect(typo.status == 2)
+        #expect(typo.stderr.contains("typo.yaml:2:1: error: unknown key 'paht'"))
+
+        let list = try keybroker("keys", "list", "--org", "acme", "--json")
+        #expect(try json(list) as? [Any] != nil)
+        #expect((try json(list) as? [Any])?.isEmpty == true, "a test saves nothing")
+    }
+
+    @Test("removing a keystore that stored pairs need is refused by every command")
+    func removedKeystoreRefused() throws {
+        try directory.write("config/keybroker.yaml", Fixtures.config(organizations: "{ acme: { keystore: other } }").replacingOccurrences(of: "path: data/", with: "path: ../data/"))
+        #expect(try keybroker("keys", "generate", "--org", "acme").status == 0)
+        try directory.write("config/keybroker.yaml", """
+            storage: { sqlite: { path: ../data/keybroker.sqlite } }
+            keystores:
+              local: { type: local-file, path: ../data/master.key }
+            """)
+        for command in [["config", "validate"], ["status"], ["keys", "list", "--org", "acme"]] {
+            let result = try ProcessRunner.run(ProcessRunner.keybroker, command, in: directory.url)
+            #expect(result.status == 2, "\(command)")
+            #expect(result.stderr.contains("keystore 'other' is not configured, but 1 stored key pair(s) need it to decrypt (acme: 1)"), "\(command)")
+        }
+    }
+}
