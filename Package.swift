@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "KeyBroker",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Plugins/LocalFileKeystore",
             swiftSettings: strictSettings
@@ -72,6 +73,7 @@ let package = Package(
                 "LocalFileKeystore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KeyBroker
+import Logging
 
 /// Wraps private keys with AES-256-GCM under a master key file. See ``LocalFileKeystorePlugin``.
 ///
@@ -35,14 +36,19 @@ public final class LocalFileKeystore: Keystore {
     ///   - name: the instance name.
     ///   - currentKeyFile: the key new pairs are wrapped with.
     ///   - previousKeyFiles: older keys, for pairs wrapped before a master-key rotation.
-    ///   - createIfMissing: whether to create the current key file when it does not exist.
-    public init(name: String, currentKeyFile: URL, previousKeyFiles: [URL], createIfMissing: Bool) {
+    ///   - createIfMissing: whether generation may create the current key file when it does not exist.
+    ///   - logger: where the creation of a key file is reported.
+    public init(
+        name: String, currentKeyFile: URL, previousKeyFiles: [URL], createIfMissing: Bool,
+        logger: Logger = Logger(label: "keybroker.local-file")
+    ) {
         self.name = name
-        ring = MasterKeyRing(keystore: name, current: currentKeyFile, previous: previousKeyFiles, createIfMissing: createIfMissing)
+        ring = MasterKeyRing(
+            keystore: name, current: currentKeyFile, previous: previousKeyFiles, createIfMissing: createIfMissing, logger: logger)
     }
 
     public func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
-        let master = try await ring.currentKey()
+        let master = try await ring.currentKey(creatingIfMissing: true)
         let key: PrivateKeyMaterial
         var der: Data
         do {
@@ -114,24 +120,35 @@ actor MasterKeyRing {
     private var current: MasterKey?
     private var previous: [MasterKey]?
 
-    init(keystore: String, current: URL, previous: [URL], createIfMissing: Bool) {
+    let logger: Logger
+
+    init(keystore: String, current: URL, previous: [URL], createIfMissing: Bool, logger: Logger) {
+        self.logger = logger
         self.keystore = keystore
         currentFile = current
         previousFiles = previous
         self.createIfMissing = createIfMissing
     }
 
-    func currentKey() throws(KeystoreError) -> MasterKey {
+    /// The current key. Only generation may create a missing file: a decryption or health
+    /// check that found the file gone must say so, not replace a lost key with a new one.
+    func currentKey(creatingIfMissing: Bool = false) throws(KeystoreError) -> MasterKey {
         if let current { return current }
         var key = try MasterKeyFile.read(currentFile, keystore: keystore)
-        if key == nil, createIfMissing {
-            key = try MasterKeyFile.create(currentFile, keystore: keystore)
+        if key == nil, createIfMissing, creatingIfMissing {
+            let created = try MasterKeyFile.create(currentFile, keystore: keystore)
+            logger.warning(
+                "created a new master key file; back it up: without it no key pair it wraps can be decrypted",
+                metadata: ["keystore": "\(keystore)", "file": "\(currentFile.path)", "keyID": "\(created.idHex)"])
+            key = created
         }
         guard let key else {
             throw KeystoreError(
                 .misconfigured, keystore: keystore,
                 message: "master key file '\(currentFile.path)' does not exist",
-                hint: "restore it from backup, or set createIfMissing: true to create a new one (only for a new deployment: pairs wrapped by a lost key cannot be recovered)")
+                hint: createIfMissing
+                    ? "restore it from backup if it existed before (pairs it wrapped cannot be decrypted without it); a new one is created only when a key pair is generated"
+                    : "restore it from backup, or set createIfMissing: true to create a new one (only for a new deployment: pairs wrapped by a lost key cannot be recovered)")
         }
         current = key
         return key
@@ -167,7 +184,7 @@ actor MasterKeyRing {
 
     func health() -> KeystoreHealth {
         if current == nil, createIfMissing, !FileManager.default.fileExists(atPath: currentFile.path) {
-            return .healthy("master key file '\(currentFile.path)' will be created on first use")
+            return .healthy("master key file '\(currentFile.path)' will be created when the first key pair is generated")
         }
         do {
             let key = try currentKey()

@@ -28,6 +28,8 @@ public enum LocalFileKeystorePlugin: KeystorePlugin {
             node.error("'\(node.path)' lists the current key file '\(path)'; list only older key files there")
             return nil
         }
-        return LocalFileKeystore(name: name, currentKeyFile: current, previousKeyFiles: previous, createIfMissing: createIfMissing)
+        return LocalFileKeystore(
+            name: name, currentKeyFile: current, previousKeyFiles: previous, createIfMissing: createIfMissing,
+            logger: context.logger)
     }
 }

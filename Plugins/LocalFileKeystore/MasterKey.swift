@@ -50,7 +50,7 @@ enum MasterKeyFile {
                 .denied,
                 "master key file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'")
         }
-        guard let data = FileManager.default.contents(atPath: file.path) else {
+        guard var data = FileManager.default.contents(atPath: file.path) else {
             throw failure(.denied, "cannot read master key file '\(file.path)' (permission denied for this user?)")
         }
         guard data.count == MasterKey.size else {
@@ -58,14 +58,13 @@ enum MasterKeyFile {
                 .misconfigured,
                 "master key file '\(file.path)' holds \(data.count) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE")
         }
-        var bytes = data
-        defer { PrivateKeyMaterial.wipe(&bytes) }
-        return MasterKey(bytes: bytes, file: file)
+        defer { PrivateKeyMaterial.wipe(&data) }
+        return MasterKey(bytes: data, file: file)
     }
 
-    /// Creates a key file with 32 bytes from the system CSPRNG, mode 0600, in a directory
-    /// created with mode 0700 where missing. Never overwrites: when another process created
-    /// the file first, that file is read instead.
+    /// Creates a key file with 32 bytes from the CSPRNG, mode 0600, in a directory created
+    /// with mode 0700 where missing. Never overwrites: when another process created the file
+    /// first, that file is read instead.
     static func create(_ file: URL, keystore: String) throws(KeystoreError) -> MasterKey {
         func failure(_ kind: KeystoreError.Kind, _ message: String) -> KeystoreError {
             KeystoreError(kind, keystore: keystore, message: message)
@@ -76,19 +75,31 @@ enum MasterKeyFile {
         } catch {
             throw failure(.unreachable, "cannot create directory '\(directory.path)' for the master key: \(error.localizedDescription)")
         }
-        let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Write a complete file under a temporary name, then link it into place: link() never
+        // replaces an existing file, and a concurrent reader never sees a half-written key.
+        let temporary = directory.appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).tmp")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            if errno == EEXIST, let existing = try read(file, keystore: keystore) { return existing }
-            throw failure(.unreachable, "cannot create master key file '\(file.path)': \(String(cString: strerror(errno)))")
+            throw failure(.unreachable, "cannot create a master key file in '\(directory.path)': \(String(cString: strerror(errno)))")
         }
+        defer { unlink(temporary.path) }
         var bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
         defer { PrivateKeyMaterial.wipe(&bytes) }
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fchmod(descriptor, 0o600) == 0 && fsync(descriptor) == 0
+        let synced = written == MasterKey.size && fchmod(descriptor, 0o600) == 0 && fsync(descriptor) == 0
+        let reason = synced ? "" : (written >= 0 && written < MasterKey.size ? "short write" : String(cString: strerror(errno)))
         close(descriptor)
-        guard written == MasterKey.size, synced else {
-            unlink(file.path)
-            throw failure(.unreachable, "writing master key file '\(file.path)' failed: \(String(cString: strerror(errno)))")
+        guard synced else {
+            throw failure(.unreachable, "writing master key file '\(file.path)' failed: \(reason)")
+        }
+        guard link(temporary.path, file.path) == 0 else {
+            if errno == EEXIST, let existing = try read(file, keystore: keystore) { return existing }
+            throw failure(.unreachable, "cannot create master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        let directoryDescriptor = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
         }
         return MasterKey(bytes: bytes, file: file)
     }

@@ -27,7 +27,7 @@ struct ConfigCommand: AsyncParsableCommand {
             }
             var diagnostics = loaded.warnings
             if case .sqlite(let url) = loaded.config.storage, FileManager.default.fileExists(atPath: url.path) {
-                let store = try await attempt { try SQLiteKeyPairStore(url: url) }
+                let store = try await attempt { try SQLiteKeyPairStore(url: url, readOnly: true) }
                 let usage = try await attempt { try await store.keystoreUsage() }
                 diagnostics = Broker.referenceProblems(config: loaded.config, usage: usage) + diagnostics
             }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import KeyBroker
 import Testing
 
@@ -276,5 +277,49 @@ final class TestClock: @unchecked Sendable {
     var now: Date {
         get { lock.withLock { value } }
         set { lock.withLock { value = newValue } }
+    }
+}
+
+@Suite("Broker against an altered database")
+struct TamperedStoreTests {
+    let directory: TemporaryDirectory
+
+    init() throws { directory = try TemporaryDirectory() }
+
+    private func alter(_ sql: String, _ arguments: StatementArguments) throws {
+        let queue = try DatabaseQueue(path: directory.path("data/keybroker.sqlite"))
+        try queue.write { db in try db.execute(sql: sql, arguments: arguments) }
+    }
+
+    @Test("a row whose stored context names another organization does not unwrap (invariant 5)")
+    func copiedContextRefused() async throws {
+        let broker = try await Fixtures.broker(Fixtures.config(), in: directory)
+        let victim = try await broker.generateKeyPair(for: Fixtures.org("victim"), reason: .initial, requestedBy: "test")
+        let attacker = try await broker.generateKeyPair(for: Fixtures.org("attacker"), reason: .initial, requestedBy: "test")
+        // Copy the victim's wrapped key and context into the attacker's row.
+        try alter(
+            "UPDATE key_pair SET wrapped_private_key = ?, encryption_context = ?, public_key = ? WHERE id = ?",
+            [victim.wrappedPrivateKey, String(decoding: victim.encryptionContext.canonicalBytes, as: UTF8.self),
+             victim.publicKeyDER, attacker.id.uuidString.lowercased()])
+        let wrapped = try PublicKeyEncryption.wrapDataKey(Fixtures.dataKey(), publicKeyDER: victim.publicKeyDER)
+        let error = await #expect(throws: BrokerError.self) {
+            try await broker.unwrapDataKey(for: Fixtures.org("attacker"), keyPairID: attacker.id, wrappedDataKey: wrapped)
+        }
+        #expect(error?.kind == .corruptRecord)
+        #expect(error?.message.contains("binds it to another organization") == true)
+    }
+
+    @Test("a swapped public key is detected when the pair's private key is next used")
+    func swappedPublicKeyDetected() async throws {
+        let broker = try await Fixtures.broker(Fixtures.config(), in: directory)
+        let org = Fixtures.org("org-a")
+        let record = try await broker.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
+        let other = try await broker.generateKeyPair(for: Fixtures.org("org-b"), reason: .initial, requestedBy: "test")
+        try alter("UPDATE key_pair SET public_key = ? WHERE id = ?", [other.publicKeyDER, record.id.uuidString.lowercased()])
+        let wrapped = try PublicKeyEncryption.wrapDataKey(Fixtures.dataKey(), publicKeyDER: record.publicKeyDER)
+        let error = await #expect(throws: BrokerError.self) {
+            try await broker.unwrapDataKey(for: org, keyPairID: record.id, wrappedDataKey: wrapped)
+        }
+        #expect(error?.message.contains("stored public key does not match its private key") == true)
     }
 }

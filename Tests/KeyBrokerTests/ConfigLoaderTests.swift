@@ -67,7 +67,7 @@ struct ConfigLoaderTests {
             "F:2:11: error: 'server.listen' must be HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:8080), found 'localhost'",
             "F:6:5: error: unknown key 'mode' in 'storage.sqlite'; allowed keys: path",
             "F:11:22: error: 'keystores.local.createIfMissing' must be true or false, found 'yes'",
-            "F:12:3: error: keystore name '../evil' is not allowed; use letters, digits, '-', '_' or '.', starting with a letter or digit",
+            "F:12:3: error: keystore name '../evil' is not allowed; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
             "F:13:16: error: unknown keystore type 'aws-kms-symetric'; known types: local-file, none",
             "F:14:11: error: 'keystores.nofile' needs 'path'; for example: path: ../data/master.key",
             "F:15:36: error: 'keystores.plain.contextKey' must be 1-128 characters of letters, digits, '-', '_', '.', ':' or '/', found 'bad key'",
@@ -75,8 +75,8 @@ struct ConfigLoaderTests {
             "F:19:13: error: 'defaults.rotation' must be one of daily, weekly, monthly, yearly, never, found 'fortnightly'",
             "F:20:16: error: 'defaults.keyPairSpec' must be one of RSA_2048, RSA_3072, RSA_4096, found 'RSA_1024'",
             "F:22:22: error: 'organizations.org-1.keystore' names keystore 'missing', which is not under 'keystores'; configured keystores: kms, local, nofile, plain",
-            "F:23:3: error: '\"../etc/passwd\"' is not a valid organization id; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
-            "F:24:3: error: '\"org\\u{07}bell\"' is not a valid organization id; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
+            "F:23:3: error: '../etc/passwd' is not a valid organization id; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
+            "F:24:3: error: 'org\\u{07}bell' is not a valid organization id; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
             "F:25:10: error: 'organizations.org-2' must be a mapping of keys to values, found a list",
             "F:28:28: error: 'auth.tokens[0].sha256' must be the 64-hex-digit SHA-256 of the token, not the token itself",
             "F:28:54: error: 'auth.tokens[0].permissions[0]' must be one of encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt, found 'encryption-key:fly' (did you mean 'encryption-key:view'?)",
@@ -100,8 +100,8 @@ struct ConfigLoaderTests {
     func missingSections() throws {
         let (_, lines) = try errors("server: { listen: 127.0.0.1:9000 }\n")
         #expect(lines == [
-            "F:1:1: error: '' needs 'storage'; for example: storage: { sqlite: { path: ../data/keybroker.sqlite } }",
-            "F:1:1: error: '' needs 'keystores'; for example: keystores: { local: { type: local-file, path: ../data/master.key, createIfMissing: true } }",
+            "F:1:1: error: the configuration needs 'storage'; for example: storage: { sqlite: { path: ../data/keybroker.sqlite } }",
+            "F:1:1: error: the configuration needs 'keystores'; for example: keystores: { local: { type: local-file, path: ../data/master.key, createIfMissing: true } }",
         ])
     }
 
@@ -208,5 +208,53 @@ struct ConfigLoaderTests {
         ])
     func organizationIDs(value: String, valid: Bool) {
         #expect(OrganizationID.isValid(value) == valid)
+    }
+}
+
+@Suite("Configuration loading: tokens and environment edge cases")
+struct ConfigEdgeCaseTests {
+    let directory: TemporaryDirectory
+
+    init() throws { directory = try TemporaryDirectory() }
+
+    private func lines(_ yaml: String, environment: [String: String] = [:]) throws -> [String] {
+        let path = try directory.write("c.yaml", yaml)
+        do {
+            _ = try Fixtures.loader(environment: environment).load(path: path)
+            return []
+        } catch {
+            return error.errors.map { $0.description.replacingOccurrences(of: path, with: "F") }
+        }
+    }
+
+    @Test("tokens need permissions and organizations, and '*' is not mixed with ids")
+    func tokenScopes() throws {
+        let hash = String(repeating: "0", count: 64)
+        #expect(try lines("""
+            storage: { sqlite: { path: db.sqlite } }
+            keystores: { local: { type: none } }
+            auth:
+              tokens:
+                - { name: a, sha256: \(hash), permissions: [], orgs: ["*"] }
+                - { name: b, sha256: \(hash), permissions: [recording:decrypt], orgs: [] }
+                - { name: c, sha256: \(hash), permissions: [recording:decrypt], orgs: ["*", acme] }
+                - { name: c, sha256: \(hash), permissions: [recording:decrypt], orgs: [acme] }
+            """) == [
+                "F:5:105: error: 'auth.tokens[0].permissions' is empty; a token needs at least one of: encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt",
+                "F:6:132: error: 'auth.tokens[1].orgs' is empty; list organization ids, or [\"*\"] for all",
+                "F:7:132: error: 'auth.tokens[2].orgs' mixes \"*\" with organization ids; write either [\"*\"] or the ids",
+                "F:8:7: error: token name 'c' is used twice; each token needs its own name for the audit log",
+            ])
+    }
+
+    @Test("${VAR:-default} applies to empty variables too; an unclosed ${ is an error")
+    func environmentEdges() throws {
+        let yaml = """
+            storage: { sqlite: { path: "${DIR:-fallback}/db.sqlite" } }
+            keystores: { local: { type: local-file, path: "${KEY" } }
+            """
+        #expect(try lines(yaml, environment: ["DIR": ""]) == [
+            "F:2:47: error: 'keystores.local.path' has '${' without a closing '}'; write ${NAME} or ${NAME:-default} (use $$ for a literal $)"
+        ])
     }
 }

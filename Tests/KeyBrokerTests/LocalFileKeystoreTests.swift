@@ -74,6 +74,7 @@ struct LocalFileKeystoreTests {
     func wrongMasterKey() async throws {
         let generated = try await keystore("a.key").generateKeyPair(.rsa2048, context: context)
         let other = keystore("b.key")
+        _ = try await other.generateKeyPair(.rsa2048, context: context)
         let error = await #expect(throws: KeystoreError.self) {
             try await other.decryptPrivateKey(generated.wrapped, context: context)
         }
@@ -99,6 +100,20 @@ struct LocalFileKeystoreTests {
         let forgetful = keystore("2026.key")
         await #expect(throws: KeystoreError.self) { try await forgetful.decryptPrivateKey(old.wrapped, context: context) }
         #expect(try await forgetful.decryptPrivateKey(new.wrapped, context: context).publicKeyDER == new.publicKeyDER)
+    }
+
+    @Test("a lost key file is never silently replaced: decryption reports it, only generation creates one")
+    func lostKeyFileIsNotRecreatedOnDecrypt() async throws {
+        let generated = try await keystore().generateKeyPair(.rsa2048, context: context)
+        try FileManager.default.removeItem(atPath: directory.path("master.key"))
+        let restarted = keystore()
+        let error = await #expect(throws: KeystoreError.self) {
+            try await restarted.decryptPrivateKey(generated.wrapped, context: context)
+        }
+        #expect(error?.message.contains("does not exist") == true)
+        #expect(error?.hint?.contains("restore it from backup") == true)
+        #expect(!FileManager.default.fileExists(atPath: directory.path("master.key")))
+        #expect(await restarted.checkHealth().detail.contains("will be created when the first key pair is generated"))
     }
 
     @Test("a missing previous key file makes the keystore unhealthy")

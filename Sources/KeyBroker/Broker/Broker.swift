@@ -213,6 +213,14 @@ public final class Broker: Sendable {
                 .keystoreFailed,
                 "key pair \(record.id.uuidString.lowercased()) was wrapped by keystore '\(record.keystoreName)', which is not configured; add it back under 'keystores:'")
         }
+        // The context comes from the database; a row whose context names another organization
+        // (copied from another org's pair) must not unwrap for this one (invariant 5).
+        guard record.encryptionContext.pairs.count == 1,
+            record.encryptionContext.pairs.values.first == record.organization.rawValue
+        else {
+            throw BrokerError.corruptRecord(
+                "key pair \(record.id.uuidString.lowercased()) of organization '\(record.organization)' carries encryption context \(record.encryptionContext), which binds it to another organization")
+        }
         let wrapped = WrappedPrivateKey(ciphertext: record.wrappedPrivateKey, backendKeyReference: record.backendKeyReference)
         let material: PrivateKeyMaterial
         do {
@@ -220,8 +228,10 @@ public final class Broker: Sendable {
         } catch {
             throw BrokerError.keystore(error, while: "decrypting the private key of key pair \(record.id.uuidString.lowercased())")
         }
-        guard material.spec == record.spec else {
-            throw BrokerError.corruptRecord("key pair \(record.id) is recorded as \(record.spec) but its private key is \(material.spec)")
+        // A stored public key that does not belong to the private key means the row was altered.
+        guard material.spec == record.spec, material.publicKeyDER == record.publicKeyDER else {
+            throw BrokerError.corruptRecord(
+                "key pair \(record.id.uuidString.lowercased())'s stored public key does not match its private key; the database row was altered")
         }
         return material
     }

@@ -50,7 +50,14 @@ public struct ConfigLoader: Sendable {
     public func loadCandidate(path: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
         let (root, diagnostics) = try parse(path: path)
         guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
-        let name = mapping["name"]?.nonEmptyString() ?? "candidate"
+        var name = "candidate"
+        if let nameNode = mapping["name"], let value = nameNode.nonEmptyString() {
+            if OrganizationID.isValid(value) {
+                name = value
+            } else {
+                nameNode.error("keystore name '\(ConfigNode.printable(value))' is not allowed; allowed: \(OrganizationID.allowedForm)")
+            }
+        }
         let reader = SectionReader(registry: registry, context: pluginContext(for: path), diagnostics: diagnostics)
         let result = reader.keystore(name: name, mapping: mapping)
         guard diagnostics.errorCount == 0, let result else { throw ConfigError(diagnostics.sorted) }

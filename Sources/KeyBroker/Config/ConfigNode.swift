@@ -55,10 +55,19 @@ public struct ConfigNode {
         ConfigNode(node: node, file: file, path: path, environment: environment, diagnostics: diagnostics)
     }
 
+    /// How messages name this node: `'keystores.local'`, or `the configuration` for the root.
+    var displayName: String { path.isEmpty ? "the configuration" : "'\(path)'" }
+
+    /// A value as it may appear in a message: control and non-ASCII characters escaped.
+    public static func printable(_ value: String) -> String {
+        value.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value != 0x7F ? String($0) : $0.escaped(asASCII: true) }
+            .joined()
+    }
+
     /// The node as a mapping, or `nil` after recording an error.
     public func mapping() -> ConfigMapping? {
         guard case .mapping(let mapping) = node else {
-            error("'\(path)' must be a mapping of keys to values, found \(kindName)")
+            error("\(displayName) must be a mapping of keys to values, found \(kindName)")
             return nil
         }
         return ConfigMapping(node: self, mapping: mapping)
@@ -139,21 +148,24 @@ public struct ConfigNode {
                 rest = rest[rest.index(after: afterDollar)...]
                 continue
             }
-            guard afterDollar < rest.endIndex, rest[afterDollar] == "{",
-                let close = rest[afterDollar...].firstIndex(of: "}")
-            else {
+            guard afterDollar < rest.endIndex, rest[afterDollar] == "{" else {
                 output += "$"
                 rest = rest[afterDollar...]
                 continue
+            }
+            guard let close = rest[afterDollar...].firstIndex(of: "}") else {
+                error("'\(path)' has '${' without a closing '}'; write ${NAME} or ${NAME:-default} (use $$ for a literal $)")
+                return nil
             }
             let reference = rest[rest.index(after: afterDollar)..<close]
             let (name, fallback) = Self.splitReference(reference)
             if !Self.isVariableName(name) {
                 error("'\(path)': '${\(reference)}' is not a valid environment reference; write ${NAME} or ${NAME:-default} (use $$ for a literal $)")
                 failed = true
-            } else if let value = environment[String(name)] {
+            } else if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
                 output += value
             } else if let fallback {
+                // As in the shell, ':-' also applies when the variable is set but empty.
                 output += fallback
             } else {
                 error("'\(path)' uses ${\(name)}, but the environment variable \(name) is not set; set it, or write ${\(name):-default}")
@@ -218,7 +230,7 @@ public final class ConfigMapping {
     /// The value under `key`, recording an error naming what to write when it is absent.
     public func required(_ key: String, example: String) -> ConfigNode? {
         guard let value = self[key] else {
-            node.error("'\(node.path)' needs '\(key)'; for example: \(key): \(example)")
+            node.error("\(node.displayName) needs '\(key)'; for example: \(key): \(example)")
             return nil
         }
         return value

@@ -6,7 +6,6 @@ struct SectionReader {
     let context: PluginContext
     let diagnostics: ConfigDiagnostics
 
-    private static let keystoreNameForm = "letters, digits, '-', '_' or '.', starting with a letter or digit"
     private static let exampleKeystore = "{ type: local-file, path: ../data/master.key, createIfMissing: true }"
 
     func read(root: ConfigMapping, source: String) -> (BrokerConfig, [String: any Keystore])? {
@@ -58,6 +57,7 @@ struct SectionReader {
         defer { mapping.reportUnknownKeys() }
         if let postgres = mapping["postgres"] {
             postgres.error("PostgreSQL storage is not available in this build; use storage: { sqlite: { path: PATH } }")
+            _ = mapping["sqlite"]
             return nil
         }
         guard let sqlite = mapping.required("sqlite", example: "{ path: ../data/keybroker.sqlite }")?.mapping() else {
@@ -80,7 +80,7 @@ struct SectionReader {
         }
         for (name, keyNode, value) in entries {
             guard OrganizationID.isValid(name) else {
-                keyNode.error("keystore name '\(name)' is not allowed; use \(Self.keystoreNameForm)")
+                keyNode.error("keystore name '\(name)' is not allowed; allowed: \(OrganizationID.allowedForm)")
                 continue
             }
             guard let entry = value.mapping(), let built = keystore(name: name, mapping: entry) else { continue }
@@ -152,7 +152,7 @@ struct SectionReader {
         var result: [OrganizationID: (OrganizationOverrides, ConfigNode)] = [:]
         for (key, keyNode, value) in mapping.allEntries() {
             guard let id = OrganizationID(key) else {
-                keyNode.error("'\(key.debugDescription)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+                keyNode.error("'\(ConfigNode.printable(key))' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
                 continue
             }
             if value.isNull {
@@ -222,7 +222,7 @@ struct SectionReader {
         defer { mapping.reportUnknownKeys() }
         let name = mapping.required("name", example: "ops")?.nonEmptyString()
         var hash: String?
-        if let hashNode = mapping.required("sha256", example: "<64 hex digits from 'keybroker token create'>"),
+        if let hashNode = mapping.required("sha256", example: "<64 hex digits: printf %s TOKEN | sha256sum>"),
             let value = hashNode.nonEmptyString()
         {
             if value.count == 64, value.allSatisfy(\.isHexDigit) {
@@ -232,21 +232,35 @@ struct SectionReader {
             }
         }
         var permissions = Set<Permission>()
-        for item in mapping.required("permissions", example: "[encryption-key:view]")?.list() ?? [] {
+        let permissionsNode = mapping.required("permissions", example: "[encryption-key:view]")
+        let permissionItems = permissionsNode?.list()
+        for item in permissionItems ?? [] {
             if let permission = item.value(of: Permission.self) { permissions.insert(permission) }
         }
-        var organizations: Set<OrganizationID>? = []
-        for item in mapping.required("orgs", example: "[\"*\"] or a list of organization ids")?.list() ?? [] {
+        if let permissionsNode, permissionItems?.isEmpty == true {
+            permissionsNode.error("'\(permissionsNode.path)' is empty; a token needs at least one of: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var organizations: Set<OrganizationID> = []
+        var everyOrganization = false
+        let orgsNode = mapping.required("orgs", example: "[\"*\"] or a list of organization ids")
+        let orgItems = orgsNode?.list()
+        for item in orgItems ?? [] {
             guard let value = item.nonEmptyString() else { continue }
             if value == "*" {
-                organizations = nil
+                everyOrganization = true
             } else if let id = OrganizationID(value) {
-                organizations?.insert(id)
+                organizations.insert(id)
             } else {
-                item.error("'\(value)' is not a valid organization id (or \"*\" for all); allowed: \(OrganizationID.allowedForm)")
+                item.error("'\(ConfigNode.printable(value))' is not a valid organization id (or \"*\" for all); allowed: \(OrganizationID.allowedForm)")
             }
         }
+        if let orgsNode, orgItems?.isEmpty == true {
+            orgsNode.error("'\(orgsNode.path)' is empty; list organization ids, or [\"*\"] for all")
+        } else if let orgsNode, everyOrganization, !organizations.isEmpty {
+            orgsNode.error("'\(orgsNode.path)' mixes \"*\" with organization ids; write either [\"*\"] or the ids")
+        }
         guard let name, let hash else { return nil }
-        return TokenSettings(name: name, sha256: hash, permissions: permissions, organizations: organizations)
+        return TokenSettings(
+            name: name, sha256: hash, permissions: permissions, organizations: everyOrganization ? nil : organizations)
     }
 }

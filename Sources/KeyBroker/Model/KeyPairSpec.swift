@@ -5,7 +5,7 @@ public enum KeyPairSpec: String, CaseIterable, Sendable, Codable, CustomStringCo
     case rsa4096 = "RSA_4096"
 
     /// The default spec: RSA-3072 gives 128-bit security, matching AES-256-GCM data keys
-    /// better than RSA-2048 (112-bit) at a third of RSA-4096's decryption cost.
+    /// better than RSA-2048 (112-bit) at less than half of RSA-4096's decryption cost.
     public static let `default` = KeyPairSpec.rsa3072
 
     /// The modulus size in bits.

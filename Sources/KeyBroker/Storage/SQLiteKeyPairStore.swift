@@ -13,12 +13,24 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     /// Opens (creating where missing) the database at `url`. A new file and its directory
     /// are created readable by the owner only, since the database holds wrapped private keys
     /// (and, with the `none` keystore, unwrapped ones).
-    public init(url: URL) throws {
-        try Self.prepareFile(at: url)
+    /// - Parameters:
+    ///   - url: the database file.
+    ///   - readOnly: open an existing file without creating or migrating anything (for
+    ///     `config validate`, which must change nothing).
+    public init(url: URL, readOnly: Bool = false) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        configuration.readonly = readOnly
+        if !readOnly { try Self.prepareFile(at: url) }
         pool = try DatabasePool(path: url.path, configuration: configuration)
-        try Self.migrator.migrate(pool)
+        if readOnly {
+            let migrated = try pool.read { db in try Self.migrator.hasCompletedMigrations(db) }
+            guard migrated else {
+                throw StoreFileError(path: url.path, reason: "its schema is not the one this version writes; open it once with a command that writes (e.g. keybroker status) to migrate it")
+            }
+        } else {
+            try Self.migrator.migrate(pool)
+        }
     }
 
     private static func prepareFile(at url: URL) throws {
@@ -171,5 +183,5 @@ public final class SQLiteKeyPairStore: KeyPairStore {
 struct StoreFileError: Error, CustomStringConvertible {
     let path: String
     let reason: String
-    var description: String { "cannot create the database file '\(path)': \(reason)" }
+    var description: String { "cannot use the database file '\(path)': \(reason)" }
 }
