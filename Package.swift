@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "KeyBroker", targets: ["KeyBroker"]),
         .library(name: "NoneKeystore", targets: ["NoneKeystore"]),
         .library(name: "LocalFileKeystore", targets: ["LocalFileKeystore"]),
+        .library(name: "AWSKMSKeystore", targets: ["AWSKMSKeystore"]),
         .executable(name: "keybroker", targets: ["keybroker"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The core: model, keystore contract and registry, configuration, storage, broker.
@@ -54,12 +57,26 @@ let package = Package(
             path: "Plugins/LocalFileKeystore",
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "AWSKMSKeystore",
+            dependencies: [
+                "KeyBroker",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/AWSKMSKeystore",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "keybroker",
             dependencies: [
                 "KeyBroker",
                 "NoneKeystore",
                 "LocalFileKeystore",
+                "AWSKMSKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -71,6 +88,7 @@ let package = Package(
                 "KeyBroker",
                 "NoneKeystore",
                 "LocalFileKeystore",
+                "AWSKMSKeystore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

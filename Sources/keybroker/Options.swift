@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyBroker
+import AWSKMSKeystore
 import LocalFileKeystore
 import Logging
 import NoneKeystore
@@ -19,6 +20,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             try registry.register(NoneKeystorePlugin.self)
             try registry.register(LocalFileKeystorePlugin.self)
+            try registry.register(AWSKMSKeystorePlugin.self)
         } catch {
             fatalError("built-in keystore plugins conflict: \(error)")
         }

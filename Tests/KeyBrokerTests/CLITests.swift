@@ -85,7 +85,7 @@ struct CLITests {
         #expect(result.status == 2)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr == """
-            keybroker: config/keybroker.yaml:3:18: error: unknown keystore type 'local-fil'; known types: local-file, none (did you mean 'local-file'?)
+            keybroker: config/keybroker.yaml:3:18: error: unknown keystore type 'local-fil'; known types: aws-kms-symmetric, local-file, none (did you mean 'local-file'?)
             keybroker: config/keybroker.yaml:4:40: error: 'defaults.rotation' must be one of daily, weekly, monthly, yearly, never, found 'hourly'
 
             """)

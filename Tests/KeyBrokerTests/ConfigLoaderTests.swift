@@ -68,7 +68,7 @@ struct ConfigLoaderTests {
             "F:6:5: error: unknown key 'mode' in 'storage.sqlite'; allowed keys: path",
             "F:11:22: error: 'keystores.local.createIfMissing' must be true or false, found 'yes'",
             "F:12:3: error: keystore name '../evil' is not allowed; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
-            "F:13:16: error: unknown keystore type 'aws-kms-symetric'; known types: local-file, none",
+            "F:13:16: error: unknown keystore type 'aws-kms-symetric'; known types: aws-kms-symmetric, local-file, none (did you mean 'aws-kms-symmetric'?)",
             "F:14:11: error: 'keystores.nofile' needs 'path'; for example: path: ../data/master.key",
             "F:15:36: error: 'keystores.plain.contextKey' must be 1-128 characters of letters, digits, '-', '_', '.', ':' or '/', found 'bad key'",
             "F:17:3: error: unknown key 'keystor' in 'defaults'; allowed keys: keyPairSpec, keystore, rotation (did you mean 'keystore'?)",

@@ -21,7 +21,25 @@ enum KeystoreConformance {
                 name: "local", currentKeyFile: directory.url.appendingPathComponent("master.key"), previousKeyFiles: [],
                 createIfMissing: true)
         },
-    ]
+    ] + kmsFactories
+
+    /// The KMS plugin against each real server that supports the generation mode: moto
+    /// (with SigV4 checking) for `local`, LocalStack for `data-key-pair`. Included where the
+    /// server is installed, and always in CI, where a missing server fails.
+    static var kmsFactories: [KeystoreFactory] {
+        var factories: [KeystoreFactory] = []
+        if KMSTestServer.available(.motoWithAuth) {
+            factories.append(KeystoreFactory(name: "aws-kms-symmetric (local generation, moto)") { directory in
+                try SharedKMS.keystore(try SharedKMS.moto().keystoreYAML(generation: "local"), in: directory)
+            })
+        }
+        if KMSTestServer.available(.localstack) {
+            factories.append(KeystoreFactory(name: "aws-kms-symmetric (data-key-pair, LocalStack)") { directory in
+                try SharedKMS.keystore(try SharedKMS.localstack().keystoreYAML(generation: "data-key-pair"), in: directory)
+            })
+        }
+        return factories
+    }
 }
 
 /// The contract every keystore plugin must meet, run against each one.

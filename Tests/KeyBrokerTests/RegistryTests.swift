@@ -8,7 +8,7 @@ import Testing
 struct RegistryTests {
     @Test func registersPluginsByType() {
         let registry = Fixtures.registry()
-        #expect(registry.types == ["local-file", "none"])
+        #expect(registry.types == ["aws-kms-symmetric", "local-file", "none"])
         #expect(registry.plugin(for: "local-file") == LocalFileKeystorePlugin.self)
         #expect(registry.plugin(for: "aws-kms") == nil)
     }
@@ -29,7 +29,7 @@ struct RegistryTests {
             """)
         let error = #expect(throws: ConfigError.self) { try Fixtures.loader().load(path: path) }
         #expect(error?.errors.map(\.description) == [
-            "\(path):3:16: error: unknown keystore type 'aws-kms'; known types: local-file, none"
+            "\(path):3:16: error: unknown keystore type 'aws-kms'; known types: aws-kms-symmetric, local-file, none"
         ])
     }
 

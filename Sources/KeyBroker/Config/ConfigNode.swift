@@ -123,6 +123,21 @@ public struct ConfigNode {
         return number
     }
 
+    /// The node as a duration written `500ms`, `5s` or `2m`, within `range`.
+    public func duration(in range: ClosedRange<Duration>) -> Duration? {
+        guard let value = string() else { return nil }
+        let units: [(suffix: String, scale: Duration)] = [("ms", .milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60))]
+        for unit in units where value.hasSuffix(unit.suffix) {
+            if let number = Int(value.dropLast(unit.suffix.count)), number >= 0 {
+                let duration = unit.scale * number
+                if range.contains(duration) { return duration }
+            }
+            break
+        }
+        error("'\(path)' must be a duration such as 500ms, 5s or 2m, from \(range.lowerBound) to \(range.upperBound), found '\(value)'")
+        return nil
+    }
+
     /// The node as one of an enumeration's raw values.
     public func value<T: RawRepresentable & CaseIterable>(of type: T.Type) -> T? where T.RawValue == String {
         guard let value = string() else { return nil }

@@ -1,3 +1,4 @@
+import AWSKMSKeystore
 import Foundation
 import KeyBroker
 import LocalFileKeystore
@@ -34,6 +35,7 @@ enum Fixtures {
         var registry = KeystoreRegistry()
         try! registry.register(NoneKeystorePlugin.self)
         try! registry.register(LocalFileKeystorePlugin.self)
+        try! registry.register(AWSKMSKeystorePlugin.self)
         for plugin in extra { try! registry.register(plugin) }
         return registry
     }

@@ -1,0 +1,94 @@
+import Foundation
+import KeyBroker
+
+/// The `aws-kms-symmetric` keystore plugin: the organization's own AWS KMS symmetric key
+/// wraps its private keys, with encryption context `{<contextKey>: <organization id>}`.
+///
+/// ```yaml
+/// keystores:
+///   acme-kms:
+///     type: aws-kms-symmetric
+///     keyAlias: arn:aws:kms:eu-west-1:111122223333:alias/recordings
+///     region: eu-west-1
+///     contextKey: organization-id       # what the key policy conditions on
+///     generation: data-key-pair         # or local
+/// ```
+public enum AWSKMSKeystorePlugin: KeystorePlugin {
+    public static let type = "aws-kms-symmetric"
+
+    public static func make(name: String, settings: ConfigMapping, context: PluginContext) -> (any Keystore)? {
+        // Every key is read and checked before any early return, so all mistakes are reported at once.
+        let aliasNode = settings.required("keyAlias", example: "arn:aws:kms:eu-west-1:111122223333:alias/recordings")
+        let regionNode = settings.required("region", example: "eu-west-1")
+        let generation = settings["generation"]?.value(of: AWSKMSKeystore.Generation.self) ?? .dataKeyPair
+        let endpointNode = settings["endpoint"]
+        let profile = settings["profile"]?.nonEmptyString()
+        let accessKeyNode = settings["accessKeyId"]
+        let accessKey = accessKeyNode?.nonEmptyString()
+        let secretKey = settings["secretAccessKey"]?.nonEmptyString()
+        let sessionToken = settings["sessionToken"]?.nonEmptyString()
+        var retry = KMSRetryPolicy.default
+        if let node = settings["requestTimeout"], let value = node.duration(in: .milliseconds(100)...(.seconds(120))) {
+            retry.requestTimeout = value
+        }
+        if let node = settings["totalTimeout"], let value = node.duration(in: .milliseconds(100)...(.seconds(600))) {
+            retry.totalTimeout = value
+        }
+        if let retries = settings["retries"]?.mapping() {
+            if let value = retries["maxAttempts"]?.integer(in: 1...10) { retry.maxAttempts = value }
+            if let value = retries["baseDelay"]?.duration(in: .milliseconds(1)...(.seconds(10))) { retry.baseDelay = value }
+            if let value = retries["maxDelay"]?.duration(in: .milliseconds(1)...(.seconds(60))) { retry.maxDelay = value }
+            retries.reportUnknownKeys()
+        }
+
+        var staticCredentials: AWSCredentials?
+        if let accessKey, let accessKeyNode {
+            if let secretKey {
+                staticCredentials = AWSCredentials(
+                    accessKeyID: accessKey, secretAccessKey: secretKey, sessionToken: sessionToken,
+                    source: "keystore '\(name)' configuration")
+            } else {
+                accessKeyNode.error("'\(accessKeyNode.path)' needs secretAccessKey beside it (write both with ${VAR} references, not literal secrets)")
+            }
+        }
+        let key = aliasNode.flatMap { node in regionNode.flatMap { homeRegion(of: node, region: $0) } }
+        let endpoint: URL? = if let endpointNode { url(of: endpointNode) } else { key.map(defaultEndpoint(for:)) }
+        guard let key, let endpoint else { return nil }
+        let chain = AWSCredentialChain(staticCredentials: staticCredentials, profile: profile, environment: context.environment)
+        let client = KMSClient(endpoint: endpoint, region: key.region, credentials: chain, retry: retry)
+        return AWSKMSKeystore(name: name, key: key, generation: generation, client: client)
+    }
+
+    /// The configured key in the home region: as written when it is there, the home
+    /// region's replica for a multi-Region key, otherwise an error.
+    private static func homeRegion(of aliasNode: ConfigNode, region regionNode: ConfigNode) -> KMSKeyARN? {
+        guard let aliasText = aliasNode.nonEmptyString(), let region = regionNode.nonEmptyString() else { return nil }
+        guard KMSKeyARN.isRegion(region) else {
+            regionNode.error("'\(regionNode.path)' must be an AWS region such as eu-west-1, found '\(region)'")
+            return nil
+        }
+        guard let key = KMSKeyARN(aliasText) else {
+            aliasNode.error("'\(aliasNode.path)' must be \(KMSKeyARN.expectedShape), found '\(aliasText)'")
+            return nil
+        }
+        if key.region == region { return key }
+        if key.isMultiRegion { return key.inRegion(region) }
+        aliasNode.error(
+            "'\(aliasNode.path)' is in region \(key.region), but the home region is \(region); use a key in \(region), or a multi-Region key (key/mrk-…) that has a replica in \(region)")
+        return nil
+    }
+
+    private static func url(of node: ConfigNode) -> URL? {
+        guard let text = node.nonEmptyString() else { return nil }
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+            node.error("'\(node.path)' must be an http(s) URL such as https://kms.eu-west-1.amazonaws.com, found '\(text)'")
+            return nil
+        }
+        return url
+    }
+
+    private static func defaultEndpoint(for key: KMSKeyARN) -> URL {
+        let suffix = key.partition == "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com"
+        return URL(string: "https://kms.\(key.region).\(suffix)")!
+    }
+}

@@ -1,0 +1,223 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+/// How KMS calls are retried: throttling, 5xx and connection failures only, with capped
+/// exponential backoff and full jitter, within a total deadline.
+public struct KMSRetryPolicy: Sendable, Hashable {
+    /// Attempts in all, the first included.
+    public var maxAttempts: Int
+    /// The first backoff cap; doubled per attempt.
+    public var baseDelay: Duration
+    /// The largest backoff cap.
+    public var maxDelay: Duration
+    /// One HTTP request's time limit.
+    public var requestTimeout: Duration
+    /// The limit for a call with all its retries.
+    public var totalTimeout: Duration
+
+    /// Defaults sized for an interactive operation: at most about 10 s.
+    public static let `default` = KMSRetryPolicy(
+        maxAttempts: 4, baseDelay: .milliseconds(100), maxDelay: .seconds(2), requestTimeout: .seconds(5),
+        totalTimeout: .seconds(10))
+}
+
+/// A failed KMS call, with the service's own error type and message.
+public struct KMSError: Error, Sendable, CustomStringConvertible {
+    /// The KMS error type without its namespace prefix (`AccessDeniedException`), or a
+    /// transport description (`ConnectionFailed`, `Timeout`).
+    public let code: String
+    /// The service's message, verbatim.
+    public let message: String
+    /// The HTTP status, when a response arrived.
+    public let status: Int?
+    /// How many attempts were made.
+    public let attempts: Int
+
+    /// Whether the failure was in reaching KMS rather than an answer from it.
+    public var isTransport: Bool { status == nil }
+
+    /// Whether another attempt may succeed: throttling, 5xx and transport failures.
+    var isRetryable: Bool {
+        guard let status else { return true }
+        return status >= 500 || Self.throttlingCodes.contains(code)
+    }
+
+    static let throttlingCodes: Set<String> = ["ThrottlingException", "LimitExceededException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"]
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// The KMS JSON 1.1 protocol over AsyncHTTPClient, signed with SigV4.
+final class KMSClient: Sendable {
+    let endpoint: URL
+    let signer: SigV4Signer
+    let credentials: any AWSCredentialProvider
+    let retry: KMSRetryPolicy
+    private let http: HTTPClient
+
+    init(endpoint: URL, region: String, credentials: any AWSCredentialProvider, retry: KMSRetryPolicy, http: HTTPClient = .shared) {
+        self.endpoint = endpoint
+        self.signer = SigV4Signer(service: "kms", region: region)
+        self.credentials = credentials
+        self.retry = retry
+        self.http = http
+    }
+
+    /// Calls `TrentService.<operation>` with retries.
+    func call<Request: Encodable, Response: Decodable>(
+        _ operation: String, _ request: Request, as: Response.Type = Response.self
+    ) async throws(KMSError) -> Response {
+        let body: Data
+        do {
+            body = try JSONEncoder().encode(request)
+        } catch {
+            throw KMSError(code: "EncodingFailed", message: "\(error)", status: nil, attempts: 0)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + retry.totalTimeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            let remaining = deadline - clock.now
+            let data: Data
+            do {
+                data = try await send(operation, body: body, timeout: min(retry.requestTimeout, remaining), attempt: attempt)
+            } catch {
+                guard error.isRetryable, attempt < retry.maxAttempts else { throw error }
+                // Full jitter: sleep a random time up to the capped exponential backoff.
+                let cap = min(retry.maxDelay, retry.baseDelay * (1 << (attempt - 1)))
+                let sleep = Duration.milliseconds(Int.random(in: 0...max(Self.milliseconds(cap), 0)))
+                guard clock.now + sleep < deadline else { throw error }
+                try? await Task.sleep(for: sleep)
+                continue
+            }
+            do {
+                return try JSONDecoder().decode(Response.self, from: data)
+            } catch {
+                throw KMSError(code: "InvalidResponse", message: "KMS \(operation) answered with an unexpected body (\(error))", status: 200, attempts: attempt)
+            }
+        }
+    }
+
+    private func send(_ operation: String, body: Data, timeout: Duration, attempt: Int) async throws(KMSError) -> Data {
+        guard timeout > .zero else {
+            throw KMSError(code: "Timeout", message: "no time left for another attempt at KMS \(operation)", status: nil, attempts: attempt)
+        }
+        let creds: AWSCredentials
+        do {
+            creds = try credentials.credentials()
+        } catch {
+            throw KMSError(code: "MissingCredentials", message: error.description, status: 403, attempts: attempt)
+        }
+        let host = endpoint.port.map { "\(endpoint.host ?? ""):\($0)" } ?? (endpoint.host ?? "")
+        let headers = [
+            ("Host", host), ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "TrentService.\(operation)"),
+        ]
+        let path = endpoint.path.isEmpty ? "/" : endpoint.path
+        let signed = signer.sign(method: "POST", path: path, headers: headers, body: body, credentials: creds, date: Date())
+        var request = HTTPClientRequest(url: endpoint.absoluteString)
+        request.method = .POST
+        for (name, value) in headers + signed { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(data: body))
+        let millis = Int64(Self.milliseconds(timeout))
+        do {
+            let response = try await http.execute(request, timeout: .milliseconds(max(millis, 1)))
+            let buffer = try await response.body.collect(upTo: 1 << 20)
+            let data = Data(buffer: buffer)
+            guard (200..<300).contains(Int(response.status.code)) else {
+                throw Self.parseError(status: Int(response.status.code), body: data, headerType: response.headers.first(name: "x-amzn-ErrorType"), attempts: attempt)
+            }
+            return data
+        } catch let error as KMSError {
+            throw error
+        } catch {
+            let text = String(describing: error)
+            let code = text.lowercased().contains("timeout") || text.contains("deadlineExceeded") ? "Timeout" : "ConnectionFailed"
+            throw KMSError(code: code, message: "cannot reach KMS at \(endpoint.absoluteString): \(text)", status: nil, attempts: attempt)
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Reads `{"__type": "prefix#Code", "message"|"Message": "…"}`, or the XML error
+    /// document some endpoints send for authentication failures.
+    static func parseError(status: Int, body: Data, headerType: String?, attempts: Int) -> KMSError {
+        var code = headerType?.split(separator: ":").first.map(String.init)
+        var message: String?
+        if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
+            if let type = object["__type"] as? String { code = String(type.split(separator: "#").last ?? Substring(type)) }
+            message = (object["message"] as? String) ?? (object["Message"] as? String)
+        } else if let text = String(data: body, encoding: .utf8), text.contains("<") {
+            code = xmlElement("Code", in: text) ?? code
+            message = xmlElement("Message", in: text)
+        }
+        if let raw = code, raw.contains("#") { code = String(raw.split(separator: "#").last!) }
+        return KMSError(
+            code: code ?? "HTTP\(status)", message: message ?? "KMS answered HTTP \(status) without an error message",
+            status: status, attempts: attempts)
+    }
+
+    private static func xmlElement(_ name: String, in text: String) -> String? {
+        guard let start = text.range(of: "<\(name)>"), let end = text.range(of: "</\(name)>", range: start.upperBound..<text.endIndex)
+        else { return nil }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+}
+
+// MARK: - The operations KeyBroker uses
+
+struct DescribeKeyRequest: Encodable {
+    let KeyId: String
+}
+
+struct DescribeKeyResponse: Decodable {
+    struct Metadata: Decodable {
+        let KeyId: String
+        let Arn: String
+        let Enabled: Bool
+        let KeyState: String?
+        let KeyUsage: String?
+        let KeySpec: String?
+        let CustomerMasterKeySpec: String?
+        let MultiRegion: Bool?
+    }
+    let KeyMetadata: Metadata
+}
+
+struct GenerateDataKeyPairRequest: Encodable {
+    let KeyId: String
+    let KeyPairSpec: String
+    let EncryptionContext: [String: String]
+}
+
+struct GenerateDataKeyPairResponse: Decodable {
+    let KeyId: String
+    let PublicKey: String
+    let PrivateKeyCiphertextBlob: String
+}
+
+struct EncryptRequest: Encodable {
+    let KeyId: String
+    let Plaintext: String
+    let EncryptionContext: [String: String]
+}
+
+struct EncryptResponse: Decodable {
+    let KeyId: String
+    let CiphertextBlob: String
+}
+
+struct DecryptRequest: Encodable {
+    let KeyId: String
+    let CiphertextBlob: String
+    let EncryptionContext: [String: String]
+}
+
+struct DecryptResponse: Decodable {
+    let KeyId: String
+    let Plaintext: String
+}

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Starts a real KMS-compatible server on 127.0.0.1 for KeyBroker's tests and controls it.
+
+    kms_test_server.py moto [--auth]        moto_server; --auth switches SigV4 checking on
+    kms_test_server.py localstack --python PY   LocalStack's KMS (no Docker) from a venv
+
+It prints one JSON line describing the server, then reads JSON commands from stdin, one
+per line, answering each with one JSON line. When stdin closes (the test process ended),
+it stops the server by PID. Commands (boto3 against the server):
+
+    {"op": "create_key", "alias": "name"?, "multi_region": bool?, "region": "r"?}
+    {"op": "replicate_key", "key": ARN, "region": "r"}
+    {"op": "disable_key"|"enable_key"|"schedule_deletion"|"cancel_deletion", "key": ARN}
+    {"op": "stop"} / {"op": "start"}            stop or restart the server on the same port
+    {"op": "proxy"}                              start a fault-injecting proxy in front of it
+    {"op": "faults", "actions": [...]}           next requests through the proxy: "throttle",
+                                                 "500", "delay:SECONDS", "close",
+                                                 "rewrite-keyid:ARN", "pass"
+    {"op": "counts"}                             requests per KMS operation seen by the proxy
+
+The proxy is a test fault injector, not a KMS: every request it does not fail on purpose
+is forwarded, unchanged, to the real server.
+"""
+import argparse
+import http.client
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited early with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server did not listen on 127.0.0.1:{port} within {seconds}s")
+
+
+class Server:
+    def __init__(self, kind, auth, python):
+        self.kind, self.auth, self.python = kind, auth, python
+        self.port = free_port()
+        self.process = None
+        self.volume = tempfile.mkdtemp(prefix="kb-kms-")
+        self.log = open(os.path.join(self.volume, "server.log"), "wb")
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        env = dict(os.environ)
+        env.update(AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+        if self.kind == "moto":
+            if self.auth:
+                env["INITIAL_NO_AUTH_ACTION_COUNT"] = "5" if self.process is None else "0"
+            command = ["moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
+            seconds = 30
+        else:
+            env.update(
+                SERVICES="kms", STRICT_SERVICE_LOADING="1", EAGER_SERVICE_LOADING="1",
+                GATEWAY_LISTEN=f"127.0.0.1:{self.port}", LOCALSTACK_HOST=f"127.0.0.1:{self.port}",
+                GATEWAY_SERVER="hypercorn", DNS_ADDRESS="0", DISABLE_EVENTS="1", SKIP_SSL_CERT_DOWNLOAD="1",
+                PERSISTENCE="0", LOCALSTACK_VOLUME_DIR=self.volume,
+            )
+            command = [self.python, "-m", "localstack.runtime.main"]
+            seconds = 90
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
+        wait_for_port(self.port, self.process, seconds)
+        if self.kind == "localstack":
+            self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/_localstack/health")
+                body = json.loads(conn.getresponse().read() or b"{}")
+                if body.get("services", {}).get("kms") in ("running", "available"):
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("LocalStack's KMS did not become ready")
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.actions = []
+        self.counts = {}
+
+    def next(self, operation):
+        with self.lock:
+            self.counts[operation] = self.counts.get(operation, 0) + 1
+            return self.actions.pop(0) if self.actions else "pass"
+
+
+def make_proxy(server, faults):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            operation = (self.headers.get("X-Amz-Target") or "").split(".")[-1]
+            action = faults.next(operation)
+            if action == "throttle":
+                return self.reply(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
+            if action == "500":
+                return self.reply(500, {"__type": "KMSInternalException", "message": "injected internal error"})
+            if action == "close":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if action.startswith("delay:"):
+                time.sleep(float(action.split(":", 1)[1]))
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            conn.putrequest("POST", self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                conn.putheader(name, value)
+            conn.endheaders(body)
+            response = conn.getresponse()
+            data = response.read()
+            if action.startswith("rewrite-keyid:") and response.status == 200:
+                document = json.loads(data)
+                document["KeyId"] = action.split(":", 1)[1]
+                data = json.dumps(document).encode()
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.getheader("Content-Type", "application/x-amz-json-1.1"))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def reply(self, status, document):
+            data = json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy.daemon_threads = True
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    return proxy
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["moto", "localstack"])
+    parser.add_argument("--auth", action="store_true")
+    parser.add_argument("--python", default=sys.executable)
+    args = parser.parse_args()
+
+    import boto3
+    from botocore.config import Config
+
+    server = Server(args.kind, args.auth, args.python)
+    signal.signal(signal.SIGTERM, lambda *_: (server.stop(), os._exit(0)))
+    try:
+        server.start()
+        config = Config(retries={"max_attempts": 1})
+        boot = dict(endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id="test",
+                    aws_secret_access_key="test", config=config)
+        access_key_id, secret = "test", "test"
+        if args.kind == "moto" and args.auth:
+            # The first five requests are not checked: make a user whose key signs the rest.
+            iam = boto3.client("iam", **boot)
+            iam.create_user(UserName="keybroker")
+            iam.put_user_policy(UserName="keybroker", PolicyName="all", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+            key = iam.create_access_key(UserName="keybroker")["AccessKey"]
+            access_key_id, secret = key["AccessKeyId"], key["SecretAccessKey"]
+        kms_args = dict(boot, aws_access_key_id=access_key_id, aws_secret_access_key=secret)
+        kms = boto3.client("kms", **kms_args)
+        created = kms.create_key(Description="keybroker tests")["KeyMetadata"]
+        kms.create_alias(AliasName="alias/recordings", TargetKeyId=created["KeyId"])
+        clients = {REGION: kms}
+
+        def client(region):
+            if region not in clients:
+                clients[region] = boto3.client("kms", **dict(kms_args, region_name=region))
+            return clients[region]
+
+        account = created["Arn"].split(":")[4]
+        print(json.dumps({
+            "endpoint": server.endpoint, "pid": server.process.pid, "region": REGION, "account": account,
+            "accessKeyId": access_key_id, "secretAccessKey": secret, "keyArn": created["Arn"],
+            "aliasArn": f"arn:aws:kms:{REGION}:{account}:alias/recordings",
+        }), flush=True)
+
+        faults = Faults()
+        proxy = None
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            command = json.loads(line)
+            op = command["op"]
+            try:
+                if op == "create_key":
+                    region = command.get("region", REGION)
+                    metadata = client(region).create_key(
+                        Description="keybroker tests", MultiRegion=bool(command.get("multi_region")))["KeyMetadata"]
+                    if command.get("alias"):
+                        client(region).create_alias(AliasName="alias/" + command["alias"], TargetKeyId=metadata["KeyId"])
+                    answer = {"arn": metadata["Arn"], "keyId": metadata["KeyId"]}
+                elif op == "replicate_key":
+                    replica = client(command["key"].split(":")[3]).replicate_key(
+                        KeyId=command["key"], ReplicaRegion=command["region"])["ReplicaKeyMetadata"]
+                    answer = {"arn": replica["Arn"]}
+                elif op == "disable_key":
+                    kms.disable_key(KeyId=command["key"]); answer = {}
+                elif op == "enable_key":
+                    kms.enable_key(KeyId=command["key"]); answer = {}
+                elif op == "schedule_deletion":
+                    kms.schedule_key_deletion(KeyId=command["key"], PendingWindowInDays=7); answer = {}
+                elif op == "cancel_deletion":
+                    kms.cancel_key_deletion(KeyId=command["key"]); answer = {}
+                elif op == "stop":
+                    server.stop(); answer = {}
+                elif op == "start":
+                    server.start(); answer = {}
+                elif op == "proxy":
+                    proxy = proxy or make_proxy(server, faults)
+                    answer = {"endpoint": f"http://127.0.0.1:{proxy.server_address[1]}"}
+                elif op == "faults":
+                    with faults.lock:
+                        faults.actions = list(command["actions"])
+                    answer = {}
+                elif op == "counts":
+                    with faults.lock:
+                        answer = {"counts": dict(faults.counts)}
+                else:
+                    answer = {"error": f"unknown op {op}"}
+            except Exception as error:  # report, keep serving
+                answer = {"error": f"{type(error).__name__}: {error}"}
+            print(json.dumps(answer), flush=True)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
