@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "NoneKeystore", targets: ["NoneKeystore"]),
         .library(name: "LocalFileKeystore", targets: ["LocalFileKeystore"]),
         .library(name: "AWSKMSKeystore", targets: ["AWSKMSKeystore"]),
+        .library(name: "KeyBrokerServer", targets: ["KeyBrokerServer"]),
         .executable(name: "keybroker", targets: ["keybroker"]),
     ],
     dependencies: [
@@ -25,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The core: model, keystore contract and registry, configuration, storage, broker.
@@ -70,6 +75,23 @@ let package = Package(
             path: "Plugins/AWSKMSKeystore",
             swiftSettings: strictSettings
         ),
+        // HTTP: probes, admin and data API, auth, scheduler, metrics, audit. No concrete keystore.
+        .target(
+            name: "KeyBrokerServer",
+            dependencies: [
+                "KeyBroker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "keybroker",
             dependencies: [
@@ -77,7 +99,9 @@ let package = Package(
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",
+                "KeyBrokerServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -89,6 +113,8 @@ let package = Package(
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",
+                "KeyBrokerServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

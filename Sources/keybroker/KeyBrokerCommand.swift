@@ -11,7 +11,8 @@ struct KeyBrokerCommand: AsyncParsableCommand {
         commandName: "keybroker",
         abstract: "Generates, rotates and guards the key-encryption key pairs of every organization.",
         subcommands: [
-            ConfigCommand.self, KeysCommand.self, TestCommand.self, StatusCommand.self, AWSCommand.self,
+            ServeCommand.self, ConfigCommand.self, KeysCommand.self, TestCommand.self, StatusCommand.self, AWSCommand.self,
+            TokenCommand.self,
         ])
 
     /// Runs a command, mapping every failure to one line on stderr and a documented exit code.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyBroker
+import KeyBrokerServer
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

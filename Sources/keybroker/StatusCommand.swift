@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyBroker
+import KeyBrokerServer
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,42 +47,3 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
-struct StatusView: Encodable {
-    struct Keystore: Encodable {
-        let name: String
-        let type: String
-        let healthy: Bool
-        let detail: String
-        let latencyMs: Double
-        let error: KeystoreErrorView?
-    }
-
-    struct Organization: Encodable {
-        let organization: String
-        let keystore: String
-        let rotation: String
-        let keyPairSpec: String
-        let currentKeyPair: KeyPairView?
-        let nextRotation: Date?
-        let rotationDue: Bool
-        let keystoreChanged: Bool
-    }
-
-    let checkedAt: Date
-    let keystores: [Keystore]
-    let organizations: [Organization]
-
-    init(_ status: BrokerStatus) {
-        checkedAt = status.checkedAt
-        keystores = status.keystores.map {
-            Keystore(name: $0.name, type: $0.type, healthy: $0.health.isHealthy, detail: $0.health.detail,
-                latencyMs: $0.health.latency.milliseconds, error: $0.health.error.map(KeystoreErrorView.init))
-        }
-        organizations = status.organizations.map {
-            Organization(
-                organization: $0.organization.rawValue, keystore: $0.policy.keystore, rotation: $0.policy.rotation.rawValue,
-                keyPairSpec: $0.policy.keyPairSpec.rawValue, currentKeyPair: $0.current.map { KeyPairView($0, current: true) },
-                nextRotation: $0.nextRotation, rotationDue: $0.rotationDue, keystoreChanged: $0.keystoreChanged)
-        }
-    }
-}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyBroker
+import KeyBrokerServer
 
 struct TestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,31 +52,3 @@ struct TestCommand: AsyncParsableCommand {
     }
 }
 
-struct TestReportView: Encodable {
-    struct Step: Encodable {
-        let name: String
-        let outcome: String
-        let durationMs: Double
-        let detail: String?
-        let backendError: KeystoreErrorView?
-    }
-
-    let organization: String
-    let keystore: String
-    let keystoreType: String
-    let spec: String
-    let passed: Bool
-    let steps: [Step]
-
-    init(_ report: KeystoreTestReport) {
-        organization = report.organization.rawValue
-        keystore = report.keystore
-        keystoreType = report.keystoreType
-        spec = report.spec.rawValue
-        passed = report.passed
-        steps = report.steps.map {
-            Step(name: $0.name, outcome: $0.outcome.rawValue, durationMs: $0.duration.milliseconds, detail: $0.detail,
-                backendError: $0.keystoreError.map(KeystoreErrorView.init))
-        }
-    }
-}

@@ -64,7 +64,7 @@ struct ConfigLoaderTests {
             retention: 30d
             """)
         #expect(lines == [
-            "F:2:11: error: 'server.listen' must be HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:8080), found 'localhost'",
+            "F:2:11: error: 'server.listen' must be HOST:PORT with a port from 0 (any free port) to 65535 (e.g. 127.0.0.1:8080), found 'localhost'",
             "F:6:5: error: unknown key 'mode' in 'storage.sqlite'; allowed keys: path",
             "F:11:22: error: 'keystores.local.createIfMissing' must be true or false, found 'yes'",
             "F:12:3: error: keystore name '../evil' is not allowed; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
@@ -80,7 +80,7 @@ struct ConfigLoaderTests {
             "F:25:10: error: 'organizations.org-2' must be a mapping of keys to values, found a list",
             "F:28:28: error: 'auth.tokens[0].sha256' must be the 64-hex-digit SHA-256 of the token, not the token itself",
             "F:28:54: error: 'auth.tokens[0].permissions[0]' must be one of encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt, found 'encryption-key:fly' (did you mean 'encryption-key:view'?)",
-            "F:29:1: error: unknown key 'retention' at the top level; allowed keys: auth, defaults, keystores, organizations, server, storage",
+            "F:29:1: error: unknown key 'retention' at the top level; allowed keys: audit, auth, defaults, keystores, organizations, privateKeyCache, scheduler, server, storage",
         ])
     }
 

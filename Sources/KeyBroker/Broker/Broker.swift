@@ -17,6 +17,8 @@ public final class Broker: Sendable {
     public let store: any KeyPairStore
     let now: @Sendable () -> Date
     let logger: Logger
+    /// Decrypted private keys, within the configured limits; `nil` when caching is off.
+    public let cache: PrivateKeyCache?
 
     /// The largest history page a caller may ask for.
     public static let maximumHistoryPage = 1000
@@ -31,7 +33,7 @@ public final class Broker: Sendable {
     ///   that need it, or ``BrokerError`` when the store fails.
     public static func open(
         _ loaded: LoadedConfig, store: any KeyPairStore, now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "keybroker")
+        cache: PrivateKeyCache? = nil, logger: Logger = Logger(label: "keybroker")
     ) async throws -> Broker {
         let usage: [KeystoreUsage]
         do {
@@ -41,17 +43,18 @@ public final class Broker: Sendable {
         }
         let problems = Self.referenceProblems(config: loaded.config, usage: usage)
         guard problems.isEmpty else { throw ConfigError(problems) }
-        return Broker(config: loaded.config, keystores: loaded.keystores, store: store, now: now, logger: logger)
+        return Broker(config: loaded.config, keystores: loaded.keystores, store: store, now: now, cache: cache, logger: logger)
     }
 
     init(
         config: BrokerConfig, keystores: [String: any Keystore], store: any KeyPairStore,
-        now: @escaping @Sendable () -> Date, logger: Logger
+        now: @escaping @Sendable () -> Date, cache: PrivateKeyCache?, logger: Logger
     ) {
         self.config = config
         self.keystores = keystores
         self.store = store
         self.now = now
+        self.cache = cache
         self.logger = logger
     }
 
@@ -171,12 +174,33 @@ public final class Broker: Sendable {
         }
     }
 
+    /// Every organization's current pair, from the store.
+    public func currentKeyPairs() async throws(BrokerError) -> [KeyPairRecord] {
+        try await currentPairs()
+    }
+
     func currentPairs() async throws(BrokerError) -> [KeyPairRecord] {
         do {
             return try await store.currentPairs()
         } catch {
             throw BrokerError.storage(error, while: "reading the current key pairs")
         }
+    }
+
+    /// The pair `id` if it belongs to `organization`.
+    /// - Throws: ``BrokerError`` (`notFound`) for an unknown pair or one of another organization
+    ///   (the same answer, so that callers learn nothing about other organizations).
+    public func keyPair(_ id: UUID, of organization: OrganizationID) async throws(BrokerError) -> StoredKeyPair {
+        let stored: StoredKeyPair?
+        do {
+            stored = try await store.keyPair(id: id)
+        } catch {
+            throw BrokerError.storage(error, while: "reading key pair \(id)")
+        }
+        guard let stored, stored.record.organization == organization else {
+            throw BrokerError(.notFound, "organization '\(organization)' has no key pair \(id.uuidString.lowercased())")
+        }
+        return stored
     }
 
     /// Unwraps a data key that was wrapped with one of the organization's public keys,
@@ -189,16 +213,13 @@ public final class Broker: Sendable {
     public func unwrapDataKey(
         for organization: OrganizationID, keyPairID: UUID, wrappedDataKey: Data
     ) async throws(BrokerError) -> Data {
-        let stored: StoredKeyPair?
-        do {
-            stored = try await store.keyPair(id: keyPairID)
-        } catch {
-            throw BrokerError.storage(error, while: "reading key pair \(keyPairID)")
+        let record = try await keyPair(keyPairID, of: organization).record
+        let privateKey: PrivateKeyMaterial
+        if let cache {
+            privateKey = try await cache.key(for: record.id) { () throws(BrokerError) in try await self.decryptPrivateKey(of: record) }
+        } else {
+            privateKey = try await decryptPrivateKey(of: record)
         }
-        guard let record = stored?.record, record.organization == organization else {
-            throw BrokerError(.notFound, "organization '\(organization)' has no key pair \(keyPairID.uuidString.lowercased())")
-        }
-        let privateKey = try await decryptPrivateKey(of: record)
         do {
             return try privateKey.unwrapDataKey(wrappedDataKey)
         } catch {

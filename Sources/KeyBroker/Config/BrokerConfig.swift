@@ -16,6 +16,12 @@ public struct BrokerConfig: Sendable {
     public let organizations: [OrganizationID: OrganizationOverrides]
     /// `auth:`.
     public let auth: AuthSettings
+    /// `scheduler:`: rotation in `keybroker serve`.
+    public let scheduler: SchedulerSettings
+    /// `audit:`.
+    public let audit: AuditSettings
+    /// `privateKeyCache:`.
+    public let privateKeyCache: PrivateKeyCachePolicy
 
     /// The settings that apply to `organization`: its own, then the keystore's spec, then
     /// `defaults`.
@@ -30,14 +36,45 @@ public struct BrokerConfig: Sendable {
 
 /// `server:`.
 public struct ServerSettings: Sendable, Hashable {
-    /// The host to listen on.
-    public let host: String
+    /// The host to listen on. Loopback by default: a new deployment is not reachable from
+    /// the network until an operator says so.
+    public var host = "127.0.0.1"
     /// The TCP port.
-    public let port: Int
+    public var port = 8080
+    /// Whether an unhealthy keystore makes `/readyz` fail (503) instead of `degraded` (200).
+    public var strictReadiness = false
+    /// How often keystores and the store are checked in the background.
+    public var healthCheckInterval: Duration = .seconds(30)
+    /// The largest request body accepted (413 above).
+    public var maxRequestBytes = 64 * 1024
 
-    /// Loopback only: a new deployment is not reachable from the network until an operator
-    /// says so.
-    public static let `default` = ServerSettings(host: "127.0.0.1", port: 8080)
+    /// The defaults.
+    public static let `default` = ServerSettings()
+}
+
+/// `scheduler:`: automatic rotation in `keybroker serve`.
+public struct SchedulerSettings: Sendable, Hashable {
+    /// Whether the server rotates on its own.
+    public var enabled = true
+    /// How often due organizations are looked for.
+    public var interval: Duration = .seconds(60)
+    /// How many rotations run at once.
+    public var concurrency = 4
+    /// How many key-pair generations per second one keystore receives at most.
+    public var perKeystoreRate = 5.0
+    /// The longest wait before a failed rotation is tried again (backoff doubles up to it).
+    public var maxRetryDelay: Duration = .seconds(3600)
+
+    /// The defaults.
+    public static let `default` = SchedulerSettings()
+}
+
+/// `audit:`: where the audit log goes.
+public enum AuditSettings: Sendable, Hashable {
+    /// One JSON line per key operation on standard error.
+    case stderr
+    /// Appended to a file (created 0600).
+    case file(URL)
 }
 
 /// `storage:`.

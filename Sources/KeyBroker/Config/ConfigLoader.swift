@@ -10,6 +10,13 @@ public struct LoadedConfig: Sendable {
     public let keystores: [String: any Keystore]
     /// Findings that do not stop the configuration from loading.
     public let warnings: [ConfigDiagnostic]
+
+    /// Creates a loaded configuration (the loader's result; the server wraps keystores in it).
+    public init(config: BrokerConfig, keystores: [String: any Keystore], warnings: [ConfigDiagnostic]) {
+        self.config = config
+        self.keystores = keystores
+        self.warnings = warnings
+    }
 }
 
 /// Reads YAML configuration files into a ``LoadedConfig``, reporting every problem at once
@@ -49,6 +56,20 @@ public struct ConfigLoader: Sendable {
     /// mapping as it would stand under `keystores:` (with an optional `name:`).
     public func loadCandidate(path: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
         let (root, diagnostics) = try parse(path: path)
+        return try candidate(root: root, diagnostics: diagnostics, path: path)
+    }
+
+    /// Loads a candidate keystore from text (JSON is YAML), as sent to `POST /v1/orgs/{org}/test`.
+    /// - Parameters:
+    ///   - text: one keystore mapping.
+    ///   - source: a name for the text in messages (`request body`).
+    ///   - relativeTo: the configuration file whose directory relative paths resolve against.
+    public func loadCandidate(text: String, source: String, relativeTo configPath: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
+        let (root, diagnostics) = try parse(text: text, file: source)
+        return try candidate(root: root, diagnostics: diagnostics, path: configPath)
+    }
+
+    private func candidate(root: ConfigNode, diagnostics: ConfigDiagnostics, path: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
         guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
         var name = "candidate"
         if let nameNode = mapping["name"], let value = nameNode.nonEmptyString() {
@@ -79,6 +100,10 @@ public struct ConfigLoader: Sendable {
                 at: nil,
                 "configuration file '\(path)' \(reason); pass --config PATH (the embedded default is config/keybroker.yaml)")
         }
+        return try parse(text: text, file: path)
+    }
+
+    private func parse(text: String, file path: String) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {
         let node: Yams.Node?
         do {
             node = try Yams.compose(yaml: text)

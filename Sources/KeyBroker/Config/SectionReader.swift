@@ -18,6 +18,9 @@ struct SectionReader {
         let defaults = readDefaults(root["defaults"], keystores: names, rootNode: root.node)
         let organizations = root["organizations"].map { readOrganizations($0, keystoreNames: names) } ?? [:]
         let auth = root["auth"].map(readAuth) ?? AuthSettings(tokens: [])
+        let scheduler = root["scheduler"].map(readScheduler) ?? .default
+        let audit = root["audit"].map(readAudit) ?? .stderr
+        let cache = root["privateKeyCache"].map(readCache) ?? .default
         root.reportUnknownKeys()
 
         if let defaults {
@@ -27,7 +30,8 @@ struct SectionReader {
         guard let storage, let defaults, diagnostics.errorCount == 0 else { return nil }
         let config = BrokerConfig(
             source: source, server: server, storage: storage, keystores: keystores.settings, defaults: defaults,
-            organizations: organizations.mapValues(\.overrides), auth: auth)
+            organizations: organizations.mapValues(\.overrides), auth: auth, scheduler: scheduler, audit: audit,
+            privateKeyCache: cache)
         return (config, keystores.instances)
     }
 
@@ -36,20 +40,74 @@ struct SectionReader {
     private func readServer(_ node: ConfigNode) -> ServerSettings {
         guard let mapping = node.mapping() else { return .default }
         defer { mapping.reportUnknownKeys() }
-        guard let listenNode = mapping["listen"], let listen = listenNode.nonEmptyString() else { return .default }
+        var settings = ServerSettings.default
+        if let readiness = mapping["readiness"]?.mapping() {
+            settings.strictReadiness = readiness["strict"]?.bool() ?? false
+            readiness.reportUnknownKeys()
+        }
+        if let value = mapping["healthCheckInterval"]?.duration(in: .seconds(1)...(.seconds(3600))) {
+            settings.healthCheckInterval = value
+        }
+        if let value = mapping["maxRequestBytes"]?.integer(in: 1024...(16 * 1024 * 1024)) { settings.maxRequestBytes = value }
+        if let (host, port) = readListen(mapping["listen"]) {
+            settings.host = host
+            settings.port = port
+        }
+        return settings
+    }
+
+    private func readListen(_ node: ConfigNode?) -> (String, Int)? {
+        guard let listenNode = node, let listen = listenNode.nonEmptyString() else { return nil }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (1...65535).contains(port)
+            (0...65535).contains(port)
         else {
-            listenNode.error("'server.listen' must be HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:8080), found '\(listen)'")
-            return .default
+            listenNode.error("'server.listen' must be HOST:PORT with a port from 0 (any free port) to 65535 (e.g. 127.0.0.1:8080), found '\(listen)'")
+            return nil
         }
         var host = String(listen[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else {
             listenNode.error("'server.listen' needs a host before the port (127.0.0.1 for loopback, 0.0.0.0 for all interfaces)")
-            return .default
+            return nil
         }
-        return ServerSettings(host: host, port: port)
+        return (host, port)
+    }
+
+    // MARK: scheduler, audit, cache
+
+    private func readScheduler(_ node: ConfigNode) -> SchedulerSettings {
+        var settings = SchedulerSettings.default
+        guard let mapping = node.mapping() else { return settings }
+        defer { mapping.reportUnknownKeys() }
+        if let value = mapping["enabled"]?.bool() { settings.enabled = value }
+        if let value = mapping["interval"]?.duration(in: .seconds(1)...(.seconds(86_400))) { settings.interval = value }
+        if let value = mapping["concurrency"]?.integer(in: 1...64) { settings.concurrency = value }
+        if let node = mapping["perKeystoreRate"], let text = node.string() {
+            if let rate = Double(text), rate > 0, rate <= 1000 {
+                settings.perKeystoreRate = rate
+            } else {
+                node.error("'\(node.path)' must be a number of generations per second above 0 and at most 1000, found '\(text)'")
+            }
+        }
+        if let value = mapping["maxRetryDelay"]?.duration(in: .seconds(1)...(.seconds(86_400))) { settings.maxRetryDelay = value }
+        return settings
+    }
+
+    private func readAudit(_ node: ConfigNode) -> AuditSettings {
+        guard let mapping = node.mapping() else { return .stderr }
+        defer { mapping.reportUnknownKeys() }
+        guard let destination = mapping["destination"]?.nonEmptyString() else { return .stderr }
+        return destination == "stderr" ? .stderr : .file(context.resolvePath(destination))
+    }
+
+    private func readCache(_ node: ConfigNode) -> PrivateKeyCachePolicy {
+        var policy = PrivateKeyCachePolicy.default
+        guard let mapping = node.mapping() else { return policy }
+        defer { mapping.reportUnknownKeys() }
+        if let value = mapping["maxAge"]?.duration(in: .zero...(.seconds(86_400))) { policy.maxAge = value }
+        if let value = mapping["maxUses"]?.integer(in: 0...100_000_000) { policy.maxUses = value }
+        if let value = mapping["maxEntries"]?.integer(in: 0...1_000_000) { policy.maxEntries = value }
+        return policy
     }
 
     private func readStorage(_ node: ConfigNode) -> StorageSettings? {

@@ -1,0 +1,139 @@
+import Foundation
+
+/// Limits on how long decrypted private keys stay in memory.
+///
+/// The trade-off: a cached key answers unwraps without a keystore call (fast, and
+/// unaffected by short keystore outages), but a customer who disables its KMS key or
+/// changes its key policy is locked out only once the cached key expires — within
+/// `maxAge`. `maxAge: 0s` turns the cache off: every unwrap calls the keystore.
+public struct PrivateKeyCachePolicy: Sendable, Hashable {
+    /// How long a decrypted key may be reused.
+    public var maxAge: Duration
+    /// How many unwraps one decrypted key may serve before it is decrypted again.
+    public var maxUses: Int
+    /// How many decrypted keys may be held at once; the oldest is dropped first.
+    public var maxEntries: Int
+
+    /// Five minutes, 10,000 uses, 1,000 keys: a revoked KMS key stops working within five
+    /// minutes, and a busy organization costs its KMS about one call per pair every five minutes.
+    public static let `default` = PrivateKeyCachePolicy(maxAge: .seconds(300), maxUses: 10_000, maxEntries: 1_000)
+
+    /// Whether keys are cached at all.
+    public var isEnabled: Bool { maxAge > .zero && maxUses > 0 && maxEntries > 0 }
+
+    /// Creates a policy.
+    public init(maxAge: Duration, maxUses: Int, maxEntries: Int) {
+        self.maxAge = maxAge
+        self.maxUses = maxUses
+        self.maxEntries = maxEntries
+    }
+}
+
+/// Decrypted private keys by key-pair id, within a ``PrivateKeyCachePolicy``, with one
+/// keystore call per pair however many requests miss at once (single flight).
+///
+/// A dropped key is released to BoringSSL, whose allocator clears memory when it frees it.
+public actor PrivateKeyCache {
+    /// What happened on a lookup, for metrics.
+    public enum Event: Sendable {
+        case hit, miss, joined
+    }
+
+    private enum Entry {
+        case ready(PrivateKeyMaterial, loadedAt: Date, uses: Int)
+        case loading(Task<PrivateKeyMaterial, any Error>)
+    }
+
+    /// The limits in force.
+    public nonisolated let policy: PrivateKeyCachePolicy
+    private let now: @Sendable () -> Date
+    private let onEvent: @Sendable (Event) -> Void
+    private var entries: [UUID: Entry] = [:]
+    private var order: [UUID] = []
+
+    /// Creates a cache.
+    /// - Parameters:
+    ///   - policy: the limits.
+    ///   - now: the clock (tests inject one).
+    ///   - onEvent: called on every lookup (metrics).
+    public init(policy: PrivateKeyCachePolicy, now: @escaping @Sendable () -> Date = { Date() }, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
+        self.policy = policy
+        self.now = now
+        self.onEvent = onEvent
+    }
+
+    /// How many decrypted keys are held.
+    public var count: Int { entries.values.count(where: { if case .ready = $0 { true } else { false } }) }
+
+    /// The key of pair `id`, from the cache or from `load` (called once for concurrent misses).
+    public func key(for id: UUID, load: @escaping @Sendable () async throws(BrokerError) -> PrivateKeyMaterial) async throws(BrokerError) -> PrivateKeyMaterial {
+        guard policy.isEnabled else {
+            onEvent(.miss)
+            return try await load()
+        }
+        switch entries[id] {
+        case .ready(let key, let loadedAt, let uses) where now().timeIntervalSince(loadedAt) < policy.maxAge.seconds:
+            onEvent(.hit)
+            if uses + 1 >= policy.maxUses {
+                drop(id)
+            } else {
+                entries[id] = .ready(key, loadedAt: loadedAt, uses: uses + 1)
+            }
+            return key
+        case .loading(let task):
+            onEvent(.joined)
+            return try await Self.value(of: task)
+        case .ready, nil:
+            onEvent(.miss)
+            drop(id)
+            let task = Task<PrivateKeyMaterial, any Error> { try await load() }
+            entries[id] = .loading(task)
+            do {
+                let key = try await Self.value(of: task)
+                store(key, for: id)
+                return key
+            } catch {
+                if case .loading = entries[id] { entries[id] = nil }
+                throw error
+            }
+        }
+    }
+
+    /// Drops every decrypted key (on reload, so revocations take effect at once).
+    public func removeAll() {
+        for case .loading(let task) in entries.values { task.cancel() }
+        entries.removeAll()
+        order.removeAll()
+    }
+
+    private func store(_ key: PrivateKeyMaterial, for id: UUID) {
+        entries[id] = policy.maxUses > 1 ? .ready(key, loadedAt: now(), uses: 1) : nil
+        guard entries[id] != nil else { return }
+        order.append(id)
+        while order.count > policy.maxEntries, let oldest = order.first {
+            drop(oldest)
+        }
+    }
+
+    private func drop(_ id: UUID) {
+        entries[id] = nil
+        order.removeAll { $0 == id }
+    }
+
+    private static func value(of task: Task<PrivateKeyMaterial, any Error>) async throws(BrokerError) -> PrivateKeyMaterial {
+        do {
+            return try await task.value
+        } catch let error as BrokerError {
+            throw error
+        } catch {
+            throw BrokerError(.keystoreFailed, "decrypting the private key was cancelled: \(error)")
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `TimeInterval`.
+    public var seconds: TimeInterval {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import KeyBroker
+import Logging
+import NIOConcurrencyHelpers
+
+/// The broker in force, swapped whole on reload: a request sees the old broker or the new
+/// one, never a mix.
+public final class BrokerRuntime: Sendable {
+    /// Builds a configuration from the file (the executable supplies one with its plugins).
+    public typealias ConfigSource = @Sendable () throws(ConfigError) -> LoadedConfig
+
+    private let current: NIOLockedValueBox<Broker>
+    private let reloading = NIOLockedValueBox(false)
+    let source: ConfigSource
+    let store: any KeyPairStore
+    let cache: PrivateKeyCache
+    let metrics: ServerMetrics
+    let monitor: HealthMonitor
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    /// The broker in force now.
+    public var broker: Broker { current.withLockedValue { $0 } }
+
+    /// Opens the first broker.
+    /// - Parameters:
+    ///   - loaded: the configuration read at start.
+    ///   - source: reads the configuration again on reload.
+    ///   - store: the key-pair store (it cannot change on reload).
+    ///   - metrics: where keystore calls and cache lookups are counted.
+    ///   - now: the clock.
+    public init(
+        loaded: LoadedConfig, source: @escaping ConfigSource, store: any KeyPairStore, metrics: ServerMetrics,
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+    ) async throws {
+        self.source = source
+        self.store = store
+        self.metrics = metrics
+        self.now = now
+        self.logger = logger
+        cache = PrivateKeyCache(policy: loaded.config.privateKeyCache, now: now, onEvent: { metrics.cache($0) })
+        monitor = HealthMonitor(now: now)
+        let broker = try await Self.open(loaded, store: store, cache: cache, metrics: metrics, monitor: monitor, now: now, logger: logger)
+        current = NIOLockedValueBox(broker)
+        monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
+    }
+
+    private static func open(
+        _ loaded: LoadedConfig, store: any KeyPairStore, cache: PrivateKeyCache, metrics: ServerMetrics, monitor: HealthMonitor,
+        now: @escaping @Sendable () -> Date, logger: Logger
+    ) async throws -> Broker {
+        let instrumented = loaded.keystores.mapValues { keystore -> any Keystore in
+            InstrumentedKeystore(inner: keystore, metrics: metrics) { [weak monitor] error in
+                monitor?.recordFailure(keystore: keystore.name, error: error)
+            }
+        }
+        let wrapped = LoadedConfig(config: loaded.config, keystores: instrumented, warnings: loaded.warnings)
+        return try await Broker.open(wrapped, store: store, now: now, cache: cache.policy.isEnabled ? cache : nil, logger: logger)
+    }
+
+    /// The outcome of a reload.
+    public struct ReloadResult: Sendable {
+        /// Organizations whose keystore changed: they get a new pair from the new keystore.
+        public let changedOrganizations: [OrganizationID]
+        /// Warnings from the new configuration.
+        public let warnings: [ConfigDiagnostic]
+    }
+
+    /// Reads and validates the configuration again, and swaps it in only when all of it is
+    /// valid; on any error the old configuration stays in force.
+    /// - Throws: ``ConfigError`` with every finding, or ``BrokerError`` when the store fails.
+    public func reload() async throws -> ReloadResult {
+        guard reloading.withLockedValue({ busy in defer { busy = true }; return !busy }) else {
+            throw ConfigError(at: nil, "a reload is already in progress; try again in a moment")
+        }
+        defer { reloading.withLockedValue { $0 = false } }
+        let loaded = try source()
+        let old = broker
+        guard loaded.config.storage == old.config.storage else {
+            throw ConfigError(at: nil, "the storage settings changed; a reload cannot move the database: restart keybroker to use the new storage")
+        }
+        if loaded.config.privateKeyCache != cache.policy {
+            logger.warning("privateKeyCache settings changed; they take effect at the next restart")
+        }
+        let new = try await Self.open(loaded, store: store, cache: cache, metrics: metrics, monitor: monitor, now: now, logger: logger)
+        await cache.removeAll()
+        current.withLockedValue { $0 = new }
+        monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
+        let organizations = Set(old.config.organizations.keys).union(new.config.organizations.keys)
+        let changed = organizations.filter { old.policy(for: $0).keystore != new.policy(for: $0).keystore }.sorted()
+        return ReloadResult(changedOrganizations: changed, warnings: loaded.warnings)
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KeyBroker
+import NIOCore
+
+/// The routes of the admin and data API, with their permission checks. The route table is
+/// what the router serves and what the OpenAPI document is checked against.
+public struct KeyBrokerAPI: Sendable {
+    /// One route.
+    public struct Route: Sendable {
+        public let method: HTTPRequest.Method
+        public let path: String
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response
+    }
+
+    /// Loads a candidate keystore sent to `POST /v1/orgs/{org}/test`.
+    public typealias CandidateLoader = @Sendable (_ text: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
+
+    let runtime: BrokerRuntime
+    let scheduler: RotationScheduler
+    let audit: AuditLog
+    let metrics: ServerMetrics
+    let loadCandidate: CandidateLoader
+    let probes: Probes
+
+    init(runtime: BrokerRuntime, scheduler: RotationScheduler, audit: AuditLog, metrics: ServerMetrics, loadCandidate: @escaping CandidateLoader) {
+        self.runtime = runtime
+        self.scheduler = scheduler
+        self.audit = audit
+        self.metrics = metrics
+        self.loadCandidate = loadCandidate
+        probes = Probes(monitor: runtime.monitor, strict: { runtime.broker.config.server.strictReadiness })
+    }
+
+    private var maxBody: Int { runtime.broker.config.server.maxRequestBytes }
+
+    /// Every route the server answers.
+    public var routes: [Route] {
+        [
+            Route(method: .get, path: "/livez") { probes.livez($0, $1) },
+            Route(method: .head, path: "/livez") { probes.livez($0, $1) },
+            Route(method: .get, path: "/readyz") { try probes.readyz($0, $1) },
+            Route(method: .head, path: "/readyz") { try probes.readyz($0, $1) },
+            Route(method: .get, path: "/metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+            },
+            Route(method: .get, path: "/v1/status", handler: status),
+            Route(method: .post, path: "/v1/admin/reload", handler: reload),
+            Route(method: .get, path: "/v1/orgs/{org}", handler: organization),
+            Route(method: .get, path: "/v1/orgs/{org}/public-key", handler: publicKey),
+            Route(method: .get, path: "/v1/orgs/{org}/keypairs", handler: keyPairs),
+            Route(method: .post, path: "/v1/orgs/{org}/keypairs", handler: generate),
+            Route(method: .post, path: "/v1/orgs/{org}/test", handler: test),
+            Route(method: .post, path: "/v1/orgs/{org}/unwrap", handler: unwrap),
+        ]
+    }
+
+    // MARK: auth
+
+    private func principal(_ request: Request) throws -> Principal {
+        let authenticator = TokenAuthenticator(runtime.broker.config.auth)
+        guard let principal = authenticator.authenticate(authorization: request.headers[.authorization]) else {
+            audit.record("access", actor: "anonymous", result: "unauthenticated")
+            throw APIError.unauthenticated
+        }
+        return principal
+    }
+
+    /// Authenticates and checks one of `permissions` for `organization` (`nil`: every organization).
+    private func authorize(
+        _ request: Request, _ permissions: [Permission], for organization: OrganizationID?
+    ) throws -> Principal {
+        let principal = try principal(request)
+        guard permissions.contains(where: { principal.may($0, for: organization) }) else {
+            audit.record("access", actor: principal.name, organization: organization, result: "denied")
+            let scope = organization.map { "for organization '\($0)'" } ?? "for every organization"
+            throw APIError(
+                .forbidden, "forbidden",
+                "token '\(principal.name)' lacks \(permissions.map(\.rawValue).joined(separator: " or ")) \(scope)")
+        }
+        return principal
+    }
+
+    private func organizationParameter(_ context: BasicRequestContext) throws -> OrganizationID {
+        let raw = context.parameters.get("org") ?? ""
+        guard let id = OrganizationID(raw) else {
+            throw APIError.badRequest("'\(raw)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+        }
+        return id
+    }
+
+    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(data: try APIJSON.encoder.encode(value))))
+    }
+
+    private func body<T: Decodable>(_ request: Request, as type: T.Type) async throws -> T {
+        let buffer = try await request.body.collect(upTo: maxBody)
+        do {
+            return try APIJSON.decoder.decode(T.self, from: Data(buffer: buffer))
+        } catch {
+            throw APIError.badRequest("the request body is not the expected JSON: \(Self.describe(error))")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        default: "malformed JSON"
+        }
+    }
+
+    private func broker<T>(_ body: (Broker) async throws(BrokerError) -> T) async throws -> T {
+        do {
+            return try await body(runtime.broker)
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    // MARK: handlers
+
+    @Sendable func status(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let principal = try principal(request)
+        guard principal.permissions.contains(.viewKeys) else {
+            audit.record("access", actor: principal.name, result: "denied")
+            throw APIError(.forbidden, "forbidden", "token '\(principal.name)' lacks encryption-key:view")
+        }
+        // A token scoped to some organizations sees the keystores and only its organizations.
+        let scope = principal.organizations
+        return try json(try await statusView(filter: scope.map { scope in { scope.contains($0) } }))
+    }
+
+    func statusView(filter: ((OrganizationID) -> Bool)?) async throws -> StatusView {
+        let broker = runtime.broker
+        let pairs = try await self.broker { b throws(BrokerError) in try await b.currentKeyPairs() }
+        let failures = scheduler.failuresByOrganization
+        let time = runtime.now()
+        let current = Dictionary(pairs.map { ($0.organization, $0) }, uniquingKeysWith: { a, _ in a })
+        let organizations = Set(broker.config.organizations.keys).union(current.keys).union(failures.keys).sorted()
+        let keystores = runtime.monitor.keystores.map {
+            StatusView.Keystore(
+                name: $0.name, type: $0.type, healthy: $0.healthy, since: $0.since, checkedAt: $0.checkedAt, detail: $0.detail,
+                latencyMs: $0.latency.milliseconds, error: $0.healthy ? nil : $0.lastError.map(KeystoreErrorView.init))
+        }
+        let views = organizations.filter { filter?($0) ?? true }.map { id -> StatusView.Organization in
+            let policy = broker.policy(for: id)
+            let pair = current[id]
+            let next = broker.nextRotation(for: id, current: pair)
+            let changed = pair.map { $0.keystoreName != policy.keystore } ?? false
+            let due = pair == nil || changed || next.map { $0 <= time } == true
+            let failure = failures[id]
+            return StatusView.Organization(
+                organization: id.rawValue, keystore: policy.keystore, rotation: policy.rotation.rawValue,
+                keyPairSpec: policy.keyPairSpec.rawValue, currentKeyPair: pair.map { KeyPairView($0, current: true) },
+                nextRotation: next, rotationDue: due, keystoreChanged: changed,
+                fallbackInUse: pair != nil && due && failure != nil, lastRotationError: failure?.error,
+                nextRotationAttempt: failure?.nextAttempt)
+        }
+        return StatusView(checkedAt: time, keystores: keystores, organizations: views)
+    }
+
+    @Sendable func reload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let principal = try authorize(request, [.editKeys], for: nil)
+        do {
+            let result = try await runtime.reload()
+            audit.record("reload", actor: principal.name, result: "ok")
+            scheduler.runSoon()
+            return try json(ReloadView(
+                reloaded: true, changedOrganizations: result.changedOrganizations.map(\.rawValue),
+                diagnostics: result.warnings.map(DiagnosticView.init)))
+        } catch let error as ConfigError {
+            audit.record("reload", actor: principal.name, result: "failed", error: error)
+            throw APIError(error)
+        } catch let error as BrokerError {
+            audit.record("reload", actor: principal.name, result: "failed", error: error)
+            throw APIError(error)
+        }
+    }
+
+    @Sendable func organization(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try organizationParameter(context)
+        _ = try authorize(request, [.viewKeys], for: id)
+        let broker = runtime.broker
+        let policy = broker.policy(for: id)
+        let current = try? await broker.currentKeyPair(for: id)
+        return try json(OrganizationView(
+            organization: id.rawValue, keystore: policy.keystore, keystoreType: broker.config.keystores[policy.keystore]?.type ?? "?",
+            rotation: policy.rotation.rawValue, keyPairSpec: policy.keyPairSpec.rawValue,
+            currentKeyPair: current.map { KeyPairView($0, current: true) }, nextRotation: broker.nextRotation(for: id, current: current),
+            lastRotationError: scheduler.failuresByOrganization[id]?.error))
+    }
+
+    @Sendable func publicKey(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try organizationParameter(context)
+        _ = try authorize(request, [.encrypt, .viewKeys], for: id)
+        let record = try await broker { b throws(BrokerError) in try await b.currentKeyPair(for: id) }
+        return try json(PublicKeyView(record))
+    }
+
+    @Sendable func keyPairs(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try organizationParameter(context)
+        _ = try authorize(request, [.viewKeys], for: id)
+        let limit = try request.uri.queryParameters["limit"].map { value -> Int in
+            guard let number = Int(value), (1...Broker.maximumHistoryPage).contains(number) else {
+                throw APIError.badRequest("limit must be a whole number from 1 to \(Broker.maximumHistoryPage)")
+            }
+            return number
+        } ?? 50
+        let offset = try request.uri.queryParameters["offset"].map { value -> Int in
+            guard let number = Int(value), number >= 0 else { throw APIError.badRequest("offset must be a whole number of 0 or more") }
+            return number
+        } ?? 0
+        let pairs = try await broker { b throws(BrokerError) in try await b.history(for: id, limit: limit + 1, offset: offset) }
+        let page = KeyPairPage(
+            items: pairs.prefix(limit).map { KeyPairView($0.record, current: $0.isCurrent) },
+            nextOffset: pairs.count > limit ? offset + limit : nil)
+        return try json(page)
+    }
+
+    @Sendable func generate(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try organizationParameter(context)
+        let principal = try authorize(request, [.editKeys], for: id)
+        do {
+            let record = try await runtime.broker.generateKeyPair(for: id, reason: .manual, requestedBy: "token:\(principal.name)")
+            audit.record("generate", actor: principal.name, organization: id, keyPairID: record.id, result: "ok")
+            return try json(KeyPairView(record, current: true), status: .created)
+        } catch {
+            audit.record("generate", actor: principal.name, organization: id, result: "failed", error: error)
+            throw APIError.from(error)
+        }
+    }
+
+    @Sendable func test(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try organizationParameter(context)
+        let principal = try authorize(request, [.editKeys], for: id)
+        let buffer = try await request.body.collect(upTo: maxBody)
+        var candidate: (settings: KeystoreSettings, keystore: any Keystore)?
+        if buffer.readableBytes > 0 {
+            struct Body: Decodable {}
+            let text = String(buffer: buffer)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                throw APIError.badRequest("the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore")
+            }
+            guard let keystore = object["keystore"] as? [String: Any], object.count == 1 else {
+                throw APIError.badRequest("the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'")
+            }
+            // A test must change nothing: never create key files on behalf of an API caller.
+            if keystore["createIfMissing"] as? Bool == true || keystore["createIfMissing"] as? String == "true" {
+                throw APIError.badRequest("createIfMissing is not allowed in a candidate sent over the API; a test creates nothing")
+            }
+            let data = try JSONSerialization.data(withJSONObject: keystore)
+            do {
+                candidate = try loadCandidate(String(decoding: data, as: UTF8.self))
+            } catch {
+                throw APIError(error)
+            }
+        }
+        do {
+            let report = try await runtime.broker.test(organization: id, candidate: candidate)
+            audit.record("test", actor: principal.name, organization: id, result: report.passed ? "passed" : "failed")
+            return try json(TestReportView(report))
+        } catch {
+            audit.record("test", actor: principal.name, organization: id, result: "failed", error: error)
+            throw APIError.from(error)
+        }
+    }
+
+    @Sendable func unwrap(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try organizationParameter(context)
+        let principal = try authorize(request, [.decrypt], for: id)
+        let body = try await body(request, as: UnwrapRequest.self)
+        guard let pairID = UUID(uuidString: body.keyPairId) else {
+            throw APIError.badRequest("keyPairId must be a UUID, found '\(body.keyPairId.prefix(64))'")
+        }
+        guard let wrapped = Data(base64Encoded: body.wrappedKey), !wrapped.isEmpty else {
+            throw APIError.badRequest("wrappedKey must be the base64 RSA-OAEP-SHA256 ciphertext of the data key")
+        }
+        do {
+            var dataKey = try await runtime.broker.unwrapDataKey(for: id, keyPairID: pairID, wrappedDataKey: wrapped)
+            defer { PrivateKeyMaterial.wipe(&dataKey) }
+            audit.record("unwrap", actor: principal.name, organization: id, keyPairID: pairID, result: "ok")
+            return try json(UnwrapResponse(dataKey: dataKey.base64EncodedString()))
+        } catch {
+            audit.record("unwrap", actor: principal.name, organization: id, keyPairID: pairID, result: "failed", error: error)
+            throw APIError.from(error)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KeyBroker
+import NIOCore
+
+/// `/livez` and `/readyz`: no auth, no backend call, pre-encoded bodies. State comes from
+/// the ``HealthMonitor``'s background checks.
+struct Probes: Sendable {
+    let monitor: HealthMonitor
+    let strict: @Sendable () -> Bool
+
+    private static func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+    private static let live = body(#"{"status":"ok"}"#)
+    private static let ok = body(#"{"status":"ok"}"#)
+    private static let degraded = body(#"{"status":"degraded"}"#)
+    private static let unavailable = body(#"{"status":"unavailable"}"#)
+    private static let headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
+
+    func livez(_ request: Request, _ context: some RequestContext) -> Response {
+        Response(status: .ok, headers: Self.headers, body: .init(byteBuffer: Self.live))
+    }
+
+    enum Readiness: String { case ok, degraded, unavailable }
+
+    func readiness() -> Readiness {
+        guard monitor.store.reachable else { return .unavailable }
+        let allHealthy = monitor.keystores.allSatisfy(\.healthy)
+        if allHealthy { return .ok }
+        return strict() ? .unavailable : .degraded
+    }
+
+    func readyz(_ request: Request, _ context: some RequestContext) throws -> Response {
+        let state = readiness()
+        let status: HTTPResponse.Status = state == .unavailable ? .serviceUnavailable : .ok
+        guard request.uri.queryParameters["verbose"] != nil || request.uri.query?.contains("verbose") == true else {
+            let body = state == .ok ? Self.ok : state == .degraded ? Self.degraded : Self.unavailable
+            return Response(status: status, headers: Self.headers, body: .init(byteBuffer: body))
+        }
+        let store = monitor.store
+        let verbose = VerboseReadiness(
+            status: state.rawValue, store: .init(reachable: store.reachable, checkedAt: store.checkedAt),
+            keystores: monitor.keystores.map {
+                .init(name: $0.name, type: $0.type, healthy: $0.healthy, since: $0.since,
+                    errorKind: $0.healthy ? nil : $0.lastError?.kind.description, backendCode: $0.healthy ? nil : $0.lastError?.backendCode)
+            })
+        return Response(status: status, headers: Self.headers, body: .init(byteBuffer: ByteBuffer(data: try APIJSON.encoder.encode(verbose))))
+    }
+}
+
+/// The `?verbose` readiness body: per-component state, no secrets.
+struct VerboseReadiness: Encodable {
+    struct Keystore: Encodable {
+        let name: String
+        let type: String
+        let healthy: Bool
+        let since: Date
+        let errorKind: String?
+        let backendCode: String?
+    }
+    struct Store: Encodable {
+        let reachable: Bool
+        let checkedAt: Date?
+    }
+    let status: String
+    let store: Store
+    let keystores: [Keystore]
+}

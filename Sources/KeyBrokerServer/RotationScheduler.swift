@@ -1,0 +1,181 @@
+import Foundation
+import KeyBroker
+import Logging
+import NIOConcurrencyHelpers
+
+/// Rotates every organization on its cadence, gives new organizations their first pair,
+/// and moves organizations whose keystore changed to the new keystore.
+///
+/// At most `concurrency` rotations run at once, and each keystore receives at most
+/// `perKeystoreRate` generations per second, so that 10,000 organizations due at the same
+/// moment are spread out instead of stampeding a KMS. A failed rotation keeps the current
+/// pair (encryption goes on with it), is recorded with the backend's error, and is tried
+/// again after a backoff that doubles up to `maxRetryDelay`.
+public final class RotationScheduler: Sendable {
+    /// An organization whose last rotation attempt failed.
+    public struct Failure: Sendable {
+        public let error: String
+        public let failures: Int
+        public let nextAttempt: Date
+    }
+
+    /// What one pass did.
+    public struct Pass: Sendable, Equatable {
+        public var rotated: [OrganizationID: KeyPairReason] = [:]
+        public var failed: [OrganizationID] = []
+        public var skippedInBackoff: [OrganizationID] = []
+    }
+
+    let runtime: BrokerRuntime
+    let settings: @Sendable () -> SchedulerSettings
+    let audit: AuditLog
+    let metrics: ServerMetrics
+    let logger: Logger
+    private let failures = NIOLockedValueBox<[OrganizationID: Failure]>([:])
+    private let limiters = NIOLockedValueBox<[String: RateLimiter]>([:])
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakeups: AsyncStream<Void>
+
+    init(runtime: BrokerRuntime, audit: AuditLog, metrics: ServerMetrics, logger: Logger) {
+        self.runtime = runtime
+        self.settings = { runtime.broker.config.scheduler }
+        self.audit = audit
+        self.metrics = metrics
+        self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The organizations whose last rotation failed.
+    public var failuresByOrganization: [OrganizationID: Failure] { failures.withLockedValue { $0 } }
+
+    /// Asks the loop to run a pass now (after a reload).
+    public func runSoon() { wake.yield() }
+
+    /// Runs passes every `interval` until cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            if settings().enabled { _ = await runOnce() }
+            await withTaskGroup(of: Void.self) { group in
+                let interval = settings().interval
+                group.addTask { try? await Task.sleep(for: interval) }
+                group.addTask { [wakeups] in for await _ in wakeups { return } }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// One pass: every due organization, within the concurrency and rate limits.
+    public func runOnce() async -> Pass {
+        let broker = runtime.broker
+        let time = runtime.now()
+        let due: [(OrganizationID, KeyPairReason)]
+        var pass = Pass()
+        do {
+            due = try await dueOrganizations(broker, at: time, pass: &pass)
+        } catch {
+            logger.error("rotation pass could not read the store", metadata: ["error": "\(error)"])
+            return pass
+        }
+        let settings = broker.config.scheduler
+        let results = await withTaskGroup(of: (OrganizationID, KeyPairReason, Bool).self) { group in
+            var results: [(OrganizationID, KeyPairReason, Bool)] = []
+            var iterator = due.makeIterator()
+            func addNext() -> Bool {
+                guard let (organization, reason) = iterator.next() else { return false }
+                group.addTask { (organization, reason, await self.rotate(organization, reason: reason, broker: broker, rate: settings.perKeystoreRate)) }
+                return true
+            }
+            for _ in 0..<settings.concurrency where !addNext() { break }
+            for await result in group {
+                results.append(result)
+                _ = addNext()
+            }
+            return results
+        }
+        for (organization, reason, succeeded) in results {
+            if succeeded { pass.rotated[organization] = reason } else { pass.failed.append(organization) }
+        }
+        pass.failed.sort()
+        let onFallback = failures.withLockedValue { $0.count }
+        metrics.organizationsOnFallback(onFallback)
+        return pass
+    }
+
+    private func dueOrganizations(_ broker: Broker, at time: Date, pass: inout Pass) async throws -> [(OrganizationID, KeyPairReason)] {
+        let current = Dictionary(try await broker.store.currentPairs().map { ($0.organization, $0) }, uniquingKeysWith: { a, _ in a })
+        let organizations = Set(broker.config.organizations.keys).union(current.keys).sorted()
+        let failures = self.failures.withLockedValue { $0 }
+        var due: [(OrganizationID, KeyPairReason)] = []
+        for organization in organizations {
+            let policy = broker.policy(for: organization)
+            let reason: KeyPairReason
+            if let pair = current[organization] {
+                if pair.keystoreName != policy.keystore {
+                    reason = .configChange
+                } else if policy.rotation.isDue(created: pair.createdAt, now: time) {
+                    reason = .scheduled
+                } else {
+                    continue
+                }
+            } else {
+                reason = .initial
+            }
+            if let failure = failures[organization], failure.nextAttempt > time {
+                pass.skippedInBackoff.append(organization)
+                continue
+            }
+            due.append((organization, reason))
+        }
+        return due
+    }
+
+    private func rotate(_ organization: OrganizationID, reason: KeyPairReason, broker: Broker, rate: Double) async -> Bool {
+        let keystore = broker.policy(for: organization).keystore
+        let limiter = limiters.withLockedValue { limiters in
+            if let existing = limiters[keystore], existing.rate == rate { return existing }
+            let limiter = RateLimiter(rate: rate)
+            limiters[keystore] = limiter
+            return limiter
+        }
+        await limiter.acquire()
+        do {
+            let record = try await broker.generateKeyPair(for: organization, reason: reason, requestedBy: "scheduler")
+            failures.withLockedValue { $0[organization] = nil }
+            metrics.rotation(reason: reason, succeeded: true)
+            audit.record("generate", actor: "scheduler", organization: organization, keyPairID: record.id, result: "ok")
+            return true
+        } catch {
+            let maxDelay = broker.config.scheduler.maxRetryDelay.seconds
+            let time = runtime.now()
+            failures.withLockedValue { failures in
+                let count = (failures[organization]?.failures ?? 0) + 1
+                let delay = min(maxDelay, 60 * pow(2, Double(count - 1)))
+                failures[organization] = Failure(error: error.message, failures: count, nextAttempt: time.addingTimeInterval(delay))
+            }
+            metrics.rotation(reason: reason, succeeded: false)
+            audit.record("generate", actor: "scheduler", organization: organization, result: "failed", error: error)
+            logger.warning(
+                "rotation failed; the current key pair stays in use",
+                metadata: ["org": "\(organization)", "reason": "\(reason)", "error": "\(error.message)"])
+            return false
+        }
+    }
+}
+
+/// Spaces calls to one keystore at least `1/rate` seconds apart.
+actor RateLimiter {
+    nonisolated let rate: Double
+    private var next = ContinuousClock.now
+
+    init(rate: Double) {
+        self.rate = rate
+    }
+
+    func acquire() async {
+        let now = ContinuousClock.now
+        let slot = max(now, next)
+        next = slot + .nanoseconds(Int64(1_000_000_000 / rate))
+        if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
+    }
+}
