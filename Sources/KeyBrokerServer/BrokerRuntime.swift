@@ -15,7 +15,8 @@ public final class BrokerRuntime: Sendable {
     let store: any KeyPairStore
     let cache: PrivateKeyCache
     let metrics: ServerMetrics
-    let monitor: HealthMonitor
+    /// The health of keystores and store, from background checks.
+    public let monitor: HealthMonitor
     let now: @Sendable () -> Date
     let logger: Logger
 

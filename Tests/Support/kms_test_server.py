@@ -13,6 +13,8 @@ it stops the server by PID. Commands (boto3 against the server):
     {"op": "disable_key"|"enable_key"|"schedule_deletion"|"cancel_deletion", "key": ARN}
     {"op": "stop"} / {"op": "start"}            stop or restart the server on the same port
     {"op": "proxy"}                              start a fault-injecting proxy in front of it
+    {"op": "proxy_down"} / {"op": "proxy_up"}    stop the proxy's listener (an endpoint outage that
+                                                 keeps the server's state) / listen again, same port
     {"op": "faults", "actions": [...]}           next requests through the proxy: "throttle",
                                                  "500", "delay:SECONDS", "close",
                                                  "rewrite-keyid:ARN", "pass"
@@ -128,7 +130,7 @@ class Faults:
             return self.actions.pop(0) if self.actions else "pass"
 
 
-def make_proxy(server, faults):
+def make_proxy(server, faults, port=0):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -174,7 +176,7 @@ def make_proxy(server, faults):
             self.end_headers()
             self.wfile.write(data)
 
-    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     proxy.daemon_threads = True
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     return proxy
@@ -226,6 +228,7 @@ def main():
 
         faults = Faults()
         proxy = None
+        proxy_port = 0
         for line in sys.stdin:
             if not line.strip():
                 continue
@@ -257,6 +260,16 @@ def main():
                     server.start(); answer = {}
                 elif op == "proxy":
                     proxy = proxy or make_proxy(server, faults)
+                    answer = {"endpoint": f"http://127.0.0.1:{proxy.server_address[1]}"}
+                elif op == "proxy_down":
+                    if proxy:
+                        proxy_port = proxy.server_address[1]
+                        proxy.shutdown()
+                        proxy.server_close()
+                        proxy = None
+                    answer = {}
+                elif op == "proxy_up":
+                    proxy = proxy or make_proxy(server, faults, proxy_port)
                     answer = {"endpoint": f"http://127.0.0.1:{proxy.server_address[1]}"}
                 elif op == "faults":
                     with faults.lock:

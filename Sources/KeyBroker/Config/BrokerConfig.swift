@@ -133,6 +133,11 @@ public struct OrganizationOverrides: Sendable, Hashable {
 public struct AuthSettings: Sendable, Hashable {
     /// The configured tokens.
     public let tokens: [TokenSettings]
+
+    /// Creates the settings.
+    public init(tokens: [TokenSettings]) {
+        self.tokens = tokens
+    }
 }
 
 /// One API token, stored as the SHA-256 of the token so the file never holds a usable secret.
@@ -145,6 +150,14 @@ public struct TokenSettings: Sendable, Hashable {
     public let permissions: Set<Permission>
     /// The organizations it may do it for; `nil` means all (`"*"`).
     public let organizations: Set<OrganizationID>?
+
+    /// Creates a token entry.
+    public init(name: String, sha256: String, permissions: Set<Permission>, organizations: Set<OrganizationID>?) {
+        self.name = name
+        self.sha256 = sha256
+        self.permissions = permissions
+        self.organizations = organizations
+    }
 }
 
 /// A permission an API token can hold.

@@ -7,7 +7,7 @@ import NoneKeystore
 import Testing
 
 /// A directory under the system temp directory, removed when the test's scope ends.
-final class TemporaryDirectory {
+final class TemporaryDirectory: Sendable {
     let url: URL
 
     init() throws {

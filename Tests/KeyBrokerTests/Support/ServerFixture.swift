@@ -1,0 +1,100 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import KeyBroker
+import KeyBrokerServer
+import Logging
+import NIOCore
+import Testing
+
+/// An in-process server on a configuration in a temporary directory, with tokens of
+/// several scopes:
+/// - `admin`: every permission, every organization;
+/// - `viewer`: encryption-key:view, every organization;
+/// - `acme-recorder`: recording:encrypt and recording:decrypt for `acme`;
+/// - `acme-admin`: encryption-key:view and :edit for `acme`.
+struct ServerFixture: Sendable {
+    let directory: TemporaryDirectory
+    let server: KeyBrokerServer
+    let tokens: [String: String]
+    let configPath: String
+
+    static let tokenScopes: [(name: String, permissions: String, orgs: String)] = [
+        ("admin", "[encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt]", "[\"*\"]"),
+        ("viewer", "[encryption-key:view]", "[\"*\"]"),
+        ("acme-recorder", "[recording:encrypt, recording:decrypt]", "[acme]"),
+        ("acme-admin", "[encryption-key:view, encryption-key:edit]", "[acme]"),
+    ]
+
+    /// The YAML of a configuration with the fixture's tokens.
+    static func yaml(tokens: [String: String], body: String) -> String {
+        let lines = tokenScopes.map { scope in
+            let hash = tokenHash(tokens[scope.name]!)
+            return "    - { name: \(scope.name), sha256: \(hash), permissions: \(scope.permissions), orgs: \(scope.orgs) }"
+        }
+        return body + "\nauth:\n  tokens:\n" + lines.joined(separator: "\n") + "\n"
+    }
+
+    static func tokenHash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The default body: `local` (local-file), `other` (local-file), `plain` (none), plus extra keystores.
+    static func configBody(organizations: String = "{ acme: { rotation: weekly }, beta: {} }", extraKeystores: String = "", extra: String = "") -> String {
+        Fixtures.config(organizations: organizations, extraKeystores: extraKeystores) + "\naudit: { destination: audit.log }\n" + extra
+    }
+
+    static func make(
+        body: String = configBody(), directory: TemporaryDirectory? = nil, now: @escaping @Sendable () -> Date = { Date() }
+    ) async throws -> ServerFixture {
+        let directory = try directory ?? TemporaryDirectory()
+        var tokens: [String: String] = [:]
+        for scope in tokenScopes { tokens[scope.name] = TokenAuthenticator.newToken().token }
+        let path = try directory.write("keybroker.yaml", yaml(tokens: tokens, body: body))
+        let loader = Fixtures.loader(extra: [FailingKeystorePlugin.self, CountingKeystorePlugin.self])
+        let loaded = try loader.load(path: path)
+        guard case .sqlite(let url) = loaded.config.storage else { fatalError() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = try await KeyBrokerServer(
+            loaded: loaded, source: { () throws(ConfigError) in try loader.load(path: path) },
+            loadCandidate: { text throws(ConfigError) in try loader.loadCandidate(text: text, source: "request body", relativeTo: path) },
+            store: try SQLiteKeyPairStore(url: url), now: now, logger: logger)
+        return ServerFixture(directory: directory, server: server, tokens: tokens, configPath: path)
+    }
+
+    /// Rewrites the configuration file keeping the tokens (for reload tests).
+    func rewrite(body: String) throws {
+        try directory.write("keybroker.yaml", Self.yaml(tokens: tokens, body: body))
+    }
+
+    /// Runs `body` against the router in-process.
+    func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = Application(router: server.router())
+        try await app.test(.router, body)
+    }
+
+    func headers(_ token: String?) -> HTTPFields {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(tokens[token] ?? token)" }
+        return headers
+    }
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+
+    func json<T: Decodable>(_ type: T.Type) throws -> T {
+        try APIJSON.decoder.decode(T.self, from: Data(buffer: body))
+    }
+
+    var errorCode: String? { try? json(ErrorBody.self).error.code }
+}
+
+extension ByteBuffer {
+    init(json object: Any) throws {
+        self.init(data: try JSONSerialization.data(withJSONObject: object))
+    }
+}
