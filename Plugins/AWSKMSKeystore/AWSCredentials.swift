@@ -2,7 +2,7 @@ import Foundation
 import KeyBroker
 
 /// AWS credentials for signing. `description` never shows the secret.
-public struct AWSCredentials: Sendable, CustomStringConvertible {
+public struct AWSCredentials: Sendable, CustomStringConvertible, CustomReflectable {
     /// The access key id (not secret; appears in signed requests).
     public let accessKeyID: String
     let secretAccessKey: String
@@ -19,6 +19,11 @@ public struct AWSCredentials: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "access key \(accessKeyID) from \(source)" }
+
+    /// `dump()` and debuggers show the key id and source, never the secret or the token.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["accessKeyID": accessKeyID, "source": source])
+    }
 }
 
 /// Supplies credentials for each request. One pluggable type: instance and container
@@ -37,7 +42,9 @@ public struct AWSCredentialError: Error, Sendable, CustomStringConvertible {
 /// The standard chain, in order: static keys from the configuration, then
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, then the shared
 /// credentials file (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`) with the
-/// profile from `profile:`, `AWS_PROFILE`, or `default`.
+/// profile from `profile:`, `AWS_PROFILE`, or `default`. A `profile:` written in the
+/// configuration is an explicit choice and wins over the environment variables, as in the
+/// AWS CLI.
 public struct AWSCredentialChain: AWSCredentialProvider {
     let staticCredentials: AWSCredentials?
     let profile: String?
@@ -56,7 +63,7 @@ public struct AWSCredentialChain: AWSCredentialProvider {
 
     public func credentials() throws(AWSCredentialError) -> AWSCredentials {
         if let staticCredentials { return staticCredentials }
-        if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty {
+        if profile == nil, let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty {
             guard let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
                 throw AWSCredentialError(description: "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both")
             }

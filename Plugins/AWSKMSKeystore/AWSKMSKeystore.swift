@@ -84,7 +84,7 @@ public final class AWSKMSKeystore: Keystore {
         guard let keyARN = wrapped.backendKeyReference else {
             throw KeystoreError(.badCiphertext, keystore: name, message: "the stored pair has no KMS key ARN, so it was not wrapped by an aws-kms-symmetric keystore")
         }
-        let response = try await call("Decrypt", context: context) { () throws(KMSError) in
+        let response = try await call("Decrypt", context: context, keyReference: keyARN) { () throws(KMSError) in
             try await client.call(
                 "Decrypt",
                 DecryptRequest(KeyId: keyARN, CiphertextBlob: wrapped.ciphertext.base64EncodedString(), EncryptionContext: context.pairs),
@@ -123,28 +123,38 @@ public final class AWSKMSKeystore: Keystore {
         if !metadata.Enabled || (metadata.KeyState.map { $0 != "Enabled" } ?? false) {
             problems.append("the key is \(metadata.KeyState ?? "disabled")")
         }
-        if spec != "SYMMETRIC_DEFAULT" { problems.append("its key spec is \(spec), not SYMMETRIC_DEFAULT") }
-        if let usage = metadata.KeyUsage, usage != "ENCRYPT_DECRYPT" { problems.append("its key usage is \(usage), not ENCRYPT_DECRYPT") }
+        var wrongKind: [String] = []
+        if spec != "SYMMETRIC_DEFAULT" { wrongKind.append("its key spec is \(spec), not SYMMETRIC_DEFAULT") }
+        if let usage = metadata.KeyUsage, usage != "ENCRYPT_DECRYPT" { wrongKind.append("its key usage is \(usage), not ENCRYPT_DECRYPT") }
+        guard wrongKind.isEmpty else {
+            return .unhealthy(KeystoreError(
+                .misconfigured, keystore: name, message: "KMS key \(metadata.Arn) cannot wrap keys: \(wrongKind.joined(separator: "; "))",
+                hint: "configure a symmetric ENCRYPT_DECRYPT key (KeySpec SYMMETRIC_DEFAULT)"))
+        }
         guard problems.isEmpty else {
             return .unhealthy(KeystoreError(
                 .keyUnusable, keystore: name, message: "KMS key \(metadata.Arn) cannot wrap keys: \(problems.joined(separator: "; "))",
-                backendCode: metadata.KeyState, hint: "enable the key (aws kms enable-key), cancel its deletion (aws kms cancel-key-deletion), or configure a symmetric ENCRYPT_DECRYPT key"))
+                backendCode: metadata.KeyState, hint: "enable the key (aws kms enable-key) or cancel its deletion (aws kms cancel-key-deletion)"))
         }
         return .healthy("\(metadata.Arn) via \(key), enabled, \(generation.rawValue) generation")
     }
 
-    private func call<T>(_ operation: String, context: EncryptionContext?, _ body: () async throws(KMSError) -> T) async throws(KeystoreError) -> T {
+    private func call<T>(
+        _ operation: String, context: EncryptionContext?, keyReference: String? = nil, _ body: () async throws(KMSError) -> T
+    ) async throws(KeystoreError) -> T {
         do {
             return try await body()
         } catch {
-            throw KMSErrorMapping.keystoreError(error, operation: operation, keystore: name, key: key, context: context)
+            throw KMSErrorMapping.keystoreError(
+                error, operation: operation, keystore: name, key: keyReference ?? key.description, context: context)
         }
     }
 }
 
 /// Maps KMS errors to typed keystore errors with a hint an operator can act on.
 enum KMSErrorMapping {
-    static func keystoreError(_ error: KMSError, operation: String, keystore: String, key: KMSKeyARN, context: EncryptionContext?) -> KeystoreError {
+    /// - Parameter key: the key the call named (the configured alias, or the pair's stored key ARN).
+    static func keystoreError(_ error: KMSError, operation: String, keystore: String, key: String, context: EncryptionContext?) -> KeystoreError {
         let condition = context.map { ctx in
             ctx.pairs.sorted { $0.key < $1.key }.map { "kms:EncryptionContext:\($0.key) = \($0.value)" }.joined(separator: ", ")
         }
@@ -158,7 +168,7 @@ enum KMSErrorMapping {
         case "DisabledException", "KMSInvalidStateException", "KeyUnavailableException":
             (kind, hint) = (.keyUnusable, "enable the key (aws kms enable-key) or cancel its scheduled deletion (aws kms cancel-key-deletion)")
         case "NotFoundException":
-            (kind, hint) = (.keyUnusable, "check keyAlias \(key): the alias or key does not exist in this account and region")
+            (kind, hint) = (.keyUnusable, "check \(key): the alias or key does not exist in this account and region (keyAlias, region, endpoint)")
         case "InvalidCiphertextException":
             (kind, hint) = (.badCiphertext, "the stored key is corrupt, or the encryption context differs from the one it was wrapped with (another organization?)")
         case "IncorrectKeyException":

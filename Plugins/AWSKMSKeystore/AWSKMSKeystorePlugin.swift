@@ -22,17 +22,26 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         let regionNode = settings.required("region", example: "eu-west-1")
         let generation = settings["generation"]?.value(of: AWSKMSKeystore.Generation.self) ?? .dataKeyPair
         let endpointNode = settings["endpoint"]
-        let profile = settings["profile"]?.nonEmptyString()
-        let accessKeyNode = settings["accessKeyId"]
-        let accessKey = accessKeyNode?.nonEmptyString()
-        let secretKey = settings["secretAccessKey"]?.nonEmptyString()
-        let sessionToken = settings["sessionToken"]?.nonEmptyString()
+        // Empty values count as absent, so that `${VAR:-}` can leave a credential unset.
+        func optional(_ key: String) -> (ConfigNode, String)? {
+            guard let node = settings[key], let value = node.string(), !value.isEmpty else { return nil }
+            return (node, value)
+        }
+        let profile = optional("profile")?.1
+        let accessKeyNode = optional("accessKeyId")?.0
+        let accessKey = optional("accessKeyId")?.1
+        let secret = optional("secretAccessKey")
+        let secretKey = secret?.1
+        let sessionToken = optional("sessionToken")?.1
         var retry = KMSRetryPolicy.default
         if let node = settings["requestTimeout"], let value = node.duration(in: .milliseconds(100)...(.seconds(120))) {
             retry.requestTimeout = value
         }
         if let node = settings["totalTimeout"], let value = node.duration(in: .milliseconds(100)...(.seconds(600))) {
             retry.totalTimeout = value
+        }
+        if retry.requestTimeout > retry.totalTimeout, let node = settings["requestTimeout"] {
+            node.error("'\(node.path)' (\(retry.requestTimeout)) is longer than totalTimeout (\(retry.totalTimeout)); a request cannot outlast its call")
         }
         if let retries = settings["retries"]?.mapping() {
             if let value = retries["maxAttempts"]?.integer(in: 1...10) { retry.maxAttempts = value }
@@ -42,6 +51,9 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         }
 
         var staticCredentials: AWSCredentials?
+        if accessKey == nil, let (node, _) = secret {
+            node.error("'\(node.path)' needs accessKeyId beside it")
+        }
         if let accessKey, let accessKeyNode {
             if let secretKey {
                 staticCredentials = AWSCredentials(

@@ -57,7 +57,15 @@ final class KMSClient: Sendable {
     let retry: KMSRetryPolicy
     private let http: HTTPClient
 
-    init(endpoint: URL, region: String, credentials: any AWSCredentialProvider, retry: KMSRetryPolicy, http: HTTPClient = .shared) {
+    /// One client for every KMS keystore: no redirects (a KMS endpoint never redirects, and
+    /// requests carry key material), a short connect timeout so that retries get a chance
+    /// within the total deadline. It lives for the process.
+    static let sharedHTTP = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2)), ignoreUncleanSSLShutdown: false))
+
+    init(endpoint: URL, region: String, credentials: any AWSCredentialProvider, retry: KMSRetryPolicy, http: HTTPClient = KMSClient.sharedHTTP) {
         self.endpoint = endpoint
         self.signer = SigV4Signer(service: "kms", region: region)
         self.credentials = credentials
@@ -90,7 +98,11 @@ final class KMSClient: Sendable {
                 let cap = min(retry.maxDelay, retry.baseDelay * (1 << (attempt - 1)))
                 let sleep = Duration.milliseconds(Int.random(in: 0...max(Self.milliseconds(cap), 0)))
                 guard clock.now + sleep < deadline else { throw error }
-                try? await Task.sleep(for: sleep)
+                do {
+                    try await Task.sleep(for: sleep)
+                } catch {
+                    throw KMSError(code: "Cancelled", message: "KMS \(operation) was cancelled", status: nil, attempts: attempt)
+                }
                 continue
             }
             do {
@@ -133,9 +145,10 @@ final class KMSClient: Sendable {
         } catch let error as KMSError {
             throw error
         } catch {
-            let text = String(describing: error)
-            let code = text.lowercased().contains("timeout") || text.contains("deadlineExceeded") ? "Timeout" : "ConnectionFailed"
-            throw KMSError(code: code, message: "cannot reach KMS at \(endpoint.absoluteString): \(text)", status: nil, attempts: attempt)
+            let timedOut = [HTTPClientError.deadlineExceeded, .connectTimeout, .readTimeout, .writeTimeout]
+                .contains { (error as? HTTPClientError) == $0 }
+            let code = timedOut ? "Timeout" : "ConnectionFailed"
+            throw KMSError(code: code, message: "cannot reach KMS at \(endpoint.absoluteString): \(error)", status: nil, attempts: attempt)
         }
     }
 

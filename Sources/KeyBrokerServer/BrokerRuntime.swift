@@ -72,7 +72,7 @@ public final class BrokerRuntime: Sendable {
     /// - Throws: ``ConfigError`` with every finding, or ``BrokerError`` when the store fails.
     public func reload() async throws -> ReloadResult {
         guard reloading.withLockedValue({ busy in defer { busy = true }; return !busy }) else {
-            throw ConfigError(at: nil, "a reload is already in progress; try again in a moment")
+            throw ReloadInProgress()
         }
         defer { reloading.withLockedValue { $0 = false } }
         let loaded = try source()
@@ -91,4 +91,9 @@ public final class BrokerRuntime: Sendable {
         let changed = organizations.filter { old.policy(for: $0).keystore != new.policy(for: $0).keystore }.sorted()
         return ReloadResult(changedOrganizations: changed, warnings: loaded.warnings)
     }
+}
+
+/// Another reload is running.
+public struct ReloadInProgress: Error, CustomStringConvertible {
+    public var description: String { "a reload is already in progress; try again in a moment" }
 }

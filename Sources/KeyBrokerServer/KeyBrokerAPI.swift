@@ -96,8 +96,17 @@ public struct KeyBrokerAPI: Sendable {
             body: .init(byteBuffer: ByteBuffer(data: try APIJSON.encoder.encode(value))))
     }
 
+    /// The request body, at most `server.maxRequestBytes` (413 in the API's error shape above).
+    private func collect(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: maxBody)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(maxBody) bytes (server.maxRequestBytes)")
+        }
+    }
+
     private func body<T: Decodable>(_ request: Request, as type: T.Type) async throws -> T {
-        let buffer = try await request.body.collect(upTo: maxBody)
+        let buffer = try await collect(request)
         do {
             return try APIJSON.decoder.decode(T.self, from: Data(buffer: buffer))
         } catch {
@@ -173,6 +182,8 @@ public struct KeyBrokerAPI: Sendable {
             return try json(ReloadView(
                 reloaded: true, changedOrganizations: result.changedOrganizations.map(\.rawValue),
                 diagnostics: result.warnings.map(DiagnosticView.init)))
+        } catch let error as ReloadInProgress {
+            throw APIError(.conflict, "reload_in_progress", error.description)
         } catch let error as ConfigError {
             audit.record("reload", actor: principal.name, result: "failed", error: error)
             throw APIError(error)
@@ -187,9 +198,16 @@ public struct KeyBrokerAPI: Sendable {
         _ = try authorize(request, [.viewKeys], for: id)
         let broker = runtime.broker
         let policy = broker.policy(for: id)
-        let current = try? await broker.currentKeyPair(for: id)
+        let current: KeyPairRecord?
+        do {
+            current = try await broker.currentKeyPair(for: id)
+        } catch where error.kind == .notFound {
+            current = nil
+        } catch {
+            throw APIError(error)
+        }
         return try json(OrganizationView(
-            organization: id.rawValue, keystore: policy.keystore, keystoreType: broker.config.keystores[policy.keystore]?.type ?? "?",
+            organization: id.rawValue, keystore: policy.keystore, keystoreType: broker.config.keystores[policy.keystore]?.type ?? "unknown",
             rotation: policy.rotation.rawValue, keyPairSpec: policy.keyPairSpec.rawValue,
             currentKeyPair: current.map { KeyPairView($0, current: true) }, nextRotation: broker.nextRotation(for: id, current: current),
             lastRotationError: scheduler.failuresByOrganization[id]?.error))
@@ -238,7 +256,7 @@ public struct KeyBrokerAPI: Sendable {
     @Sendable func test(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let id = try organizationParameter(context)
         let principal = try authorize(request, [.editKeys], for: id)
-        let buffer = try await request.body.collect(upTo: maxBody)
+        let buffer = try await collect(request)
         var candidate: (settings: KeystoreSettings, keystore: any Keystore)?
         if buffer.readableBytes > 0 {
             struct Body: Decodable {}

@@ -33,7 +33,11 @@ struct Probes: Sendable {
     func readyz(_ request: Request, _ context: some RequestContext) throws -> Response {
         let state = readiness()
         let status: HTTPResponse.Status = state == .unavailable ? .serviceUnavailable : .ok
-        guard request.uri.queryParameters["verbose"] != nil || request.uri.query?.contains("verbose") == true else {
+        let wantsDetail = (request.uri.query ?? "").split(separator: "&").contains { item in
+            let pair = item.split(separator: "=", maxSplits: 1)
+            return pair.first == "verbose" && (pair.count == 1 || ["1", "true"].contains(pair[1]))
+        }
+        guard wantsDetail else {
             let body = state == .ok ? Self.ok : state == .degraded ? Self.degraded : Self.unavailable
             return Response(status: status, headers: Self.headers, body: .init(byteBuffer: body))
         }

@@ -22,8 +22,8 @@ struct AWSCommand: AsyncParsableCommand {
         @Option(help: "The aws-kms-symmetric keystore, by name.")
         var keystore: String
 
-        @Option(help: "The AWS account KeyBroker runs in (its principal is that account's root unless --principal is given).")
-        var account: String
+        @Option(help: "The AWS account KeyBroker runs in; its root is the principal unless --principal is given.")
+        var account: String?
 
         @Option(help: "The exact IAM principal ARN KeyBroker runs as (a role), instead of the account root.")
         var principal: String?
@@ -32,8 +32,15 @@ struct AWSCommand: AsyncParsableCommand {
         var organizations: [String] = []
 
         func validate() throws {
-            guard account.count == 12, account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            switch (account, principal) {
+            case (nil, nil):
+                throw ValidationError("give --account ACCOUNT_ID (KeyBroker's account) or --principal ARN (its role)")
+            case (let account?, _) where !(account.count == 12 && account.allSatisfy({ $0.isASCII && $0.isNumber })):
                 throw ValidationError("--account must be a 12-digit AWS account id, found '\(account)'")
+            case (_, let principal?) where !(principal.hasPrefix("arn:aws") && principal.contains(":iam::")):
+                throw ValidationError("--principal must be an IAM ARN such as arn:aws:iam::111122223333:role/keybroker, found '\(principal)'")
+            default:
+                break
             }
             if let bad = organizations.first(where: { !OrganizationID.isValid($0) }) {
                 throw ValidationError("'\(bad)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
@@ -59,9 +66,9 @@ struct AWSCommand: AsyncParsableCommand {
                     ["error: no organization is configured to use keystore '\(keystore)'; name them with --org ORG"],
                     exitCode: CLIFailure.usageExitCode)
             }
-            Terminal.error("add these statements to the key policy of \(kms.key) (generation: \(kms.generation.rawValue)):")
+            Terminal.error("add these statements to the key policy of the KMS key behind \(kms.key) (generation: \(kms.generation.rawValue)):")
             Terminal.write(AWSKMSKeyPolicy.statements(
-                principal: principal ?? "arn:aws:iam::\(account):root", generation: kms.generation, contextKey: settings.contextKey,
+                principal: principal ?? "arn:aws:iam::\(account ?? ""):root", generation: kms.generation, contextKey: settings.contextKey,
                 organizations: organizations) + "\n")
         }
     }

@@ -63,7 +63,7 @@ struct AWSKMSMotoTests {
         let keystore = try keystore(keyAlias: missing)
         let health = await keystore.checkHealth()
         #expect(health.error?.backendCode == "NotFoundException")
-        #expect(health.error?.hint?.contains("check keyAlias") == true)
+        #expect(health.error?.hint?.hasPrefix("check \(missing): the alias or key does not exist") == true)
 
         let broker = try await Fixtures.broker(Fixtures.config(), in: directory)
         let settings = try Fixtures.loader().loadCandidate(path: try directory.write("c.yaml", "type: none\nname: kms\n")).settings

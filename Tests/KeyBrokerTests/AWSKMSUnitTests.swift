@@ -138,13 +138,14 @@ struct CredentialChainTests {
             """)
     }
 
-    @Test("static keys, then the environment, then the shared file with profile:, AWS_PROFILE or default")
+    @Test("static keys, then the environment (unless profile: is configured), then the shared file with profile:, AWS_PROFILE or default")
     func order() throws {
         let path = try file()
         let fixed = AWSCredentials(accessKeyID: "AKIDSTATIC", secretAccessKey: "x", sessionToken: nil, source: "config")
         let environment = ["AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_SHARED_CREDENTIALS_FILE": path]
         #expect(try AWSCredentialChain(staticCredentials: fixed, profile: nil, environment: environment).credentials().accessKeyID == "AKIDSTATIC")
-        #expect(try AWSCredentialChain(staticCredentials: nil, profile: "ops", environment: environment).credentials().accessKeyID == "AKIDENV")
+        #expect(try AWSCredentialChain(staticCredentials: nil, profile: nil, environment: environment).credentials().accessKeyID == "AKIDENV")
+        #expect(try AWSCredentialChain(staticCredentials: nil, profile: "ops", environment: environment).credentials().accessKeyID == "AKIDOPS", "an explicit profile wins")
         let fileOnly = ["AWS_SHARED_CREDENTIALS_FILE": path]
         #expect(try AWSCredentialChain(staticCredentials: nil, profile: nil, environment: fileOnly).credentials().accessKeyID == "AKIDDEFAULT")
         let ops = try AWSCredentialChain(staticCredentials: nil, profile: "ops", environment: fileOnly).credentials()

@@ -154,7 +154,10 @@ struct APITests {
                 #expect(page.items.map(\.id) == [ids[0]])
                 #expect(page.nextOffset == nil)
             }
-            for query in ["limit=0", "limit=5000", "offset=-1", "limit=abc"] {
+            try await client.execute(uri: "/v1/orgs/acme/keypairs?limit=1000", method: .get, headers: fixture.headers("viewer")) {
+                #expect($0.status == .ok)
+            }
+            for query in ["limit=0", "limit=1001", "offset=-1", "limit=abc"] {
                 try await client.execute(uri: "/v1/orgs/acme/keypairs?\(query)", method: .get, headers: fixture.headers("viewer")) {
                     #expect($0.status == .badRequest, "\(query)")
                 }
@@ -201,7 +204,7 @@ struct APITests {
             (try ByteBuffer(json: ["keyPairId": acme.id.uuidString, "wrappedKey": "%%%"]), .badRequest, "bad_request"),
             (try ByteBuffer(json: ["keyPairId": UUID().uuidString, "wrappedKey": "AAAA"]), .notFound, "not_found"),
             (otherBody, .notFound, "not_found"),
-            (ByteBuffer(repeating: UInt8(ascii: "a"), count: 70 * 1024), .contentTooLarge, ""),
+            (ByteBuffer(repeating: UInt8(ascii: "a"), count: 70 * 1024), .contentTooLarge, "body_too_large"),
         ]
         try await fixture.test { client in
             for (body, status, code) in cases {

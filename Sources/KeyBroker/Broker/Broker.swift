@@ -164,7 +164,8 @@ public final class Broker: Sendable {
     public func history(
         for organization: OrganizationID, limit: Int = 100, offset: Int = 0
     ) async throws(BrokerError) -> [StoredKeyPair] {
-        guard (1...Self.maximumHistoryPage).contains(limit), offset >= 0 else {
+        // One more than a page is allowed, so that a caller can tell whether another page follows.
+        guard (1...Self.maximumHistoryPage + 1).contains(limit), offset >= 0 else {
             throw BrokerError(.invalidInput, "history pages hold 1 to \(Self.maximumHistoryPage) pairs from an offset of 0 or more")
         }
         do {
