@@ -131,8 +131,18 @@ class Faults:
 
 
 def make_proxy(server, faults, port=0):
+    connections = set()
+
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            connections.add(self.connection)
+
+        def finish(self):
+            connections.discard(self.connection)
+            super().finish()
 
         def log_message(self, *args):
             pass
@@ -179,6 +189,7 @@ def make_proxy(server, faults, port=0):
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     proxy.daemon_threads = True
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy.open_connections = connections
     return proxy
 
 
@@ -266,6 +277,12 @@ def main():
                         proxy_port = proxy.server_address[1]
                         proxy.shutdown()
                         proxy.server_close()
+                        # Kept-alive connections would go on serving: cut them too.
+                        for connection in list(proxy.open_connections):
+                            try:
+                                connection.shutdown(socket.SHUT_RDWR)
+                            except OSError:
+                                pass
                         proxy = None
                     answer = {}
                 elif op == "proxy_up":

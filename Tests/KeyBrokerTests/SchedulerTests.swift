@@ -1,0 +1,163 @@
+import Foundation
+import KeyBroker
+import KeyBrokerServer
+import Testing
+
+@Suite("Rotation scheduler (injected clock)")
+struct SchedulerTests {
+    let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+
+    @Test("new organizations get a pair at once; each rotates on its cadence measured from its pair's creation")
+    func cadences() async throws {
+        let clock = TestClock(start)
+        let fixture = try await ServerFixture.make(
+            body: ServerFixture.configBody(organizations: "{ acme: { rotation: weekly }, beta: { rotation: monthly }, frozen: { rotation: never } }"),
+            now: { clock.now })
+        let scheduler = fixture.server.scheduler
+        let first = await scheduler.runOnce()
+        #expect(first.rotated == [Fixtures.org("acme"): .initial, Fixtures.org("beta"): .initial, Fixtures.org("frozen"): .initial])
+        #expect(await scheduler.runOnce().rotated.isEmpty)
+
+        clock.now = start.addingTimeInterval(7 * 86_400 - 1)
+        #expect(await scheduler.runOnce().rotated.isEmpty)
+        clock.now = start.addingTimeInterval(7 * 86_400)
+        #expect(await scheduler.runOnce().rotated == [Fixtures.org("acme"): .scheduled])
+        clock.now = start.addingTimeInterval(13 * 86_400)
+        #expect(await scheduler.runOnce().rotated.isEmpty, "the weekly org counts from its new pair")
+        clock.now = start.addingTimeInterval(31 * 86_400)
+        #expect(await scheduler.runOnce().rotated == [Fixtures.org("acme"): .scheduled, Fixtures.org("beta"): .scheduled])
+        clock.now = start.addingTimeInterval(3650 * 86_400)
+        #expect(await scheduler.runOnce().rotated.keys.sorted() == [Fixtures.org("acme"), Fixtures.org("beta")])
+
+        let history = try await fixture.server.runtime.broker.history(for: Fixtures.org("acme"))
+        #expect(history.map(\.record.reason) == [.scheduled, .scheduled, .scheduled, .initial])
+        #expect(history.allSatisfy { $0.record.requestedBy == "scheduler" })
+    }
+
+    @Test("a failed rotation keeps the current pair, is shown as fallback with the backend's error, and backs off")
+    func failureAndBackoff() async throws {
+        let clock = TestClock(start)
+        let body = { (failOn: String) in
+            ServerFixture.configBody(
+                organizations: "{ acme: { keystore: flaky, rotation: daily } }",
+                extraKeystores: "  flaky: { type: test-failing, failOn: \(failOn) }")
+        }
+        let fixture = try await ServerFixture.make(body: body("nothing"), now: { clock.now })
+        let scheduler = fixture.server.scheduler
+        _ = await scheduler.runOnce()
+        let current = try await fixture.server.runtime.broker.currentKeyPair(for: Fixtures.org("acme"))
+
+        try fixture.rewrite(body: body("generate"))
+        _ = try await fixture.server.runtime.reload()
+        clock.now = start.addingTimeInterval(86_400 + 1)
+        let failed = await scheduler.runOnce()
+        #expect(failed.failed == [Fixtures.org("acme")])
+        #expect(try await fixture.server.runtime.broker.currentKeyPair(for: Fixtures.org("acme")) == current)
+        let failure = try #require(scheduler.failuresByOrganization[Fixtures.org("acme")])
+        #expect(failure.error.contains("AccessDeniedException"))
+        #expect(failure.nextAttempt == clock.now.addingTimeInterval(60))
+
+        try await fixture.test { client in
+            try await client.execute(uri: "/v1/status", method: .get, headers: fixture.headers("viewer")) { response in
+                let status = try response.json(StatusView.self)
+                let acme = try #require(status.organizations.first)
+                #expect(acme.fallbackInUse)
+                #expect(acme.rotationDue)
+                #expect(acme.lastRotationError?.contains("User is not authorized") == true)
+            }
+        }
+
+        clock.now = clock.now.addingTimeInterval(30)
+        #expect(await scheduler.runOnce().skippedInBackoff == [Fixtures.org("acme")])
+        clock.now = clock.now.addingTimeInterval(31)
+        _ = await scheduler.runOnce()
+        #expect(scheduler.failuresByOrganization[Fixtures.org("acme")]?.failures == 2)
+        #expect(scheduler.failuresByOrganization[Fixtures.org("acme")]?.nextAttempt == clock.now.addingTimeInterval(120), "backoff doubles")
+
+        try fixture.rewrite(body: body("nothing"))
+        _ = try await fixture.server.runtime.reload()
+        clock.now = clock.now.addingTimeInterval(121)
+        #expect(await scheduler.runOnce().rotated == [Fixtures.org("acme"): .scheduled])
+        #expect(scheduler.failuresByOrganization.isEmpty)
+    }
+
+    @Test("many organizations due at once: at most `concurrency` generations run together, spaced by the per-keystore rate")
+    func boundedAndRateLimited() async throws {
+        let organizations = (1...8).map { "org-\($0): { keystore: counted-scheduler }" }.joined(separator: ", ")
+        let body = ServerFixture.configBody(
+            organizations: "{ \(organizations) }",
+            extraKeystores: "  counted-scheduler: { type: test-counting, delayMs: 30 }",
+            extra: "scheduler: { concurrency: 2, perKeystoreRate: 40 }\n")
+        let fixture = try await ServerFixture.make(body: body)
+        CountingKeystore.reset("counted-scheduler")
+        let clock = ContinuousClock()
+        let began = clock.now
+        let pass = await fixture.server.scheduler.runOnce()
+        let elapsed = clock.now - began
+        #expect(pass.rotated.count == 8)
+        let counts = CountingKeystore.counts("counted-scheduler")
+        #expect(counts.generate == 8)
+        #expect(counts.maxRunning <= 2)
+        // 8 generations at 40 per second need at least 7 gaps of 25 ms.
+        #expect(elapsed >= .milliseconds(170))
+    }
+}
+
+@Suite("Private-key cache", .serialized)
+struct PrivateKeyCacheTests {
+    private func broker(_ directory: TemporaryDirectory, cache: String, clock: TestClock) async throws -> (Broker, PrivateKeyCache) {
+        let body = Fixtures.config(organizations: "{ acme: { keystore: counted } }", extraKeystores: "  counted: { type: test-counting, delayMs: 50 }")
+        let path = try directory.write("c.yaml", body + "\nprivateKeyCache: \(cache)\n")
+        let loaded = try Fixtures.loader(extra: [CountingKeystorePlugin.self]).load(path: path)
+        guard case .sqlite(let url) = loaded.config.storage else { fatalError() }
+        let cache = PrivateKeyCache(policy: loaded.config.privateKeyCache, now: { clock.now })
+        let broker = try await Broker.open(loaded, store: try SQLiteKeyPairStore(url: url), now: { clock.now }, cache: cache)
+        return (broker, cache)
+    }
+
+    private func unwrap(_ broker: Broker, _ pair: KeyPairRecord) async throws -> Bool {
+        let dataKey = Fixtures.dataKey()
+        let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: pair.publicKeyDER)
+        return try await broker.unwrapDataKey(for: pair.organization, keyPairID: pair.id, wrappedDataKey: wrapped) == dataKey
+    }
+
+    @Test("many concurrent misses for one pair make one keystore call (single flight)")
+    func singleFlight() async throws {
+        let directory = try TemporaryDirectory()
+        let clock = TestClock(Date())
+        let (broker, cache) = try await broker(directory, cache: "{ maxAge: 5m, maxUses: 1000 }", clock: clock)
+        CountingKeystore.reset("counted")
+        let pair = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 { group.addTask { try await self.unwrap(broker, pair) } }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.count == 20 && results.allSatisfy { $0 })
+        #expect(CountingKeystore.counts("counted").decrypt == 1)
+        #expect(await cache.count == 1)
+    }
+
+    @Test("maxUses and maxAge bound how long a decrypted key serves")
+    func limits() async throws {
+        let directory = try TemporaryDirectory()
+        let clock = TestClock(Date())
+        let (broker, _) = try await broker(directory, cache: "{ maxAge: 60s, maxUses: 3 }", clock: clock)
+        CountingKeystore.reset("counted")
+        let pair = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        for _ in 0..<6 { #expect(try await unwrap(broker, pair)) }
+        #expect(CountingKeystore.counts("counted").decrypt == 2, "3 uses per decryption")
+        clock.now = clock.now.addingTimeInterval(61)
+        #expect(try await unwrap(broker, pair))
+        #expect(CountingKeystore.counts("counted").decrypt == 3, "expired after maxAge")
+    }
+
+    @Test("maxAge 0s turns the cache off: every unwrap asks the keystore")
+    func disabled() async throws {
+        let directory = try TemporaryDirectory()
+        let (broker, _) = try await broker(directory, cache: "{ maxAge: 0s }", clock: TestClock(Date()))
+        CountingKeystore.reset("counted")
+        let pair = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        for _ in 0..<3 { #expect(try await unwrap(broker, pair)) }
+        #expect(CountingKeystore.counts("counted").decrypt == 3)
+    }
+}
