@@ -14,19 +14,26 @@ struct KeysCommand: AsyncParsableCommand {
             discussion: "Older pairs stay stored and keep decrypting the recordings made with them.")
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var organization: OrganizationOption
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let broker = try await options.openBroker()
-            let record = try await attempt {
-                try await broker.generateKeyPair(for: organization.id, reason: .manual, requestedBy: cliActor)
+            let view: KeyPairView
+            if let client = try remote.client() {
+                view = try await client.post("/v1/orgs/\(organization.id)/keypairs")
+            } else {
+                let broker = try await options.openBroker()
+                let record = try await attempt {
+                    try await broker.generateKeyPair(for: organization.id, reason: .manual, requestedBy: cliActor)
+                }
+                view = KeyPairView(record, current: true)
             }
             if output.json {
-                try Terminal.json(KeyPairView(record, current: true))
+                try Terminal.json(view)
             } else {
                 Terminal.write(
-                    "generated key pair \(record.id.uuidString.lowercased()) for organization '\(record.organization)' (\(record.spec), keystore '\(record.keystoreName)'); it is now current\n")
+                    "generated key pair \(view.id) for organization '\(view.organization)' (\(view.spec), keystore '\(view.keystore)'); it is now current\n")
             }
         }
     }
@@ -35,6 +42,7 @@ struct KeysCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List an organization's key pairs, newest first.")
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var organization: OrganizationOption
         @OptionGroup var output: OutputOptions
 
@@ -45,10 +53,17 @@ struct KeysCommand: AsyncParsableCommand {
         var offset = 0
 
         func run() async throws {
-            let broker = try await options.openBroker()
-            let pairs = try await attempt { try await broker.history(for: organization.id, limit: limit, offset: offset) }
+            let pairs: [KeyPairView]
+            if let client = try remote.client() {
+                let page: KeyPairPage = try await client.get("/v1/orgs/\(organization.id)/keypairs?limit=\(limit)&offset=\(offset)")
+                pairs = page.items
+            } else {
+                let broker = try await options.openBroker()
+                pairs = try await attempt { try await broker.history(for: organization.id, limit: limit, offset: offset) }
+                    .map { KeyPairView($0.record, current: $0.isCurrent) }
+            }
             if output.json {
-                try Terminal.json(pairs.map { KeyPairView($0.record, current: $0.isCurrent) })
+                try Terminal.json(pairs)
                 return
             }
             guard !pairs.isEmpty else {
@@ -56,11 +71,9 @@ struct KeysCommand: AsyncParsableCommand {
                 return
             }
             let rows = pairs.map { pair in
-                let record = pair.record
-                return [
-                    record.id.uuidString.lowercased(), pair.isCurrent ? "yes" : "", Terminal.timestamp(record.createdAt),
-                    record.reason.rawValue, record.spec.rawValue, record.keystoreName, record.backendKeyReference ?? "-",
-                    record.requestedBy,
+                [
+                    pair.id, pair.current ? "yes" : "", Terminal.timestamp(pair.createdAt), pair.reason, pair.spec, pair.keystore,
+                    pair.backendKeyReference ?? "-", pair.requestedBy,
                 ]
             }
             Terminal.write(Terminal.table(
@@ -77,6 +90,7 @@ struct KeysCommand: AsyncParsableCommand {
         }
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var organization: OrganizationOption
         @OptionGroup var output: OutputOptions
 
@@ -87,17 +101,18 @@ struct KeysCommand: AsyncParsableCommand {
         var outputFile: String?
 
         func run() async throws {
-            let broker = try await options.openBroker()
-            let record = try await attempt { try await broker.currentKeyPair(for: organization.id) }
+            let view: PublicKeyView
+            if let client = try remote.client() {
+                view = try await client.get("/v1/orgs/\(organization.id)/public-key")
+            } else {
+                let broker = try await options.openBroker()
+                view = PublicKeyView(try await attempt { try await broker.currentKeyPair(for: organization.id) })
+            }
             if output.json {
-                struct View: Encodable {
-                    let keyPair: KeyPairView
-                    let publicKeyPEM: String
-                }
-                try Terminal.json(View(keyPair: KeyPairView(record, current: true), publicKeyPEM: PublicKeyEncryption.pem(ofDER: record.publicKeyDER)))
+                try Terminal.json(view)
                 return
             }
-            let bytes = format == .der ? record.publicKeyDER : Data(PublicKeyEncryption.pem(ofDER: record.publicKeyDER).utf8)
+            let bytes = format == .der ? Data(base64Encoded: view.publicKeyDER) ?? Data() : Data(view.publicKeyPEM.utf8)
             if let path = outputFile {
                 do {
                     try bytes.write(to: URL(fileURLWithPath: path), options: .atomic)

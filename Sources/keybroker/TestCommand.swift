@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KeyBroker
 import KeyBrokerServer
+import Yams
 
 struct TestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,6 +15,7 @@ struct TestCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ConfigOptions
+    @OptionGroup var remote: RemoteOptions
     @OptionGroup var organization: OrganizationOption
     @OptionGroup var output: OutputOptions
 
@@ -23,32 +25,51 @@ struct TestCommand: AsyncParsableCommand {
     var candidate: String?
 
     func run() async throws {
-        let broker = try await options.openBroker()
-        var candidateKeystore: (settings: KeystoreSettings, keystore: any Keystore)?
-        if let candidate {
-            do {
-                candidateKeystore = try ConfigLoader(registry: ConfigOptions.registry(), logger: options.logger).loadCandidate(path: candidate)
-            } catch {
-                throw CLIFailure(error)
+        let report: TestReportView
+        if let client = try remote.client() {
+            var body: Data?
+            if let candidate {
+                body = try candidateJSON(candidate)
             }
-        }
-        let report = try await attempt { try await broker.test(organization: organization.id, candidate: candidateKeystore) }
-        if output.json {
-            try Terminal.json(TestReportView(report))
+            report = try await client.post("/v1/orgs/\(organization.id)/test", body: body)
         } else {
-            Terminal.write(text(report))
+            let broker = try await options.openBroker()
+            var candidateKeystore: (settings: KeystoreSettings, keystore: any Keystore)?
+            if let candidate {
+                do {
+                    candidateKeystore = try ConfigLoader(registry: ConfigOptions.registry(), logger: options.logger).loadCandidate(path: candidate)
+                } catch {
+                    throw CLIFailure(error)
+                }
+            }
+            report = TestReportView(try await attempt { try await broker.test(organization: organization.id, candidate: candidateKeystore) })
+        }
+        if output.json {
+            try Terminal.json(report)
+        } else {
+            Terminal.write(Self.text(report))
         }
         if !report.passed { throw CLIFailure([], exitCode: CLIFailure.operationExitCode) }
     }
 
-    private func text(_ report: KeystoreTestReport) -> String {
+    /// A candidate YAML file as the JSON the server's test endpoint takes.
+    private func candidateJSON(_ path: String) throws -> Data {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let object = try? Yams.load(yaml: text) as? [String: Any]
+        else {
+            throw CLIFailure(["error: '\(path)' is not a readable YAML mapping of one keystore's settings"], exitCode: CLIFailure.usageExitCode)
+        }
+        return try JSONSerialization.data(withJSONObject: ["keystore": object])
+    }
+
+    static func text(_ report: TestReportView) -> String {
         var out = "testing keystore '\(report.keystore)' (\(report.keystoreType)) for organization '\(report.organization)' with \(report.spec); nothing is saved\n"
         let rows = report.steps.map { step in
-            [step.name, step.outcome.rawValue.uppercased(), step.outcome == .skipped ? "-" : Terminal.milliseconds(step.duration), step.detail ?? ""]
+            [step.name, step.outcome.uppercased(), step.outcome == "skipped" ? "-" : String(format: "%.1f ms", step.durationMs),
+             [step.detail, step.backendError?.hint.map { "hint: \($0)" }].compactMap { $0 }.joined(separator: "; ")]
         }
         out += Terminal.table(["STEP", "RESULT", "TIME", "DETAIL"], rows)
         out += report.passed ? "PASSED: the keystore works for this organization\n" : "FAILED: see the failing step above\n"
         return out
     }
 }
-

@@ -64,6 +64,29 @@ struct ServerProcessTests {
         let organization = try await server.request(.GET, "/v1/orgs/acme", token: tokens["viewer"])
         #expect(try APIJSON.decoder.decode(OrganizationView.self, from: organization.body).rotation == "daily")
 
+        // The CLI in remote mode talks to the running server.
+        let url = "http://127.0.0.1:\(server.port)"
+        var environment = ProcessInfo.processInfo.environment
+        environment["KEYBROKER_TOKEN"] = tokens["admin"]
+        let status = try ProcessRunner.run(ProcessRunner.keybroker, ["status", "--server", url], in: directory.url, environment: environment)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdoutText.contains("acme          local     daily"))
+        let list = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "list", "--org", "acme", "--server", url, "--json"], in: directory.url, environment: environment)
+        let pairs = try APIJSON.decoder.decode([KeyPairView].self, from: list.stdout)
+        #expect(pairs.map(\.id) == [view.keyPair.id, initial.keyPair.id])
+        try directory.write("candidate.yaml", "type: none\nkeyPairSpec: RSA_2048\n")
+        let test = try ProcessRunner.run(ProcessRunner.keybroker, ["test", "--org", "acme", "--server", url, "--candidate", "candidate.yaml"], in: directory.url, environment: environment)
+        #expect(test.status == 0, "\(test.stderr)")
+        #expect(test.stdoutText.contains("PASSED"))
+        environment["KEYBROKER_TOKEN"] = tokens["acme-recorder"]
+        let denied = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "generate", "--org", "acme", "--server", url], in: directory.url, environment: environment)
+        #expect(denied.status == 1)
+        #expect(denied.stderr.contains("server answered 403 forbidden: token 'acme-recorder' lacks encryption-key:edit for organization 'acme'"))
+        environment["KEYBROKER_TOKEN"] = nil
+        let noToken = try ProcessRunner.run(ProcessRunner.keybroker, ["status", "--server", url], in: directory.url, environment: environment)
+        #expect(noToken.status == 2)
+        #expect(noToken.stderr.contains("KEYBROKER_TOKEN"))
+
         #expect(server.stop() == 0, "SIGTERM ends the server cleanly: \(server.log.suffix(500))")
         #expect(!server.log.contains(tokens["admin"]!))
     }
