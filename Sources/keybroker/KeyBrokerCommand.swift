@@ -12,7 +12,7 @@ struct KeyBrokerCommand: AsyncParsableCommand {
         abstract: "Generates, rotates and guards the key-encryption key pairs of every organization.",
         subcommands: [
             ServeCommand.self, ConfigCommand.self, KeysCommand.self, TestCommand.self, StatusCommand.self, AWSCommand.self,
-            TokenCommand.self,
+            TokenCommand.self, EncryptCommand.self, DecryptCommand.self, InspectCommand.self,
         ])
 
     /// Runs a command, mapping every failure to one line on stderr and a documented exit code.

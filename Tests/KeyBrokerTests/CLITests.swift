@@ -155,4 +155,46 @@ struct CLITests {
             #expect(result.stderr.contains("keystore 'other' is not configured, but 1 stored key pair(s) need it to decrypt (acme: 1)"), "\(command)")
         }
     }
+
+    @Test("encrypt, inspect and decrypt recordings, files and pipes; a damaged file leaves no output")
+    func recordings() throws {
+        #expect(try keybroker("keys", "generate", "--org", "acme").status == 0)
+        let plaintext = Data((0..<200_000).map { _ in UInt8.random(in: 0...255) })
+        try plaintext.write(to: directory.url.appendingPathComponent("call.wav"))
+
+        let encrypt = try keybroker("encrypt", "--org", "acme", "call.wav", "call.kbr")
+        #expect(encrypt.status == 0, "\(encrypt.stderr)")
+        #expect(encrypt.stderr.isEmpty, "no progress when stderr is not a terminal")
+        let inspect = try keybroker("inspect", "call.kbr", "--json")
+        let header = try #require(try json(inspect) as? [String: Any])
+        #expect(header["organization"] as? String == "acme")
+        #expect(header["keyPairSpec"] as? String == "RSA_2048")
+        #expect(header["segmentSize"] as? Int == 65536)
+        #expect(try keybroker("inspect", "call.kbr").stdoutText.contains("organization:  acme"))
+
+        let decrypt = try keybroker("decrypt", "call.kbr", "call.out")
+        #expect(decrypt.status == 0, "\(decrypt.stderr)")
+        #expect(try Data(contentsOf: directory.url.appendingPathComponent("call.out")) == plaintext)
+
+        // Pipes: - for standard input and output.
+        let piped = try ProcessRunner.run(ProcessRunner.keybroker, ["encrypt", "--org", "acme", "-", "-"], in: directory.url, stdin: plaintext)
+        #expect(piped.status == 0)
+        let back = try ProcessRunner.run(ProcessRunner.keybroker, ["decrypt", "-", "-"], in: directory.url, stdin: piped.stdout)
+        #expect(back.stdout == plaintext)
+
+        // Another organization's recording is refused with --org; a damaged one leaves nothing behind.
+        let wrongOrg = try keybroker("decrypt", "--org", "beta", "call.kbr", "wrong.out")
+        #expect(wrongOrg.status == 1)
+        #expect(wrongOrg.stderr == "keybroker: error: the recording belongs to organization 'acme', not 'beta'\n")
+        var damaged = try Data(contentsOf: directory.url.appendingPathComponent("call.kbr"))
+        damaged[damaged.count - 100] ^= 1
+        try damaged.write(to: directory.url.appendingPathComponent("damaged.kbr"))
+        let failed = try keybroker("decrypt", "damaged.kbr", "damaged.out")
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("authentication failed at segment 3"))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("damaged.out")))
+        let foreign = try keybroker("inspect", "config/keybroker.yaml")
+        #expect(foreign.status == 1)
+        #expect(foreign.stderr.contains("not a KeyBroker recording (bad magic"))
+    }
 }

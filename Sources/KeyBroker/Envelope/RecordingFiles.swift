@@ -1,0 +1,142 @@
+import Foundation
+
+/// Streams recordings between files (or standard input and output) in constant memory.
+/// Output goes to a temporary file beside the destination, renamed into place only on
+/// success, so a failure never leaves partial plaintext under the output name.
+public enum RecordingFiles {
+    /// Progress reports: bytes read so far, and the input's total size when known.
+    public typealias Progress = @Sendable (_ done: Int64, _ total: Int64?) -> Void
+
+    /// Encrypts `input` into `output` (`-` for standard input or output).
+    public static func encrypt(
+        _ input: String, to output: String, with encryptor: RecordingEncryptor, progress: Progress? = nil
+    ) throws {
+        var encryptor = encryptor
+        try withStreams(input: input, output: output) { read, write, total in
+            try write(encryptor.header.encoded)
+            var done: Int64 = 0
+            while true {
+                let chunk = try read(encryptor.header.segmentSize)
+                if chunk.isEmpty { break }
+                done += Int64(chunk.count)
+                try write(try encryptor.update(chunk))
+                progress?(done, total)
+            }
+            try write(try encryptor.finish())
+        }
+    }
+
+    /// Reads only the header of a recording.
+    public static func header(of input: String) throws -> RecordingHeader {
+        let handle = try open(input)
+        defer { if input != "-" { try? handle.close() } }
+        return try RecordingHeader.read { try handle.read(upToCount: $0) ?? Data() }
+    }
+
+    /// Decrypts `input` into `output`; `dataKey` receives the header and returns the
+    /// unwrapped data key (through the broker or a server).
+    public static func decrypt(
+        _ input: String, to output: String, progress: Progress? = nil, dataKey: (RecordingHeader) async throws -> Data
+    ) async throws {
+        let handle = try open(input)
+        defer { if input != "-" { try? handle.close() } }
+        let header = try RecordingHeader.read { try handle.read(upToCount: $0) ?? Data() }
+        var key = try await dataKey(header)
+        defer { PrivateKeyMaterial.wipe(&key) }
+        let decryptor = try RecordingDecryptor(header: header, dataKey: key)
+        try withStreams(inputHandle: handle, inputPath: input, output: output) { read, write, total in
+            var index: UInt64 = 0
+            var done: Int64 = Int64(header.encoded.count)
+            var current = try read(decryptor.sealedSegmentSize)
+            while true {
+                // A full segment is the last one only if nothing follows it.
+                let next = current.count == decryptor.sealedSegmentSize ? try read(decryptor.sealedSegmentSize) : Data()
+                let last = next.isEmpty
+                if current.isEmpty { throw RecordingError.noSegments }
+                do {
+                    try write(try decryptor.open(current, segment: index, last: last))
+                } catch RecordingError.authenticationFailed(let segment) where last && index > 0 && current.count == decryptor.sealedSegmentSize {
+                    // A full segment that fails as the last one was probably followed by a removed final segment.
+                    if (try? decryptor.open(current, segment: index, last: false)) != nil {
+                        throw RecordingError.truncated(afterSegment: index)
+                    }
+                    throw RecordingError.authenticationFailed(segment: segment)
+                } catch RecordingError.authenticationFailed where !last {
+                    if (try? decryptor.open(current, segment: index, last: true)) != nil {
+                        throw RecordingError.trailingData(afterSegment: index)
+                    }
+                    throw RecordingError.authenticationFailed(segment: index)
+                }
+                done += Int64(current.count)
+                progress?(done, total)
+                if last { break }
+                index += 1
+                current = next
+            }
+        }
+    }
+
+    // MARK: streams
+
+    private static func open(_ path: String) throws -> FileHandle {
+        if path == "-" { return FileHandle.standardInput }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw RecordingFileError("cannot read '\(path)': \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
+        }
+        return handle
+    }
+
+    private static func withStreams(
+        input: String, output: String,
+        _ body: (_ read: (Int) throws -> Data, _ write: (Data) throws -> Void, _ total: Int64?) throws -> Void
+    ) throws {
+        let handle = try open(input)
+        defer { if input != "-" { try? handle.close() } }
+        try withStreams(inputHandle: handle, inputPath: input, output: output, body)
+    }
+
+    private static func withStreams(
+        inputHandle: FileHandle, inputPath: String, output: String,
+        _ body: (_ read: (Int) throws -> Data, _ write: (Data) throws -> Void, _ total: Int64?) throws -> Void
+    ) throws {
+        let total = inputPath == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: inputPath)[.size] as? Int64) ?? nil
+        let read: (Int) throws -> Data = { count in
+            var data = Data()
+            while data.count < count {
+                guard let more = try inputHandle.read(upToCount: count - data.count), !more.isEmpty else { break }
+                data.append(more)
+            }
+            return data
+        }
+        if output == "-" {
+            try body(read, { try FileHandle.standardOutput.write(contentsOf: $0) }, total)
+            return
+        }
+        let destination = URL(fileURLWithPath: output)
+        let temporary = destination.deletingLastPathComponent()
+            .appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString).partial")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let writer = FileHandle(forWritingAtPath: temporary.path)
+        else {
+            throw RecordingFileError("cannot create a file in '\(destination.deletingLastPathComponent().path)'")
+        }
+        do {
+            try body(read, { try writer.write(contentsOf: $0) }, total)
+            try writer.synchronize()
+            try writer.close()
+            if rename(temporary.path, destination.path) != 0 {
+                throw RecordingFileError("cannot rename the output into '\(output)': \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? writer.close()
+            unlink(temporary.path)
+            throw error
+        }
+    }
+}
+
+/// A file could not be read or written.
+public struct RecordingFileError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
