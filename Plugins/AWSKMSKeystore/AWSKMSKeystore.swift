@@ -57,26 +57,18 @@ public final class AWSKMSKeystore: Keystore {
             }
             return GeneratedKeyPair(publicKeyDER: publicKey, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: response.KeyId))
         case .local:
-            let material: PrivateKeyMaterial
-            var der: Data
-            do {
-                material = try PrivateKeyMaterial(generating: spec)
-                der = try material.pkcs8DERRepresentation()
-            } catch {
-                throw KeystoreError(.internalFailure, keystore: name, message: error.description)
+            return try await generateLocally(spec) { der throws(KeystoreError) in
+                let plaintext = der.base64EncodedString()
+                let response = try await call("Encrypt", context: context) { () throws(KMSError) in
+                    try await client.call(
+                        "Encrypt", EncryptRequest(KeyId: key.description, Plaintext: plaintext, EncryptionContext: context.pairs),
+                        as: EncryptResponse.self)
+                }
+                guard let blob = Data(base64Encoded: response.CiphertextBlob) else {
+                    throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned a ciphertext that is not base64")
+                }
+                return WrappedPrivateKey(ciphertext: blob, backendKeyReference: response.KeyId)
             }
-            defer { PrivateKeyMaterial.wipe(&der) }
-            let plaintext = der.base64EncodedString()
-            let response = try await call("Encrypt", context: context) { () throws(KMSError) in
-                try await client.call(
-                    "Encrypt", EncryptRequest(KeyId: key.description, Plaintext: plaintext, EncryptionContext: context.pairs),
-                    as: EncryptResponse.self)
-            }
-            guard let blob = Data(base64Encoded: response.CiphertextBlob) else {
-                throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned a ciphertext that is not base64")
-            }
-            return GeneratedKeyPair(
-                publicKeyDER: material.publicKeyDER, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: response.KeyId))
         }
     }
 
@@ -100,12 +92,7 @@ public final class AWSKMSKeystore: Keystore {
         guard var der = Data(base64Encoded: response.Plaintext) else {
             throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned a plaintext that is not base64")
         }
-        defer { PrivateKeyMaterial.wipe(&der) }
-        do {
-            return try PrivateKeyMaterial(derRepresentation: der)
-        } catch {
-            throw KeystoreError(.badCiphertext, keystore: name, message: error.description)
-        }
+        return try privateKey(fromUnwrapped: &der)
     }
 
     public func checkHealth() async -> KeystoreHealth {

@@ -49,25 +49,17 @@ public final class LocalFileKeystore: Keystore {
 
     public func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
         let master = try await ring.currentKey(creatingIfMissing: true)
-        let key: PrivateKeyMaterial
-        var der: Data
-        do {
-            key = try PrivateKeyMaterial(generating: spec)
-            der = try key.pkcs8DERRepresentation()
-        } catch {
-            throw KeystoreError(.internalFailure, keystore: name, message: error.description)
-        }
-        defer { PrivateKeyMaterial.wipe(&der) }
         var header = Self.magic
         header.append(Self.version)
         header.append(master.id)
-        do {
-            let sealed = try AES.GCM.seal(der, using: master.key, authenticating: header + context.canonicalBytes)
-            let blob = header + Data(sealed.nonce) + sealed.ciphertext + sealed.tag
-            return GeneratedKeyPair(
-                publicKeyDER: key.publicKeyDER, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: master.idHex))
-        } catch {
-            throw KeystoreError(.internalFailure, keystore: name, message: "AES-256-GCM wrapping failed: \(error)")
+        return try await generateLocally(spec) { der throws(KeystoreError) in
+            do {
+                let sealed = try AES.GCM.seal(der, using: master.key, authenticating: header + context.canonicalBytes)
+                let blob = header + Data(sealed.nonce) + sealed.ciphertext + sealed.tag
+                return WrappedPrivateKey(ciphertext: blob, backendKeyReference: master.idHex)
+            } catch {
+                throw KeystoreError(.internalFailure, keystore: name, message: "AES-256-GCM wrapping failed: \(error)")
+            }
         }
     }
 
@@ -98,12 +90,7 @@ public final class LocalFileKeystore: Keystore {
                 .badCiphertext, keystore: name,
                 message: "the stored key failed authentication under context \(context): it belongs to another organization, or was altered")
         }
-        defer { PrivateKeyMaterial.wipe(&der) }
-        do {
-            return try PrivateKeyMaterial(derRepresentation: der)
-        } catch {
-            throw KeystoreError(.badCiphertext, keystore: name, message: error.description)
-        }
+        return try privateKey(fromUnwrapped: &der)
     }
 
     public func checkHealth() async -> KeystoreHealth {

@@ -30,18 +30,14 @@ public struct NoneKeystore: Keystore {
     }
 
     public func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
-        do {
-            let key = try PrivateKeyMaterial(generating: spec)
-            let der = try key.pkcs8DERRepresentation()
+        try await generateLocally(spec) { der in
             let contextBytes = context.canonicalBytes
             var blob = Self.magic
             blob.append(Self.version)
             withUnsafeBytes(of: UInt32(contextBytes.count).bigEndian) { blob.append(contentsOf: $0) }
             blob.append(contextBytes)
             blob.append(der)
-            return GeneratedKeyPair(publicKeyDER: key.publicKeyDER, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: nil))
-        } catch {
-            throw KeystoreError(.internalFailure, keystore: name, message: error.description)
+            return WrappedPrivateKey(ciphertext: blob, backendKeyReference: nil)
         }
     }
 
@@ -67,12 +63,7 @@ public struct NoneKeystore: Keystore {
                 message: "the stored key belongs to another encryption context than \(context); it is another organization's key")
         }
         var der = Data(blob[(contextStart + length)...])
-        defer { PrivateKeyMaterial.wipe(&der) }
-        do {
-            return try PrivateKeyMaterial(derRepresentation: der)
-        } catch {
-            throw KeystoreError(.badCiphertext, keystore: name, message: error.description)
-        }
+        return try privateKey(fromUnwrapped: &der)
     }
 
     public func checkHealth() async -> KeystoreHealth {
