@@ -197,4 +197,28 @@ struct CLITests {
         #expect(foreign.status == 1)
         #expect(foreign.stderr.contains("not a KeyBroker recording (bad magic"))
     }
+
+    @Test("aws key-policy prints statements that grant exactly the needed actions under the organization condition")
+    func awsKeyPolicy() throws {
+        let kms = "{ type: aws-kms-symmetric, keyAlias: \"arn:aws:kms:eu-west-1:111122223333:alias/recordings\", region: eu-west-1, contextKey: tenant-id }"
+        try directory.write("config/keybroker.yaml", Fixtures.config(
+            organizations: "{ acme: { keystore: kms }, beta: { keystore: kms }, gamma: {} }", extraKeystores: "  kms: \(kms)"))
+        let result = try keybroker("aws", "key-policy", "--keystore", "kms", "--account", "444455556666")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("add these statements to the key policy of the KMS key behind arn:aws:kms:eu-west-1:111122223333:alias/recordings (generation: data-key-pair)"))
+        let statements = try #require(try json(result) as? [[String: Any]])
+        #expect(statements.map { $0["Sid"] as? String } == ["KeyBrokerDescribeKey", "KeyBrokerWrapOrganizationKeys"])
+        let wrap = statements[1]
+        #expect((wrap["Principal"] as? [String: String])?["AWS"] == "arn:aws:iam::444455556666:root")
+        #expect(wrap["Action"] as? [String] == ["kms:GenerateDataKeyPairWithoutPlaintext", "kms:Decrypt"])
+        let condition = try #require(wrap["Condition"] as? [String: [String: [String]]])
+        #expect(condition["StringEquals"]?["kms:EncryptionContext:tenant-id"] == ["acme", "beta"])
+        #expect(condition["ForAllValues:StringEquals"]?["kms:EncryptionContextKeys"] == ["tenant-id"])
+
+        let one = try keybroker("aws", "key-policy", "--keystore", "kms", "--principal", "arn:aws:iam::444455556666:role/keybroker", "--org", "gamma")
+        let scoped = try #require(try json(one) as? [[String: Any]])
+        #expect(((scoped[1]["Condition"] as? [String: [String: [String]]])?["StringEquals"]?["kms:EncryptionContext:tenant-id"]) == ["gamma"])
+        #expect(try keybroker("aws", "key-policy", "--keystore", "local", "--account", "444455556666").status == 2)
+        #expect(try keybroker("aws", "key-policy", "--keystore", "kms", "--account", "12").status == 2)
+    }
 }
