@@ -85,12 +85,11 @@ struct DecryptCommand: AsyncParsableCommand {
                 return try await broker!.unwrapDataKey(for: header.organization, keyPairID: header.keyPairID, wrappedDataKey: header.wrappedDataKey)
             }
             ProgressLine.finish()
-        } catch let error as CLIFailure {
-            ProgressLine.finish()
-            throw error
         } catch {
+            // Whatever is wrong with the recording or its key, the decryption failed: exit 1.
             ProgressLine.finish()
-            throw CLIFailure(error is BrokerError ? error : CLIFailure(["error: \(error)"], exitCode: CLIFailure.operationExitCode))
+            let lines = (error as? CLIFailure)?.lines ?? CLIFailure(error).lines
+            throw CLIFailure(lines.isEmpty ? ["error: \(error)"] : lines, exitCode: CLIFailure.operationExitCode)
         }
     }
 }

@@ -137,6 +137,9 @@ struct RecordingTests {
         try await expectFailure({ data, header in data = data.prefix(Self.segment(header, 5).lowerBound) }) {
             ($0 as? RecordingError) == .truncated(afterSegment: 4)
         }
+        try await expectFailure({ data, header in data = data.prefix(Self.segment(header, 1).lowerBound) }) {
+            ($0 as? RecordingError) == .truncated(afterSegment: 0)
+        }
         // Truncated in the middle of a segment.
         try await expectFailure({ data, header in data = data.prefix(Self.segment(header, 3).lowerBound + 500) }) {
             ($0 as? RecordingError) == .authenticationFailed(segment: 3)

@@ -55,7 +55,7 @@ public enum RecordingFiles {
                 if current.isEmpty { throw RecordingError.noSegments }
                 do {
                     try write(try decryptor.open(current, segment: index, last: last))
-                } catch RecordingError.authenticationFailed(let segment) where last && index > 0 && current.count == decryptor.sealedSegmentSize {
+                } catch RecordingError.authenticationFailed(let segment) where last && current.count == decryptor.sealedSegmentSize {
                     // A full segment that fails as the last one was probably followed by a removed final segment.
                     if (try? decryptor.open(current, segment: index, last: false)) != nil {
                         throw RecordingError.truncated(afterSegment: index)
