@@ -49,7 +49,7 @@ public struct APIError: HTTPResponseError, Sendable {
         case .invalidInput: self.init(.badRequest, "bad_request", error.message)
         case .notFound: self.init(.notFound, "not_found", error.message)
         case .keystoreFailed:
-            let outage = error.keystoreError.map { $0.kind.isTransient || $0.kind == .keyUnusable } ?? true
+            let outage = error.keystoreError.map { $0.kind.isTransient || $0.kind == .keyUnusable } ?? false
             if outage {
                 self.init(.serviceUnavailable, "keystore_unavailable", error.message, backend: backend, headers: [.retryAfter: "5"])
             } else {

@@ -52,7 +52,14 @@ public final class AuditLog: Sendable {
             keyPairId: keyPairID?.uuidString.lowercased(), result: result, error: message, backend: backend)
         guard var line = try? APIJSON.encoder.encode(entry) else { return }
         line.append(UInt8(ascii: "\n"))
-        handle.withLockedValue { $0.write(line) }
+        handle.withLockedValue { handle in
+            // A full disk must not take the server down; the failure is reported on stderr.
+            do {
+                try handle.write(contentsOf: line)
+            } catch {
+                try? FileHandle.standardError.write(contentsOf: Data("keybroker: audit log write failed: \(error)\n".utf8))
+            }
+        }
     }
 }
 

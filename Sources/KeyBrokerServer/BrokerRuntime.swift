@@ -87,8 +87,15 @@ public final class BrokerRuntime: Sendable {
         await cache.removeAll()
         current.withLockedValue { $0 = new }
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
-        let organizations = Set(old.config.organizations.keys).union(new.config.organizations.keys)
+        // Organizations with pairs count too: they may follow a changed defaults.keystore.
+        let withPairs = (try? await store.currentPairs().map(\.organization)) ?? []
+        let organizations = Set(old.config.organizations.keys).union(new.config.organizations.keys).union(withPairs)
         let changed = organizations.filter { old.policy(for: $0).keystore != new.policy(for: $0).keystore }.sorted()
+        let listenChanged = (loaded.config.server.host, loaded.config.server.port) != (old.config.server.host, old.config.server.port)
+        for (setting, changedSetting) in [("server.listen", listenChanged), ("audit", loaded.config.audit != old.config.audit)]
+        where changedSetting {
+            logger.warning("\(setting) changed; it takes effect at the next restart")
+        }
         return ReloadResult(changedOrganizations: changed, warnings: loaded.warnings)
     }
 }

@@ -90,6 +90,11 @@ public final class HealthMonitor: Sendable {
             }
             for await (name, health) in group { record(keystore: name, health: health) }
         }
+        await checkStore(broker)
+    }
+
+    /// Checks the store once.
+    public func checkStore(_ broker: Broker) async {
         do {
             try await broker.store.ping()
             record(storeReachable: true, error: nil)

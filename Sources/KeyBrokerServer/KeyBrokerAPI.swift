@@ -151,7 +151,12 @@ public struct KeyBrokerAPI: Sendable {
         let time = runtime.now()
         let current = Dictionary(pairs.map { ($0.organization, $0) }, uniquingKeysWith: { a, _ in a })
         let organizations = Set(broker.config.organizations.keys).union(current.keys).union(failures.keys).sorted()
-        let keystores = runtime.monitor.keystores.map {
+        // A token scoped to some organizations sees only the keystores they use: the others'
+        // errors name other customers' keys.
+        let visible = filter.map { filter in
+            Set(organizations.filter(filter).map { broker.policy(for: $0).keystore } + current.values.filter { filter($0.organization) }.map(\.keystoreName))
+        }
+        let keystores = runtime.monitor.keystores.filter { visible?.contains($0.name) ?? true }.map {
             StatusView.Keystore(
                 name: $0.name, type: $0.type, healthy: $0.healthy, since: $0.since, checkedAt: $0.checkedAt, detail: $0.detail,
                 latencyMs: $0.latency.milliseconds, error: $0.healthy ? nil : $0.lastError.map(KeystoreErrorView.init))
@@ -245,6 +250,7 @@ public struct KeyBrokerAPI: Sendable {
         let principal = try authorize(request, [.editKeys], for: id)
         do {
             let record = try await runtime.broker.generateKeyPair(for: id, reason: .manual, requestedBy: "token:\(principal.name)")
+            scheduler.clearFailure(for: id)
             audit.record("generate", actor: principal.name, organization: id, keyPairID: record.id, result: "ok")
             return try json(KeyPairView(record, current: true), status: .created)
         } catch {
@@ -267,11 +273,15 @@ public struct KeyBrokerAPI: Sendable {
             guard let keystore = object["keystore"] as? [String: Any], object.count == 1 else {
                 throw APIError.badRequest("the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'")
             }
-            // A test must change nothing: never create key files on behalf of an API caller.
-            if keystore["createIfMissing"] as? Bool == true || keystore["createIfMissing"] as? String == "true" {
+            let data = try JSONSerialization.data(withJSONObject: keystore)
+            // A candidate from the network must not read the server's environment (its values
+            // would come back in error messages), nor create key files: a test changes nothing.
+            guard !String(decoding: data, as: UTF8.self).contains("$") else {
+                throw APIError.badRequest("environment references (${…}) are not allowed in a candidate sent over the API; write the values")
+            }
+            if keystore["createIfMissing"] != nil {
                 throw APIError.badRequest("createIfMissing is not allowed in a candidate sent over the API; a test creates nothing")
             }
-            let data = try JSONSerialization.data(withJSONObject: keystore)
             do {
                 candidate = try loadCandidate(String(decoding: data, as: UTF8.self))
             } catch {

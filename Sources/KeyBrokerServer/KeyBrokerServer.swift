@@ -53,8 +53,12 @@ public struct KeyBrokerServer: Sendable {
     /// Serves until SIGTERM or SIGINT.
     /// - Parameter onListening: called with the bound port (the configured port may be 0).
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        // Trap SIGHUP first: its default action would end the process during a slow start.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let settings = runtime.broker.config.server
-        await runtime.monitor.checkAll(runtime.broker)
+        // Readiness needs the store's answer; keystores are checked by the health loop right
+        // after, so a slow KMS does not delay the listener.
+        await runtime.monitor.checkStore(runtime.broker)
         let app = Application(
             router: router(),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "keybroker"),
@@ -64,19 +68,20 @@ public struct KeyBrokerServer: Sendable {
                     try? await Task.sleep(for: runtime.broker.config.server.healthCheckInterval)
                 },
                 BackgroundLoop(name: "rotation", once: true) { [scheduler] in await scheduler.run() },
-                BackgroundLoop(name: "reload-on-sighup", once: true) { [self] in await reloadOnHangup() },
+                BackgroundLoop(name: "reload-on-sighup", once: true) { [self] in await reloadOnHangup(hangups) },
             ],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         try await app.runService()
     }
 
-    private func reloadOnHangup() async {
-        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+    private func reloadOnHangup(_ hangups: UnixSignalsSequence) async {
+        for await _ in hangups {
             do {
                 let result = try await runtime.reload()
                 audit.record("reload", actor: "SIGHUP", result: "ok")
                 scheduler.runSoon()
+                for warning in result.warnings { logger.warning("\(warning)") }
                 logger.notice("configuration reloaded", metadata: ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"])
             } catch let error as ConfigError {
                 audit.record("reload", actor: "SIGHUP", result: "failed", error: error)

@@ -33,8 +33,11 @@ public final class RotationScheduler: Sendable {
     let logger: Logger
     private let failures = NIOLockedValueBox<[OrganizationID: Failure]>([:])
     private let limiters = NIOLockedValueBox<[String: RateLimiter]>([:])
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakeups: AsyncStream<Void>
+    private let waker = Waker()
+    private let passCount = NIOLockedValueBox(0)
+
+    /// How many passes ran (for tests and metrics).
+    public var passes: Int { passCount.withLockedValue { $0 } }
 
     init(runtime: BrokerRuntime, audit: AuditLog, metrics: ServerMetrics, logger: Logger) {
         self.runtime = runtime
@@ -42,31 +45,30 @@ public final class RotationScheduler: Sendable {
         self.audit = audit
         self.metrics = metrics
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The organizations whose last rotation failed.
     public var failuresByOrganization: [OrganizationID: Failure] { failures.withLockedValue { $0 } }
 
     /// Asks the loop to run a pass now (after a reload).
-    public func runSoon() { wake.yield() }
+    public func runSoon() { waker.wake() }
+
+    /// Forgets an organization's failed rotation (a manual generation succeeded).
+    public func clearFailure(for organization: OrganizationID) {
+        failures.withLockedValue { $0[organization] = nil }
+    }
 
     /// Runs passes every `interval` until cancelled.
-    func run() async {
+    public func run() async {
         while !Task.isCancelled {
             if settings().enabled { _ = await runOnce() }
-            await withTaskGroup(of: Void.self) { group in
-                let interval = settings().interval
-                group.addTask { try? await Task.sleep(for: interval) }
-                group.addTask { [wakeups] in for await _ in wakeups { return } }
-                await group.next()
-                group.cancelAll()
-            }
+            await waker.wait(upTo: settings().interval)
         }
     }
 
     /// One pass: every due organization, within the concurrency and rate limits.
     public func runOnce() async -> Pass {
+        passCount.withLockedValue { $0 += 1 }
         let broker = runtime.broker
         let time = runtime.now()
         let due: [(OrganizationID, KeyPairReason)]
@@ -97,8 +99,10 @@ public final class RotationScheduler: Sendable {
             if succeeded { pass.rotated[organization] = reason } else { pass.failed.append(organization) }
         }
         pass.failed.sort()
-        let onFallback = failures.withLockedValue { $0.count }
-        metrics.organizationsOnFallback(onFallback)
+        // On fallback: organizations that have a pair (still used for encryption) but could not rotate.
+        let onFallback = failures.withLockedValue { failures in Set(failures.keys) }
+        let withPairs = (try? await broker.store.currentPairs().map(\.organization)) ?? []
+        metrics.organizationsOnFallback(onFallback.intersection(withPairs).count)
         return pass
     }
 
@@ -177,5 +181,61 @@ actor RateLimiter {
         let slot = max(now, next)
         next = slot + .nanoseconds(Int64(1_000_000_000 / rate))
         if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
+    }
+}
+
+/// Wakes a waiting loop early; a wake-up with nobody waiting is kept for the next wait.
+final class Waker: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var generation = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func wake() {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns after `duration`, on `wake()`, or on cancellation, whichever comes first.
+    func wait(upTo duration: Duration) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let generation = state.withLockedValue { state -> Int? in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return nil
+                    }
+                    state.generation += 1
+                    state.waiter = continuation
+                    return state.generation
+                }
+                guard let generation else { return continuation.resume() }
+                Task { [weak self] in
+                    try? await Task.sleep(for: duration)
+                    self?.fire(generation: generation)
+                }
+            }
+        } onCancel: {
+            fire(generation: nil)
+        }
+    }
+
+    private func fire(generation: Int?) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            guard generation == nil || generation == state.generation, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
     }
 }

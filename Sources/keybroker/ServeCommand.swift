@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = ConfigOptions.registry()
         let environment = ProcessInfo.processInfo.environment
         let loader = ConfigLoader(registry: registry, environment: environment, logger: logger)
+        // Candidates sent over the API never see the server's environment.
+        let candidateLoader = ConfigLoader(registry: registry, environment: [:], logger: logger)
         let store: any KeyPairStore
         do {
             switch loaded.config.storage {
@@ -38,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
                 loaded: loaded,
                 source: { () throws(ConfigError) in try loader.load(path: configPath) },
                 loadCandidate: { text throws(ConfigError) in
-                    try loader.loadCandidate(text: text, source: "request body", relativeTo: configPath)
+                    try candidateLoader.loadCandidate(text: text, source: "request body", relativeTo: configPath)
                 },
                 store: store, logger: logger)
         } catch {

@@ -161,3 +161,30 @@ struct PrivateKeyCacheTests {
         #expect(CountingKeystore.counts("counted").decrypt == 3)
     }
 }
+
+@Suite("Rotation scheduler loop")
+struct SchedulerLoopTests {
+    @Test("the loop waits its interval between passes, and runSoon wakes it early, again and again")
+    func loopWaitsAndWakes() async throws {
+        let fixture = try await ServerFixture.make(body: ServerFixture.configBody(extra: "scheduler: { interval: 60s }\n"))
+        let scheduler = fixture.server.scheduler
+        let loop = Task { await scheduler.run() }
+        defer { loop.cancel() }
+        try await waitFor { scheduler.passes == 1 }
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(scheduler.passes == 1, "no pass before the interval (no busy loop)")
+        for expected in 2...4 {
+            scheduler.runSoon()
+            try await waitFor { scheduler.passes == expected }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(scheduler.passes == 4)
+        loop.cancel()
+        await loop.value
+    }
+
+    private func waitFor(_ condition: () -> Bool) async throws {
+        for _ in 0..<100 where !condition() { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(condition())
+    }
+}

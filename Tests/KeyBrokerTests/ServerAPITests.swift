@@ -269,6 +269,16 @@ struct APITests {
                 #expect(response.text.contains("createIfMissing is not allowed"))
             }
             try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "/x/${HOME}/k.key"]])) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.text.contains("environment references"))
+                #expect(!response.text.contains(NSHomeDirectory()))
+            }
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": "${NOPE:-true}"]])) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "local-fil"]])) { response in
                 #expect(response.status == .badRequest)
                 let error = try response.json(ErrorBody.self).error
@@ -299,6 +309,7 @@ struct APITests {
             try await client.execute(uri: "/v1/status", method: .get, headers: fixture.headers("acme-admin")) { response in
                 let status = try response.json(StatusView.self)
                 #expect(status.organizations.map(\.organization) == ["acme"])
+                #expect(status.keystores.map(\.name) == ["local"], "only the keystores its organizations use")
             }
         }
     }

@@ -49,7 +49,10 @@ public actor PrivateKeyCache {
     private let now: @Sendable () -> Date
     private let onEvent: @Sendable (Event) -> Void
     private var entries: [UUID: Entry] = [:]
+    /// Ids of ready keys, oldest load first.
     private var order: [UUID] = []
+    /// Bumped by ``removeAll()``, so that a decryption in flight then is not stored afterwards.
+    private var generation = 0
 
     /// Creates a cache.
     /// - Parameters:
@@ -71,6 +74,7 @@ public actor PrivateKeyCache {
             onEvent(.miss)
             return try await load()
         }
+        dropExpired()
         switch entries[id] {
         case .ready(let key, let loadedAt, let uses) where now().timeIntervalSince(loadedAt) < policy.maxAge.seconds:
             onEvent(.hit)
@@ -88,12 +92,13 @@ public actor PrivateKeyCache {
             drop(id)
             let task = Task<PrivateKeyMaterial, any Error> { try await load() }
             entries[id] = .loading(task)
+            let started = generation
             do {
                 let key = try await Self.value(of: task)
-                store(key, for: id)
+                if generation == started { store(key, for: id) }
                 return key
             } catch {
-                if case .loading = entries[id] { entries[id] = nil }
+                if generation == started, case .loading = entries[id] { entries[id] = nil }
                 throw error
             }
         }
@@ -104,6 +109,18 @@ public actor PrivateKeyCache {
         for case .loading(let task) in entries.values { task.cancel() }
         entries.removeAll()
         order.removeAll()
+        generation += 1
+    }
+
+    /// Releases keys older than `maxAge` at once, so that the limit bounds how long a key
+    /// stays in memory, not only how long it is reused.
+    private func dropExpired() {
+        let time = now()
+        while let oldest = order.first, case .ready(_, let loadedAt, _) = entries[oldest],
+            time.timeIntervalSince(loadedAt) >= policy.maxAge.seconds
+        {
+            drop(oldest)
+        }
     }
 
     private func store(_ key: PrivateKeyMaterial, for id: UUID) {

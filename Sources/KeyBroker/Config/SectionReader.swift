@@ -266,10 +266,14 @@ struct SectionReader {
         defer { mapping.reportUnknownKeys() }
         let tokens = mapping["tokens"]?.list() ?? []
         var names = Set<String>()
+        var hashes = Set<String>()
         return AuthSettings(tokens: tokens.compactMap { tokenNode in
             guard let token = readToken(tokenNode) else { return nil }
             if !names.insert(token.name).inserted {
                 tokenNode.error("token name '\(token.name)' is used twice; each token needs its own name for the audit log")
+            }
+            if !hashes.insert(token.sha256).inserted {
+                tokenNode.error("token '\(token.name)' has the same sha256 as an earlier token; create a separate token (keybroker token create)")
             }
             return token
         })
