@@ -39,6 +39,14 @@ public final class HealthMonitor: Sendable {
     /// The store.
     public var store: StoreState { state.withLockedValue { $0.store } }
 
+    /// The readiness inputs in one lock, without copying: whether the store answered, and
+    /// whether every keystore is healthy.
+    var readinessInputs: (storeReachable: Bool, keystoresHealthy: Bool) {
+        state.withLockedValue { value in
+            (value.store.reachable, value.keystores.values.allSatisfy(\.healthy))
+        }
+    }
+
     /// Starts tracking a set of keystores (after a reload, keystores that left are dropped).
     func track(keystores: [(name: String, type: String)]) {
         let time = now()

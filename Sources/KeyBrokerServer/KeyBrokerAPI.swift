@@ -22,6 +22,7 @@ public struct KeyBrokerAPI: Sendable {
     let audit: AuditLog
     let metrics: ServerMetrics
     let loadCandidate: CandidateLoader
+    /// The probes, also answered ahead of the router.
     let probes: Probes
 
     init(runtime: BrokerRuntime, scheduler: RotationScheduler, audit: AuditLog, metrics: ServerMetrics, loadCandidate: @escaping CandidateLoader) {

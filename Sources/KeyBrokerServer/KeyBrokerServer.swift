@@ -60,7 +60,7 @@ public struct KeyBrokerServer: Sendable {
         // after, so a slow KMS does not delay the listener.
         await runtime.monitor.checkStore(runtime.broker)
         let app = Application(
-            router: router(),
+            responder: ProbesFirst(probes: api.probes, router: router().buildResponder()),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "keybroker"),
             services: [
                 BackgroundLoop(name: "health") { [runtime] in
@@ -137,5 +137,24 @@ struct RequestMetricsMiddleware: RouterMiddleware {
             metrics.request(route: route, method: request.method.rawValue, status: Int(status), duration: clock.now - start)
             throw error
         }
+    }
+}
+
+/// Answers `GET|HEAD /livez` and `/readyz` before the router: load balancers probe often,
+/// and a string comparison is cheaper than a route lookup. Every other request goes to the
+/// router, which serves the probes too (for in-process tests and the route table).
+struct ProbesFirst<Router: HTTPResponder>: HTTPResponder where Router.Context == BasicRequestContext {
+    let probes: Probes
+    let router: Router
+
+    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        if request.method == .get || request.method == .head {
+            switch request.uri.path {
+            case "/livez": return probes.livez(request, context)
+            case "/readyz": return try probes.readyz(request, context)
+            default: break
+            }
+        }
+        return try await router.respond(to: request, context: context)
     }
 }

@@ -24,9 +24,9 @@ struct Probes: Sendable {
     enum Readiness: String { case ok, degraded, unavailable }
 
     func readiness() -> Readiness {
-        guard monitor.store.reachable else { return .unavailable }
-        let allHealthy = monitor.keystores.allSatisfy(\.healthy)
-        if allHealthy { return .ok }
+        let inputs = monitor.readinessInputs
+        guard inputs.storeReachable else { return .unavailable }
+        if inputs.keystoresHealthy { return .ok }
         return strict() ? .unavailable : .degraded
     }
 
