@@ -56,14 +56,35 @@ public struct RecordingEncryptor: Sendable {
     /// A full segment is held back until more input shows it is not the last.
     public mutating func update(_ plaintext: Data) throws -> Data {
         precondition(!finished, "update after finish")
-        buffer.append(plaintext)
         var output = Data()
+        var rest = plaintext[...]
         let size = header.segmentSize
-        while buffer.count > size {
-            output.append(try seal(buffer.prefix(size), last: false))
-            buffer.removeFirst(size)
+        // The buffer never holds more than one segment: a full one is sealed only once more
+        // input shows it is not the last. (Data.removeFirst would keep the removed bytes'
+        // storage alive, so a long recording would grow the buffer without bound.)
+        while !rest.isEmpty {
+            if buffer.count == size {
+                output.append(try seal(buffer, last: false))
+                buffer.removeAll(keepingCapacity: true)
+            }
+            let take = min(size - buffer.count, rest.count)
+            buffer.append(rest.prefix(take))
+            rest = rest.dropFirst(take)
         }
         return output
+    }
+
+    /// Seals one whole segment directly, for callers that read exactly segment-sized chunks
+    /// and know which is the last (no buffering, no copy into the encryptor).
+    /// - Parameters:
+    ///   - plaintext: `segmentSize` bytes, or at most that for the last segment.
+    ///   - last: whether this is the final segment; call with `true` exactly once, at the end.
+    /// - Returns: the ciphertext and the 16-byte tag.
+    public mutating func sealSegment(_ plaintext: Data, last: Bool) throws -> (ciphertext: Data, tag: Data) {
+        precondition(!finished && buffer.isEmpty, "sealSegment cannot be mixed with update")
+        precondition(plaintext.count == header.segmentSize || (last && plaintext.count <= header.segmentSize))
+        if last { finished = true }
+        return try sealParts(plaintext, last: last)
     }
 
     /// Seals the last segment (possibly empty); call once at the end of the input.
@@ -75,12 +96,15 @@ public struct RecordingEncryptor: Sendable {
     }
 
     private mutating func seal(_ plaintext: Data, last: Bool) throws -> Data {
+        let (ciphertext, tag) = try sealParts(plaintext, last: last)
+        return ciphertext + tag
+    }
+
+    private mutating func sealParts(_ plaintext: Data, last: Bool) throws -> (ciphertext: Data, tag: Data) {
         guard segment < UInt32.max else { throw RecordingError.tooManySegments }
         let box = try AES.GCM.seal(plaintext, using: key, nonce: header.nonce(segment: segment, last: last), authenticating: digest)
         segment += 1
-        var out = box.ciphertext
-        out.append(box.tag)
-        return out
+        return (box.ciphertext, box.tag)
     }
 }
 

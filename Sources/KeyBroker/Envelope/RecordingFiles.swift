@@ -14,15 +14,20 @@ public enum RecordingFiles {
         var encryptor = encryptor
         try withStreams(input: input, output: output) { read, write, total in
             try write(encryptor.header.encoded)
+            let size = encryptor.header.segmentSize
             var done: Int64 = 0
+            var current = try read(size)
             while true {
-                let chunk = try read(encryptor.header.segmentSize)
-                if chunk.isEmpty { break }
-                done += Int64(chunk.count)
-                try write(try encryptor.update(chunk))
+                // A full segment is the last one only if nothing follows it.
+                let next = current.count == size ? try read(size) : Data()
+                let sealed = try encryptor.sealSegment(current, last: next.isEmpty)
+                try write(sealed.ciphertext)
+                try write(sealed.tag)
+                done += Int64(current.count)
                 progress?(done, total)
+                if next.isEmpty { break }
+                current = next
             }
-            try write(try encryptor.finish())
         }
     }
 
