@@ -184,7 +184,7 @@ struct SchedulerLoopTests {
     }
 
     private func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<100 where !condition() { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(20)) }
         #expect(condition())
     }
 }
