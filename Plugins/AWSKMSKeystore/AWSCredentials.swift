@@ -70,7 +70,10 @@ public struct AWSCredentialChain: AWSCredentialProvider {
             let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
             return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token, source: "environment")
         }
-        let file = credentialsFile
+        guard let file = credentialsFile else {
+            throw AWSCredentialError(
+                description: "no AWS credentials: none in the keystore configuration (accessKeyId/secretAccessKey), none in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and no HOME or AWS_SHARED_CREDENTIALS_FILE to find a shared credentials file")
+        }
         let profileName = profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw AWSCredentialError(
@@ -89,9 +92,11 @@ public struct AWSCredentialChain: AWSCredentialProvider {
             source: "profile '\(profileName)' in \(file)")
     }
 
-    var credentialsFile: String {
+    /// The shared credentials file, from the given environment only: an empty environment
+    /// (candidates sent over the API) reaches no file.
+    var credentialsFile: String? {
         if let file = environment["AWS_SHARED_CREDENTIALS_FILE"], !file.isEmpty { return file }
-        let home = environment["HOME"] ?? NSHomeDirectory()
+        guard let home = environment["HOME"], !home.isEmpty else { return nil }
         return home + "/.aws/credentials"
     }
 

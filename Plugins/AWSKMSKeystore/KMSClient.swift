@@ -59,11 +59,12 @@ final class KMSClient: Sendable {
 
     /// One client for every KMS keystore: no redirects (a KMS endpoint never redirects, and
     /// requests carry key material), a short connect timeout so that retries get a chance
-    /// within the total deadline. It lives for the process.
+    /// within the total deadline, and a read timeout (the request timeout stops counting once
+    /// the headers arrived, so a stalled body would otherwise hang). It lives for the process.
     static let sharedHTTP = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2)), ignoreUncleanSSLShutdown: false))
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(10)), ignoreUncleanSSLShutdown: false))
 
     init(endpoint: URL, region: String, credentials: any AWSCredentialProvider, retry: KMSRetryPolicy, http: HTTPClient = KMSClient.sharedHTTP) {
         self.endpoint = endpoint

@@ -36,9 +36,16 @@ enum MasterKeyFile {
         func failure(_ kind: KeystoreError.Kind, _ message: String) -> KeystoreError {
             KeystoreError(kind, keystore: keystore, message: message)
         }
-        var info = stat()
-        guard stat(file.path, &info) == 0 else {
+        // Open once and check what was opened (fstat), so the file cannot be swapped between
+        // the check and the read. Symbolic links are followed: mounted secrets use them.
+        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
+            throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
             throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
@@ -50,13 +57,32 @@ enum MasterKeyFile {
                 .denied,
                 "master key file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'")
         }
-        guard var data = FileManager.default.contents(atPath: file.path) else {
-            throw failure(.denied, "cannot read master key file '\(file.path)' (permission denied for this user?)")
+        guard info.st_uid == geteuid() else {
+            throw failure(
+                .denied,
+                "master key file '\(file.path)' belongs to uid \(info.st_uid), not to the user KeyBroker runs as (uid \(geteuid())); chown it to that user")
         }
+        // One byte more than a key, to tell a longer file from a key file.
+        var data = Data(count: MasterKey.size + 1)
+        let count = data.withUnsafeMutableBytes { buffer -> Int in
+            var filled = 0
+            while filled < buffer.count {
+                let got = Foundation.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+                if got < 0, errno == EINTR { continue }
+                if got <= 0 { return got < 0 ? -1 : filled }
+                filled += got
+            }
+            return filled
+        }
+        guard count >= 0 else {
+            throw failure(.denied, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        data.count = count
         guard data.count == MasterKey.size else {
+            PrivateKeyMaterial.wipe(&data)
             throw failure(
                 .misconfigured,
-                "master key file '\(file.path)' holds \(data.count) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE")
+                "master key file '\(file.path)' holds \(info.st_size) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE")
         }
         defer { PrivateKeyMaterial.wipe(&data) }
         return MasterKey(bytes: data, file: file)

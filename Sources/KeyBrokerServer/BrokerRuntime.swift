@@ -84,8 +84,10 @@ public final class BrokerRuntime: Sendable {
             logger.warning("privateKeyCache settings changed; they take effect at the next restart")
         }
         let new = try await Self.open(loaded, store: store, cache: cache, metrics: metrics, monitor: monitor, now: now, logger: logger)
-        await cache.removeAll()
         current.withLockedValue { $0 = new }
+        // After the swap: a request on the old broker that misses now cannot store its key
+        // under the new generation.
+        await cache.removeAll()
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
         // Organizations with pairs count too: they may follow a changed defaults.keystore.
         let withPairs = (try? await store.currentPairs().map(\.organization)) ?? []

@@ -160,7 +160,12 @@ public struct KeyBrokerAPI: Sendable {
         let keystores = runtime.monitor.keystores.filter { visible?.contains($0.name) ?? true }.map {
             StatusView.Keystore(
                 name: $0.name, type: $0.type, healthy: $0.healthy, since: $0.since, checkedAt: $0.checkedAt, detail: $0.detail,
-                latencyMs: $0.latency.milliseconds, error: $0.healthy ? nil : $0.lastError.map(KeystoreErrorView.init))
+                latencyMs: $0.latency.milliseconds,
+                error: $0.healthy ? nil : $0.lastError.map { error in
+                    // A keystore shared with other organizations: its messages may name their
+                    // encryption contexts. A scoped token gets the kind and the backend's code.
+                    filter == nil ? KeystoreErrorView(error) : KeystoreErrorView(redacting: error)
+                })
         }
         let views = organizations.filter { filter?($0) ?? true }.map { id -> StatusView.Organization in
             let policy = broker.policy(for: id)
@@ -266,7 +271,14 @@ public struct KeyBrokerAPI: Sendable {
         let buffer = try await collect(request)
         var candidate: (settings: KeystoreSettings, keystore: any Keystore)?
         if buffer.readableBytes > 0 {
-            struct Body: Decodable {}
+            // A candidate makes the server read files and call endpoints of the caller's
+            // choosing: only operators (edit for every organization) may send one.
+            guard principal.may(.editKeys, for: nil) else {
+                audit.record("access", actor: principal.name, organization: id, result: "denied")
+                throw APIError(
+                    .forbidden, "forbidden",
+                    "testing a candidate keystore needs encryption-key:edit for every organization (\"*\"); token '\(principal.name)' may test the configured keystore only (send no body)")
+            }
             let text = String(buffer: buffer)
             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
                 throw APIError.badRequest("the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore")
@@ -282,6 +294,10 @@ public struct KeyBrokerAPI: Sendable {
             }
             if keystore["createIfMissing"] != nil {
                 throw APIError.badRequest("createIfMissing is not allowed in a candidate sent over the API; a test creates nothing")
+            }
+            // The server's own AWS identity must not sign requests to a host the caller picked.
+            for key in ["endpoint", "profile"] where keystore[key] != nil {
+                throw APIError.badRequest("'\(key)' is not allowed in a candidate sent over the API; test it with keybroker test --candidate on the host")
             }
             do {
                 candidate = try loadCandidate(String(decoding: data, as: UTF8.self))

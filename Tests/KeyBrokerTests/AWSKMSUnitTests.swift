@@ -155,6 +155,14 @@ struct CredentialChainTests {
         #expect(try AWSCredentialChain(staticCredentials: nil, profile: nil, environment: fileOnly.merging(["AWS_PROFILE": "ops"]) { $1 }).credentials().accessKeyID == "AKIDOPS")
     }
 
+    @Test("an empty environment (a candidate sent over the API) reaches no shared credentials file")
+    func emptyEnvironment() throws {
+        let error = #expect(throws: AWSCredentialError.self) {
+            try AWSCredentialChain(staticCredentials: nil, profile: nil, environment: [:]).credentials()
+        }
+        #expect(error?.description.contains("no HOME or AWS_SHARED_CREDENTIALS_FILE") == true)
+    }
+
     @Test("missing credentials say where KeyBroker looked")
     func missing() throws {
         let error = #expect(throws: AWSCredentialError.self) {

@@ -110,6 +110,9 @@ struct CLITests {
         #expect(noPair.status == 1)
         #expect(noPair.stderr == "keybroker: error: organization 'nobody' has no key pair yet; create one with: keybroker keys generate --org nobody\n")
         #expect(try keybroker("--help").status == 0)
+        let cleartext = try keybroker("status", "--server", "http://kb.example.internal:8080")
+        #expect(cleartext.status == 2)
+        #expect(cleartext.stderr.contains("--server must use https unless it is on this host"))
     }
 
     @Test("test --candidate checks a keystore that is not configured, and a failing one exits 1 with the failing step")

@@ -59,6 +59,18 @@ struct LocalFileKeystoreTests {
         #expect(health.error?.kind == .denied)
     }
 
+    @Test("a key file owned by another user is refused", .enabled(if: geteuid() == 0, "needs root to chown"))
+    func foreignOwner() async throws {
+        let path = directory.path("master.key")
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o600]))
+        #expect(chown(path, 12345, 12345) == 0)
+        let error = await #expect(throws: KeystoreError.self) {
+            try await keystore().generateKeyPair(.rsa2048, context: context)
+        }
+        #expect(error?.kind == .denied)
+        #expect(error?.message.contains("belongs to uid 12345") == true)
+    }
+
     @Test("a key file of the wrong size is refused with how to make one")
     func wrongSize() async throws {
         let path = directory.path("master.key")

@@ -258,27 +258,39 @@ struct APITests {
                 #expect(report.steps.map(\.name) == Broker.testStepNames)
             }
             try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "none"]])) { response in
+                #expect(response.status == .forbidden, "a candidate needs a token for every organization")
+                #expect(response.text.contains("may test the configured keystore only"))
+            }
+            for key in ["endpoint", "profile"] {
+                try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
+                    body: try ByteBuffer(json: ["keystore": ["type": "aws-kms-symmetric", "keyAlias": "arn:aws:kms:eu-west-1:111122223333:alias/x", "region": "eu-west-1", key: "http://198.51.100.1"]])) { response in
+                    #expect(response.status == .badRequest)
+                    #expect(response.text.contains("'\(key)' is not allowed in a candidate"))
+                }
+            }
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "none", "keyPairSpec": "RSA_2048"]])) { response in
                 #expect(response.status == .ok)
                 let report = try response.json(TestReportView.self)
                 #expect(report.keystoreType == "none")
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": true]])) { response in
                 #expect(response.status == .badRequest)
                 #expect(response.text.contains("createIfMissing is not allowed"))
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "/x/${HOME}/k.key"]])) { response in
                 #expect(response.status == .badRequest)
                 #expect(response.text.contains("environment references"))
                 #expect(!response.text.contains(NSHomeDirectory()))
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": "${NOPE:-true}"]])) {
                 #expect($0.status == .badRequest)
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "local-fil"]])) { response in
                 #expect(response.status == .badRequest)
                 let error = try response.json(ErrorBody.self).error

@@ -106,7 +106,7 @@ public actor PrivateKeyCache {
 
     /// Drops every decrypted key (on reload, so revocations take effect at once).
     public func removeAll() {
-        for case .loading(let task) in entries.values { task.cancel() }
+        // Loads in flight finish for their callers but are not kept (see `generation`).
         entries.removeAll()
         order.removeAll()
         generation += 1

@@ -116,11 +116,13 @@ public enum RecordingFiles {
         let destination = URL(fileURLWithPath: output)
         let temporary = destination.deletingLastPathComponent()
             .appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString).partial")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]),
-            let writer = FileHandle(forWritingAtPath: temporary.path)
-        else {
-            throw RecordingFileError("cannot create a file in '\(destination.deletingLastPathComponent().path)'")
+        // Created 0600 from the start, never through a link or over an existing file.
+        let descriptor = systemOpen(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw RecordingFileError(
+                "cannot create a file in '\(destination.deletingLastPathComponent().path)': \(String(cString: strerror(errno)))")
         }
+        let writer = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         do {
             try body(read, { try Descriptor.write(writer.fileDescriptor, $0) }, total)
             try writer.synchronize()
@@ -187,4 +189,8 @@ private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, 
 
 private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     write(descriptor, buffer, count)
+}
+
+private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    open(path, flags, mode)
 }

@@ -43,6 +43,16 @@ public struct KeystoreErrorView: Codable, Sendable, Equatable {
     public let backendMessage: String?
     public let hint: String?
 
+    /// The kind and the backend's code only, for callers who may not see other
+    /// organizations' details.
+    public init(redacting error: KeystoreError) {
+        kind = error.kind.description
+        message = "the keystore reported \(error.kind) (details need a token for every organization)"
+        backendCode = error.backendCode
+        backendMessage = nil
+        hint = nil
+    }
+
     /// The view of an error.
     public init(_ error: KeystoreError) {
         kind = error.kind.description
@@ -117,7 +127,7 @@ public struct TestReportView: Codable, Sendable {
         passed = report.passed
         steps = report.steps.map {
             Step(name: $0.name, outcome: $0.outcome.rawValue, durationMs: $0.duration.milliseconds, detail: $0.detail,
-                backendError: $0.keystoreError.map(KeystoreErrorView.init))
+                backendError: $0.keystoreError.map { KeystoreErrorView($0) })
         }
     }
 }
@@ -167,7 +177,7 @@ public struct StatusView: Codable, Sendable {
         checkedAt = status.checkedAt
         keystores = status.keystores.map {
             Keystore(name: $0.name, type: $0.type, healthy: $0.health.isHealthy, since: nil, checkedAt: status.checkedAt,
-                detail: $0.health.detail, latencyMs: $0.health.latency.milliseconds, error: $0.health.error.map(KeystoreErrorView.init))
+                detail: $0.health.detail, latencyMs: $0.health.latency.milliseconds, error: $0.health.error.map { KeystoreErrorView($0) })
         }
         organizations = status.organizations.map {
             Organization(
