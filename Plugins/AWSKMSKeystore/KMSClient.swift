@@ -97,7 +97,7 @@ final class KMSClient: Sendable {
                 guard error.isRetryable, attempt < retry.maxAttempts else { throw error }
                 // Full jitter: sleep a random time up to the capped exponential backoff.
                 let cap = min(retry.maxDelay, retry.baseDelay * (1 << (attempt - 1)))
-                let sleep = Duration.milliseconds(Int.random(in: 0...max(Self.milliseconds(cap), 0)))
+                let sleep = Duration.milliseconds(Int.random(in: 0...max(Int(cap.milliseconds), 0)))
                 guard clock.now + sleep < deadline else { throw error }
                 do {
                     try await Task.sleep(for: sleep)
@@ -134,7 +134,7 @@ final class KMSClient: Sendable {
         request.method = .POST
         for (name, value) in headers + signed { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(data: body))
-        let millis = Int64(Self.milliseconds(timeout))
+        let millis = Int64(timeout.milliseconds)
         do {
             let response = try await http.execute(request, timeout: .milliseconds(max(millis, 1)))
             let buffer = try await response.body.collect(upTo: 1 << 20)
@@ -151,10 +151,6 @@ final class KMSClient: Sendable {
             let code = timedOut ? "Timeout" : "ConnectionFailed"
             throw KMSError(code: code, message: "cannot reach KMS at \(endpoint.absoluteString): \(error)", status: nil, attempts: attempt)
         }
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Reads `{"__type": "prefix#Code", "message"|"Message": "…"}`, or the XML error

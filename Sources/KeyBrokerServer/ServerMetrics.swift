@@ -23,12 +23,12 @@ public final class ServerMetrics: Sendable {
     func request(route: String, method: String, status: Int, duration: Duration) {
         Counter(label: "keybroker_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory).increment()
         CoreMetrics.Timer(label: "keybroker_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+            .recordNanoseconds(Int64(duration.seconds * 1e9))
     }
 
     func keystoreCall(keystore: String, operation: String, duration: Duration, error: KeystoreError?) {
         CoreMetrics.Timer(label: "keybroker_keystore_call_duration_seconds", dimensions: [("keystore", keystore), ("operation", operation)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+            .recordNanoseconds(Int64(duration.seconds * 1e9))
         Counter(
             label: "keybroker_keystore_calls_total",
             dimensions: [("keystore", keystore), ("operation", operation), ("result", error == nil ? "ok" : "error")], factory: factory
@@ -61,12 +61,6 @@ public final class ServerMetrics: Sendable {
     }
 
     func render() -> [UInt8] { registry.emitToBuffer() }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
 }
 
 /// A keystore that reports every call's latency and errors to the metrics and to the

@@ -44,10 +44,4 @@ enum Terminal {
         if minutes > 0 { return "\(minutes)m \(seconds % 60)s" }
         return "\(seconds)s"
     }
-
-    static func milliseconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        return String(format: "%.1f ms", ms)
-    }
 }

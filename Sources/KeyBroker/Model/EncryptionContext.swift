@@ -6,7 +6,7 @@ public import Foundation
 /// in key policies (`kms:EncryptionContext:<contextKey>`) and the local keystores feed its
 /// canonical form to AES-GCM as associated data, so a wrapped key of one organization never
 /// unwraps under another's context.
-public struct EncryptionContext: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct EncryptionContext: Hashable, Sendable, CustomStringConvertible {
     /// The pairs, as sent to a backend.
     public let pairs: [String: String]
 

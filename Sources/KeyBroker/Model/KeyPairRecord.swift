@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why a key pair was created.
-public enum KeyPairReason: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+public enum KeyPairReason: String, CaseIterable, Sendable, CustomStringConvertible {
     /// The organization's first pair.
     case initial
     /// The rotation cadence came due.

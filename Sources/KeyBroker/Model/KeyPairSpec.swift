@@ -1,5 +1,5 @@
 /// The kind of key-encryption key pair, named as AWS KMS names its RSA data-key-pair specs.
-public enum KeyPairSpec: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+public enum KeyPairSpec: String, CaseIterable, Sendable, CustomStringConvertible {
     case rsa2048 = "RSA_2048"
     case rsa3072 = "RSA_3072"
     case rsa4096 = "RSA_4096"

@@ -5,7 +5,7 @@
 /// of ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit and
 /// never containing `..`. UUIDs (the usual form) fit; path-like values (`../x`, `a/b`),
 /// spaces and control characters do not.
-public struct OrganizationID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+public struct OrganizationID: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The identifier as written by the operator.
     public let rawValue: String
 
@@ -53,19 +53,4 @@ public struct OrganizationID: Hashable, Sendable, Comparable, CustomStringConver
     public var description: String { rawValue }
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let raw = try container.decode(String.self)
-        guard let id = OrganizationID(raw) else {
-            throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "invalid organization id; allowed: \(Self.allowedForm)")
-        }
-        self = id
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }

@@ -5,7 +5,7 @@ public import Foundation
 /// A rotation is due one cadence period after the current pair was created, measured
 /// on the UTC calendar (so "monthly" from 31 January is due on 28/29 February, as
 /// `Calendar` clamps the day).
-public enum RotationCadence: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
+public enum RotationCadence: String, CaseIterable, Sendable, CustomStringConvertible {
     case daily, weekly, monthly, yearly, never
 
     /// The cadence used where neither `defaults.rotation` nor the organization sets one.

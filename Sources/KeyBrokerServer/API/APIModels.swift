@@ -242,14 +242,6 @@ public struct ErrorBody: Codable, Sendable {
     public let error: Detail
 }
 
-extension Duration {
-    /// The duration in milliseconds.
-    public var milliseconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
-    }
-}
-
 /// JSON coding shared by the server and its clients.
 public enum APIJSON {
     public static let encoder: JSONEncoder = {
