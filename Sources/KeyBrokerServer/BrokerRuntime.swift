@@ -9,7 +9,8 @@ public final class BrokerRuntime: Sendable {
     /// Builds a configuration from the file (the executable supplies one with its plugins).
     public typealias ConfigSource = @Sendable () throws(ConfigError) -> LoadedConfig
 
-    private let current: NIOLockedValueBox<Broker>
+    /// The broker and the authenticator for its tokens, swapped together.
+    private let current: NIOLockedValueBox<(broker: Broker, authenticator: TokenAuthenticator)>
     private let reloading = NIOLockedValueBox(false)
     let source: ConfigSource
     let store: any KeyPairStore
@@ -21,7 +22,10 @@ public final class BrokerRuntime: Sendable {
     let logger: Logger
 
     /// The broker in force now.
-    public var broker: Broker { current.withLockedValue { $0 } }
+    public var broker: Broker { current.withLockedValue { $0.broker } }
+
+    /// The tokens of the configuration in force, parsed once per (re)load, not per request.
+    public var authenticator: TokenAuthenticator { current.withLockedValue { $0.authenticator } }
 
     /// Opens the first broker.
     /// - Parameters:
@@ -42,7 +46,7 @@ public final class BrokerRuntime: Sendable {
         cache = PrivateKeyCache(policy: loaded.config.privateKeyCache, now: now, onEvent: { metrics.cache($0) })
         monitor = HealthMonitor(now: now)
         let broker = try await Self.open(loaded, store: store, cache: cache, metrics: metrics, monitor: monitor, now: now, logger: logger)
-        current = NIOLockedValueBox(broker)
+        current = NIOLockedValueBox((broker, TokenAuthenticator(loaded.config.auth)))
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
     }
 
@@ -84,7 +88,7 @@ public final class BrokerRuntime: Sendable {
             logger.warning("privateKeyCache settings changed; they take effect at the next restart")
         }
         let new = try await Self.open(loaded, store: store, cache: cache, metrics: metrics, monitor: monitor, now: now, logger: logger)
-        current.withLockedValue { $0 = new }
+        current.withLockedValue { $0 = (new, TokenAuthenticator(loaded.config.auth)) }
         // After the swap: a request on the old broker that misses now cannot store its key
         // under the new generation.
         await cache.removeAll()

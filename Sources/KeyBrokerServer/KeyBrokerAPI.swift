@@ -60,8 +60,7 @@ public struct KeyBrokerAPI: Sendable {
     // MARK: auth
 
     private func principal(_ request: Request) throws -> Principal {
-        let authenticator = TokenAuthenticator(runtime.broker.config.auth)
-        guard let principal = authenticator.authenticate(authorization: request.headers[.authorization]) else {
+        guard let principal = runtime.authenticator.authenticate(authorization: request.headers[.authorization]) else {
             audit.record("access", actor: "anonymous", result: "unauthenticated")
             throw APIError.unauthenticated
         }
@@ -150,12 +149,11 @@ public struct KeyBrokerAPI: Sendable {
         let pairs = try await self.broker { b throws(BrokerError) in try await b.currentKeyPairs() }
         let failures = scheduler.failuresByOrganization
         let time = runtime.now()
-        let current = Dictionary(pairs.map { ($0.organization, $0) }, uniquingKeysWith: { a, _ in a })
-        let organizations = Set(broker.config.organizations.keys).union(current.keys).union(failures.keys).sorted()
+        let organizations = broker.organizationStatuses(pairs: pairs, at: time).filter { filter?($0.organization) ?? true }
         // A token scoped to some organizations sees only the keystores they use: the others'
         // errors name other customers' keys.
-        let visible = filter.map { filter in
-            Set(organizations.filter(filter).map { broker.policy(for: $0).keystore } + current.values.filter { filter($0.organization) }.map(\.keystoreName))
+        let visible = filter.map { _ in
+            Set(organizations.flatMap { [$0.policy.keystore] + ($0.current.map { [$0.keystoreName] } ?? []) })
         }
         let keystores = runtime.monitor.keystores.filter { visible?.contains($0.name) ?? true }.map {
             StatusView.Keystore(
@@ -167,18 +165,13 @@ public struct KeyBrokerAPI: Sendable {
                     filter == nil ? KeystoreErrorView(error) : KeystoreErrorView(redacting: error)
                 })
         }
-        let views = organizations.filter { filter?($0) ?? true }.map { id -> StatusView.Organization in
-            let policy = broker.policy(for: id)
-            let pair = current[id]
-            let next = broker.nextRotation(for: id, current: pair)
-            let changed = pair.map { $0.keystoreName != policy.keystore } ?? false
-            let due = pair == nil || changed || next.map { $0 <= time } == true
-            let failure = failures[id]
+        let views = organizations.map { status -> StatusView.Organization in
+            let failure = failures[status.organization]
             return StatusView.Organization(
-                organization: id.rawValue, keystore: policy.keystore, rotation: policy.rotation.rawValue,
-                keyPairSpec: policy.keyPairSpec.rawValue, currentKeyPair: pair.map { KeyPairView($0, current: true) },
-                nextRotation: next, rotationDue: due, keystoreChanged: changed,
-                fallbackInUse: pair != nil && due && failure != nil, lastRotationError: failure?.error,
+                organization: status.organization.rawValue, keystore: status.policy.keystore, rotation: status.policy.rotation.rawValue,
+                keyPairSpec: status.policy.keyPairSpec.rawValue, currentKeyPair: status.current.map { KeyPairView($0, current: true) },
+                nextRotation: status.nextRotation, rotationDue: status.rotationDue, keystoreChanged: status.keystoreChanged,
+                fallbackInUse: status.current != nil && status.rotationDue && failure != nil, lastRotationError: failure?.error,
                 nextRotationAttempt: failure?.nextAttempt)
         }
         return StatusView(checkedAt: time, keystores: keystores, organizations: views)

@@ -71,14 +71,15 @@ public final class RotationScheduler: Sendable {
         passCount.withLockedValue { $0 += 1 }
         let broker = runtime.broker
         let time = runtime.now()
-        let due: [(OrganizationID, KeyPairReason)]
+        let pairs: [KeyPairRecord]
         var pass = Pass()
         do {
-            due = try await dueOrganizations(broker, at: time, pass: &pass)
+            pairs = try await broker.currentKeyPairs()
         } catch {
             logger.error("rotation pass could not read the store", metadata: ["error": "\(error)"])
             return pass
         }
+        let due = dueOrganizations(broker, pairs: pairs, at: time, pass: &pass)
         let settings = broker.config.scheduler
         let results = await withTaskGroup(of: (OrganizationID, KeyPairReason, Bool).self) { group in
             var results: [(OrganizationID, KeyPairReason, Bool)] = []
@@ -101,30 +102,16 @@ public final class RotationScheduler: Sendable {
         pass.failed.sort()
         // On fallback: organizations that have a pair (still used for encryption) but could not rotate.
         let onFallback = failures.withLockedValue { failures in Set(failures.keys) }
-        let withPairs = (try? await broker.store.currentPairs().map(\.organization)) ?? []
-        metrics.organizationsOnFallback(onFallback.intersection(withPairs).count)
+        metrics.organizationsOnFallback(onFallback.intersection(pairs.map(\.organization)).count)
         return pass
     }
 
-    private func dueOrganizations(_ broker: Broker, at time: Date, pass: inout Pass) async throws -> [(OrganizationID, KeyPairReason)] {
-        let current = Dictionary(try await broker.store.currentPairs().map { ($0.organization, $0) }, uniquingKeysWith: { a, _ in a })
-        let organizations = Set(broker.config.organizations.keys).union(current.keys).sorted()
+    private func dueOrganizations(_ broker: Broker, pairs: [KeyPairRecord], at time: Date, pass: inout Pass) -> [(OrganizationID, KeyPairReason)] {
         let failures = self.failures.withLockedValue { $0 }
         var due: [(OrganizationID, KeyPairReason)] = []
-        for organization in organizations {
-            let policy = broker.policy(for: organization)
-            let reason: KeyPairReason
-            if let pair = current[organization] {
-                if pair.keystoreName != policy.keystore {
-                    reason = .configChange
-                } else if policy.rotation.isDue(created: pair.createdAt, now: time) {
-                    reason = .scheduled
-                } else {
-                    continue
-                }
-            } else {
-                reason = .initial
-            }
+        for status in broker.organizationStatuses(pairs: pairs, at: time) {
+            let organization = status.organization
+            guard let reason = status.rotationReason else { continue }
             if let failure = failures[organization], failure.nextAttempt > time {
                 pass.skippedInBackoff.append(organization)
                 continue

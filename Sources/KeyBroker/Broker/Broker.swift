@@ -267,7 +267,18 @@ public final class Broker: Sendable {
         return policy(for: organization).rotation.nextRotation(after: current.createdAt)
     }
 
-    /// Whether the organization needs a new pair at `now`: it has none, or its cadence came due.
+    /// Why the organization needs a new pair at `time`: it has none (`initial`), its current
+    /// pair comes from another keystore than the configured one (`config-change`), or its
+    /// cadence came due (`scheduled`); `nil` when it needs none. The one rule that the
+    /// scheduler and every status view apply.
+    public func rotationReason(for organization: OrganizationID, current: KeyPairRecord?, at time: Date) -> KeyPairReason? {
+        guard let current else { return .initial }
+        let policy = policy(for: organization)
+        if current.keystoreName != policy.keystore { return .configChange }
+        return policy.rotation.isDue(created: current.createdAt, now: time) ? .scheduled : nil
+    }
+
+    /// Whether the organization needs a new pair at `now` (see ``rotationReason(for:current:at:)``).
     public func rotationDue(for organization: OrganizationID, at now: Date) async throws(BrokerError) -> Bool {
         let current: KeyPairRecord?
         do {
@@ -275,7 +286,6 @@ public final class Broker: Sendable {
         } catch {
             throw BrokerError.storage(error, while: "reading the current key pair of organization '\(organization)'")
         }
-        guard let current else { return true }
-        return policy(for: organization).rotation.isDue(created: current.createdAt, now: now)
+        return rotationReason(for: organization, current: current, at: now) != nil
     }
 }

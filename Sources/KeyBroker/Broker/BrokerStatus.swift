@@ -30,10 +30,13 @@ public struct OrganizationStatus: Sendable {
     public let current: KeyPairRecord?
     /// When the current pair is due for rotation.
     public let nextRotation: Date?
+    /// Why it needs a new pair now, if it does (see ``Broker/rotationReason(for:current:at:)``).
+    public let rotationReason: KeyPairReason?
+
     /// Whether it needs a new pair now (none yet, cadence due, or its keystore changed).
-    public let rotationDue: Bool
+    public var rotationDue: Bool { rotationReason != nil }
     /// Whether the current pair was wrapped by another keystore than the configured one.
-    public let keystoreChanged: Bool
+    public var keystoreChanged: Bool { rotationReason == .configChange }
 }
 
 extension Broker {
@@ -54,18 +57,19 @@ extension Broker {
             for await result in group { results.append(result) }
             return results.sorted { $0.name < $1.name }
         }
-        let pairs = try await currentPairs()
-        let byOrganization = Dictionary(pairs.map { ($0.organization, $0) }, uniquingKeysWith: { first, _ in first })
         let time = now()
-        let organizations = Set(config.organizations.keys).union(byOrganization.keys).sorted().map { id in
+        return BrokerStatus(
+            checkedAt: time, keystores: health, organizations: organizationStatuses(pairs: try await currentPairs(), at: time))
+    }
+
+    /// Every organization with settings or a current pair among `pairs`, sorted, as of `time`.
+    public func organizationStatuses(pairs: [KeyPairRecord], at time: Date) -> [OrganizationStatus] {
+        let byOrganization = Dictionary(pairs.map { ($0.organization, $0) }, uniquingKeysWith: { first, _ in first })
+        return Set(config.organizations.keys).union(byOrganization.keys).sorted().map { id in
             let current = byOrganization[id]
-            let policy = policy(for: id)
-            let next = nextRotation(for: id, current: current)
-            let changed = current.map { $0.keystoreName != policy.keystore } ?? false
             return OrganizationStatus(
-                organization: id, policy: policy, current: current, nextRotation: next,
-                rotationDue: current == nil || changed || next.map { $0 <= time } == true, keystoreChanged: changed)
+                organization: id, policy: policy(for: id), current: current, nextRotation: nextRotation(for: id, current: current),
+                rotationReason: rotationReason(for: id, current: current, at: time))
         }
-        return BrokerStatus(checkedAt: time, keystores: health, organizations: organizations)
     }
 }
