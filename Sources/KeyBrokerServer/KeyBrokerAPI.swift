@@ -123,6 +123,16 @@ public struct KeyBrokerAPI: Sendable {
         }
     }
 
+    /// Maps an error for the response; one that the API has no shape for is logged here,
+    /// since the answer says only "internal error; see the server log".
+    private func mapped(_ error: any Error) -> any Error {
+        let answer = APIError.from(error)
+        if let api = answer as? APIError, api.code == "internal" {
+            runtime.logger.error("internal error answering a request: \(error)")
+        }
+        return answer
+    }
+
     private func broker<T>(_ body: (Broker) async throws(BrokerError) -> T) async throws -> T {
         do {
             return try await body(runtime.broker)
@@ -254,7 +264,7 @@ public struct KeyBrokerAPI: Sendable {
             return try json(KeyPairView(record, current: true), status: .created)
         } catch {
             audit.record("generate", actor: principal.name, organization: id, result: "failed", error: error)
-            throw APIError.from(error)
+            throw mapped(error)
         }
     }
 
@@ -304,7 +314,7 @@ public struct KeyBrokerAPI: Sendable {
             return try json(TestReportView(report))
         } catch {
             audit.record("test", actor: principal.name, organization: id, result: "failed", error: error)
-            throw APIError.from(error)
+            throw mapped(error)
         }
     }
 
@@ -325,7 +335,7 @@ public struct KeyBrokerAPI: Sendable {
             return try json(UnwrapResponse(dataKey: dataKey.base64EncodedString()))
         } catch {
             audit.record("unwrap", actor: principal.name, organization: id, keyPairID: pairID, result: "failed", error: error)
-            throw APIError.from(error)
+            throw mapped(error)
         }
     }
 }

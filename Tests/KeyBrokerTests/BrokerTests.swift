@@ -47,6 +47,7 @@ struct BrokerTests {
         #expect(old.keystoreName == "local")
 
         let after = try await broker(Fixtures.config(organizations: "{ org-a: { keystore: other } }"))
+        #expect(try await after.rotationDue(for: org, at: Date()), "a changed keystore makes a new pair due")
         let new = try await after.generateKeyPair(for: org, reason: .configChange, requestedBy: "test")
         #expect(new.keystoreName == "other")
         #expect(new.backendKeyReference != old.backendKeyReference)
