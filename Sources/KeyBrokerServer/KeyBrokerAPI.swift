@@ -85,7 +85,7 @@ public struct KeyBrokerAPI: Sendable {
     private func organizationParameter(_ context: BasicRequestContext) throws -> OrganizationID {
         let raw = context.parameters.get("org") ?? ""
         guard let id = OrganizationID(raw) else {
-            throw APIError.badRequest("'\(raw)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+            throw APIError.badRequest(OrganizationID.invalidMessage(raw))
         }
         return id
     }

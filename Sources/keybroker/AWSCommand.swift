@@ -43,7 +43,7 @@ struct AWSCommand: AsyncParsableCommand {
                 break
             }
             if let bad = organizations.first(where: { !OrganizationID.isValid($0) }) {
-                throw ValidationError("'\(bad)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+                throw ValidationError(OrganizationID.invalidMessage(bad))
             }
         }
 

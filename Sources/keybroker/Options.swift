@@ -65,7 +65,7 @@ struct OrganizationOption: ParsableArguments {
 
     func validate() throws {
         guard OrganizationID.isValid(org) else {
-            throw ValidationError("'\(org)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+            throw ValidationError(OrganizationID.invalidMessage(org))
         }
     }
 

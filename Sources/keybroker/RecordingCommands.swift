@@ -61,7 +61,7 @@ struct DecryptCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let org, !OrganizationID.isValid(org) {
-            throw ValidationError("'\(org)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+            throw ValidationError(OrganizationID.invalidMessage(org))
         }
     }
 

@@ -82,7 +82,7 @@ struct TokenCommand: AsyncParsableCommand {
             guard !organizations.isEmpty else { throw ValidationError("give at least one --org (or --org '*' for all)") }
             if organizations.contains("*"), organizations.count > 1 { throw ValidationError("--org '*' stands alone") }
             for org in organizations where org != "*" && !OrganizationID.isValid(org) {
-                throw ValidationError("'\(org)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+                throw ValidationError(OrganizationID.invalidMessage(org))
             }
         }
 

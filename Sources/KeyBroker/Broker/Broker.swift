@@ -88,12 +88,6 @@ public final class Broker: Sendable {
         config.policy(for: organization)
     }
 
-    /// The organizations that have settings or key pairs, sorted.
-    public func knownOrganizations() async throws(BrokerError) -> [OrganizationID] {
-        let current = try await currentPairs()
-        return Array(Set(config.organizations.keys).union(current.map(\.organization))).sorted()
-    }
-
     func keystore(named name: String) throws(BrokerError) -> (any Keystore, KeystoreSettings) {
         guard let keystore = keystores[name], let settings = config.keystores[name] else {
             throw BrokerError(.invalidInput, "keystore '\(name)' is not configured; configured: \(keystores.keys.sorted().joined(separator: ", "))")

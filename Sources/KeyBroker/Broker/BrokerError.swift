@@ -41,10 +41,6 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
-    static func invalidOrganizationID(_ value: String) -> Self {
-        BrokerError(.invalidInput, "'\(value)' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
-    }
-
     static func corruptRecord(_ detail: String) -> Self {
         BrokerError(.corruptRecord, "a stored key pair cannot be read: \(detail)")
     }

@@ -210,7 +210,7 @@ struct SectionReader {
         var result: [OrganizationID: (OrganizationOverrides, ConfigNode)] = [:]
         for (key, keyNode, value) in mapping.allEntries() {
             guard let id = OrganizationID(key) else {
-                keyNode.error("'\(ConfigNode.printable(key))' is not a valid organization id; allowed: \(OrganizationID.allowedForm)")
+                keyNode.error(OrganizationID.invalidMessage(key))
                 continue
             }
             if value.isNull {

@@ -20,13 +20,10 @@ public struct OrganizationID: Hashable, Sendable, Comparable, CustomStringConver
         self.rawValue = rawValue
     }
 
-    /// Creates an organization id, throwing an error that says what is allowed.
-    /// - Parameter rawValue: the candidate identifier.
-    public init(validating rawValue: String) throws(BrokerError) {
-        guard let id = OrganizationID(rawValue) else {
-            throw BrokerError.invalidOrganizationID(rawValue)
-        }
-        self = id
+    /// The message for a value that is not an organization id: the value (control and
+    /// non-ASCII characters escaped) and the allowed form.
+    public static func invalidMessage(_ value: String) -> String {
+        "'\(ConfigNode.printable(value))' is not a valid organization id; allowed: \(allowedForm)"
     }
 
     /// Whether `value` is of the allowed form.
