@@ -33,10 +33,13 @@ struct ConfigOptions: ParsableArguments {
         return logger
     }
 
+    /// A loader with the built-in plugins and the process environment.
+    var loader: ConfigLoader { ConfigLoader(registry: Self.registry(), logger: logger) }
+
     /// Loads and validates the configuration.
     func load() throws -> LoadedConfig {
         do {
-            return try ConfigLoader(registry: Self.registry(), logger: logger).load(path: config)
+            return try loader.load(path: config)
         } catch {
             throw CLIFailure(error)
         }

@@ -37,7 +37,7 @@ struct TestCommand: AsyncParsableCommand {
             var candidateKeystore: (settings: KeystoreSettings, keystore: any Keystore)?
             if let candidate {
                 do {
-                    candidateKeystore = try ConfigLoader(registry: ConfigOptions.registry(), logger: options.logger).loadCandidate(path: candidate)
+                    candidateKeystore = try options.loader.loadCandidate(path: candidate)
                 } catch {
                     throw CLIFailure(error)
                 }
