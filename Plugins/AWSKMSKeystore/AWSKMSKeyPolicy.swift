@@ -41,7 +41,9 @@ public enum AWSKMSKeyPolicy {
                 ],
             ],
         ]
-        let data = try! JSONSerialization.data(withJSONObject: statements, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        // Strings, arrays and dictionaries only: serialization cannot fail, but is not trusted not to.
+        guard let data = try? JSONSerialization.data(withJSONObject: statements, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        else { return "[]" }
         return String(decoding: data, as: UTF8.self)
     }
 }

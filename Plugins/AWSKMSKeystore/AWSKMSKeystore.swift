@@ -158,6 +158,8 @@ enum KMSErrorMapping {
             (kind, hint) = (.keyUnusable, "check \(key): the alias or key does not exist in this account and region (keyAlias, region, endpoint)")
         case "InvalidCiphertextException":
             (kind, hint) = (.badCiphertext, "the stored key is corrupt, or the encryption context differs from the one it was wrapped with (another organization?)")
+        case "InvalidResponse":
+            (kind, hint) = (.internalFailure, "the endpoint answered with something that is not a KMS answer; check the endpoint setting")
         case "IncorrectKeyException":
             (kind, hint) = (.wrongKey, "the ciphertext was wrapped by another KMS key than the one recorded on the pair")
         case _ where KMSError.throttlingCodes.contains(error.code):

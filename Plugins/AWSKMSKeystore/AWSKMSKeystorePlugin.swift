@@ -22,6 +22,11 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         let regionNode = settings.required("region", example: "eu-west-1")
         let generation = settings["generation"]?.value(of: AWSKMSKeystore.Generation.self) ?? .dataKeyPair
         let endpointNode = settings["endpoint"]
+        // The server's own AWS identity must not sign requests to a host a caller picked, nor
+        // read a credential profile a caller named. (A refusal is recorded as an error, which
+        // makes the loader drop the instance.)
+        context.allowsFromFileOnly(endpointNode, because: "the server would sign requests to a host the caller picked")
+        context.allowsFromFileOnly(settings["profile"], because: "it names a credential profile on the server")
         // Empty values count as absent, so that `${VAR:-}` can leave a credential unset.
         func optional(_ key: String) -> (ConfigNode, String)? {
             guard let node = settings[key], let value = node.string(), !value.isEmpty else { return nil }
@@ -64,8 +69,12 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
             }
         }
         let key = aliasNode.flatMap { node in regionNode.flatMap { homeRegion(of: node, region: $0) } }
-        let endpoint: URL? = if let endpointNode { url(of: endpointNode) } else { key.map(defaultEndpoint(for:)) }
-        guard let key, let endpoint else { return nil }
+        let endpoint: URL? = if let endpointNode { url(of: endpointNode) } else { key.flatMap(defaultEndpoint(for:)) }
+        guard let key else { return nil }
+        guard let endpoint else {
+            if endpointNode == nil { settings.node.error("no KMS endpoint can be formed for region \(key.region); set 'endpoint'") }
+            return nil
+        }
         let chain = AWSCredentialChain(staticCredentials: staticCredentials, profile: profile, environment: context.environment)
         let client = KMSClient(endpoint: endpoint, region: key.region, credentials: chain, retry: retry)
         return AWSKMSKeystore(name: name, key: key, generation: generation, client: client)
@@ -99,8 +108,9 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         return url
     }
 
-    private static func defaultEndpoint(for key: KMSKeyARN) -> URL {
+    /// The regional endpoint; `nil` only if the validated region still made no URL.
+    private static func defaultEndpoint(for key: KMSKeyARN) -> URL? {
         let suffix = key.partition == "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com"
-        return URL(string: "https://kms.\(key.region).\(suffix)")!
+        return URL(string: "https://kms.\(key.region).\(suffix)")
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import KeyBroker
 import NIOFoundationCompat
 
 /// How KMS calls are retried: throttling, 5xx and connection failures only, with capped
@@ -34,12 +35,24 @@ public struct KMSError: Error, Sendable, CustomStringConvertible {
     public let status: Int?
     /// How many attempts were made.
     public let attempts: Int
+    /// `false` when another attempt cannot help whatever the status says (an invalid answer).
+    let retryable: Bool
+
+    /// Creates an error.
+    init(code: String, message: String, status: Int?, attempts: Int, retryable: Bool = true) {
+        self.code = code
+        self.message = message
+        self.status = status
+        self.attempts = attempts
+        self.retryable = retryable
+    }
 
     /// Whether the failure was in reaching KMS rather than an answer from it.
     public var isTransport: Bool { status == nil }
 
     /// Whether another attempt may succeed: throttling, 5xx and transport failures.
     var isRetryable: Bool {
+        guard retryable else { return false }
         guard let status else { return true }
         return status >= 500 || Self.throttlingCodes.contains(code)
     }
@@ -137,7 +150,16 @@ final class KMSClient: Sendable {
         let millis = Int64(timeout.milliseconds)
         do {
             let response = try await http.execute(request, timeout: .milliseconds(max(millis, 1)))
-            let buffer = try await response.body.collect(upTo: 1 << 20)
+            let buffer: ByteBuffer
+            do {
+                buffer = try await response.body.collect(upTo: Self.maximumResponseBytes)
+            } catch is NIOTooManyBytesError {
+                // Not a transport failure: KMS answered, with something no KMS answer is.
+                throw KMSError(
+                    code: "InvalidResponse",
+                    message: "KMS \(operation) answered with a body larger than the \(Self.maximumResponseBytes / 1024) KiB limit; no KMS answer is that large, so the endpoint is not a KMS or is misbehaving",
+                    status: Int(response.status.code), attempts: attempt, retryable: false)
+            }
             let data = Data(buffer: buffer)
             guard (200..<300).contains(Int(response.status.code)) else {
                 throw Self.parseError(status: Int(response.status.code), body: data, headerType: response.headers.first(name: "x-amzn-ErrorType"), attempts: attempt)
@@ -153,22 +175,43 @@ final class KMSClient: Sendable {
         }
     }
 
-    /// Reads `{"__type": "prefix#Code", "message"|"Message": "…"}`, or the XML error
-    /// document some endpoints send for authentication failures.
+    /// The largest answer read from KMS; its largest real answers (a data key pair) are a few KiB.
+    static let maximumResponseBytes = 1 << 20
+
+    /// Reads `{"__type": "prefix#Code:suffix", "message"|"Message": "…"}` and the
+    /// `x-amzn-ErrorType` header, or the XML error document some endpoints send for
+    /// authentication failures. The body's type wins over the header's; both go through
+    /// ``errorCode(_:)``.
     static func parseError(status: Int, body: Data, headerType: String?, attempts: Int) -> KMSError {
-        var code = headerType?.split(separator: ":").first.map(String.init)
+        var code = headerType.flatMap(errorCode)
         var message: String?
         if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
-            if let type = object["__type"] as? String { code = String(type.split(separator: "#").last ?? Substring(type)) }
+            if let type = (object["__type"] as? String).flatMap(errorCode) { code = type }
             message = (object["message"] as? String) ?? (object["Message"] as? String)
         } else if let text = String(data: body, encoding: .utf8), text.contains("<") {
-            code = xmlElement("Code", in: text) ?? code
+            code = xmlElement("Code", in: text).flatMap(errorCode) ?? code
             message = xmlElement("Message", in: text)
         }
-        if let raw = code, raw.contains("#") { code = String(raw.split(separator: "#").last!) }
+        // The message goes into logs and answers: bounded, and with control characters escaped.
+        let shown = message.map { DisplayText.escaped(String($0.prefix(1024))) }
         return KMSError(
-            code: code ?? "HTTP\(status)", message: message ?? "KMS answered HTTP \(status) without an error message",
+            code: code ?? "HTTP\(status)", message: shown ?? "KMS answered HTTP \(status) without an error message",
             status: status, attempts: attempts)
+    }
+
+    /// The error code in an AWS JSON error type, which may carry a namespace before `#` and
+    /// a URI after `:` (`com.amazon.coral.service#ThrottlingException:http://internal…`):
+    /// the part between them, or `nil` when nothing usable is left (`#`, `:x`, white space).
+    static func errorCode(_ raw: String) -> String? {
+        var code = Substring(raw)
+        if let hash = code.lastIndex(of: "#") { code = code[code.index(after: hash)...] }
+        if let colon = code.firstIndex(of: ":") { code = code[..<colon] }
+        let trimmed = code.trimmingCharacters(in: .whitespacesAndNewlines)
+        // A code is a name: letters, digits, '.', '_' and '-', at most 128 of them.
+        guard !trimmed.isEmpty, trimmed.count <= 128,
+            trimmed.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) })
+        else { return nil }
+        return trimmed
     }
 
     private static func xmlElement(_ name: String, in text: String) -> String? {

@@ -41,13 +41,13 @@ public struct SigV4Signer: Sendable {
             let trimmed = Self.collapseSpaces(value)
             canonical[key] = canonical[key].map { "\($0),\(trimmed)" } ?? trimmed
         }
-        let names = canonical.keys.sorted()
-        let signedHeaders = names.joined(separator: ";")
+        let sortedHeaders = canonical.sorted { $0.key < $1.key }
+        let signedHeaders = sortedHeaders.map(\.key).joined(separator: ";")
         let canonicalRequest = [
             method,
             Self.canonicalPath(path),
             Self.canonicalQuery(query),
-            names.map { "\($0):\(canonical[$0]!)\n" }.joined(),
+            sortedHeaders.map { "\($0.key):\($0.value)\n" }.joined(),
             signedHeaders,
             Self.hex(SHA256.hash(data: body)),
         ].joined(separator: "\n")
@@ -70,7 +70,7 @@ public struct SigV4Signer: Sendable {
 
     static func timestamp(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
         return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
     }

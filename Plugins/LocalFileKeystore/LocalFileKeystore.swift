@@ -119,11 +119,14 @@ actor MasterKeyRing {
 
     /// The current key. Only generation may create a missing file: a decryption or health
     /// check that found the file gone must say so, not replace a lost key with a new one.
-    func currentKey(creatingIfMissing: Bool = false) throws(KeystoreError) -> MasterKey {
+    func currentKey(creatingIfMissing: Bool = false) async throws(KeystoreError) -> MasterKey {
         if let current { return current }
-        var key = try MasterKeyFile.read(currentFile, keystore: keystore)
+        let (file, keystore) = (currentFile, self.keystore)
+        // Files are read off the cooperative pool: a path on a stalled mount must not stop
+        // other requests (see BlockingWork).
+        var key = try await BlockingWork.io { () throws(KeystoreError) in try MasterKeyFile.read(file, keystore: keystore) }
         if key == nil, createIfMissing, creatingIfMissing {
-            let created = try MasterKeyFile.create(currentFile, keystore: keystore)
+            let created = try await BlockingWork.io { () throws(KeystoreError) in try MasterKeyFile.create(file, keystore: keystore) }
             logger.warning(
                 "created a new master key file; back it up: without it no key pair it wraps can be decrypted",
                 metadata: ["keystore": "\(keystore)", "file": "\(currentFile.path)", "keyID": "\(created.idHex)"])
@@ -141,11 +144,12 @@ actor MasterKeyRing {
         return key
     }
 
-    func previousKeys() throws(KeystoreError) -> [MasterKey] {
+    func previousKeys() async throws(KeystoreError) -> [MasterKey] {
         if let previous { return previous }
         var keys: [MasterKey] = []
+        let keystore = self.keystore
         for file in previousFiles {
-            guard let key = try MasterKeyFile.read(file, keystore: keystore) else {
+            guard let key = try await BlockingWork.io({ () throws(KeystoreError) in try MasterKeyFile.read(file, keystore: keystore) }) else {
                 throw KeystoreError(
                     .misconfigured, keystore: keystore,
                     message: "previous master key file '\(file.path)' (listed in previousPaths) does not exist",
@@ -157,25 +161,27 @@ actor MasterKeyRing {
         return keys
     }
 
-    func key(withID id: Data) throws(KeystoreError) -> MasterKey {
-        let current = try currentKey()
+    func key(withID id: Data) async throws(KeystoreError) -> MasterKey {
+        let current = try await currentKey()
         if current.id == id { return current }
-        if let match = try previousKeys().first(where: { $0.id == id }) { return match }
+        let previous = try await previousKeys()
+        if let match = previous.first(where: { $0.id == id }) { return match }
         let hex = id.map { String(format: "%02x", $0) }.joined()
-        let known = ([current] + ((try? previousKeys()) ?? [])).map { "\($0.idHex) (\($0.file.path))" }
+        let known = ([current] + previous).map { "\($0.idHex) (\($0.file.path))" }
         throw KeystoreError(
             .wrongKey, keystore: keystore,
             message: "the stored key was wrapped by master key id \(hex), which is not configured; configured: \(known.joined(separator: ", "))",
             hint: "add the key file with id \(hex) to previousPaths")
     }
 
-    func health() -> KeystoreHealth {
-        if current == nil, createIfMissing, !FileManager.default.fileExists(atPath: currentFile.path) {
+    func health() async -> KeystoreHealth {
+        let file = currentFile
+        if current == nil, createIfMissing, !(await BlockingWork.io { FileManager.default.fileExists(atPath: file.path) }) {
             return .healthy("master key file '\(currentFile.path)' will be created when the first key pair is generated")
         }
         do {
-            let key = try currentKey()
-            let previous = try previousKeys()
+            let key = try await currentKey()
+            let previous = try await previousKeys()
             let note = previous.isEmpty ? "" : ", \(previous.count) previous key(s)"
             return .healthy("master key '\(key.file.path)' (id \(key.idHex))\(note)")
         } catch {

@@ -16,7 +16,15 @@ public enum LocalFileKeystorePlugin: KeystorePlugin {
     public static let type = "local-file"
 
     public static func make(name: String, settings: ConfigMapping, context: PluginContext) -> (any Keystore)? {
-        let path = settings.required("path", example: "../data/master.key")?.nonEmptyString()
+        let pathNode = settings.required("path", example: "../data/master.key")
+        // A path from a caller would let the server report on any file it can see (exists,
+        // mode, owner, size): a file oracle. Key files are the operator's to name.
+        // (A refusal is recorded as an error, which makes the loader drop the instance.)
+        let fileOnly = "it names a file on the server"
+        context.allowsFromFileOnly(pathNode, because: fileOnly)
+        context.allowsFromFileOnly(settings["createIfMissing"], because: "a test creates nothing")
+        context.allowsFromFileOnly(settings["previousPaths"], because: fileOnly)
+        let path = pathNode?.nonEmptyString()
         let createIfMissing = settings["createIfMissing"]?.bool() ?? false
         var previous: [URL] = []
         for item in settings["previousPaths"]?.list() ?? [] {

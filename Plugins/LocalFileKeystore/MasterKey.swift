@@ -38,7 +38,9 @@ enum MasterKeyFile {
         }
         // Open once and check what was opened (fstat), so the file cannot be swapped between
         // the check and the read. Symbolic links are followed: mounted secrets use them.
-        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
+        // this way it opens at once and fstat refuses it (no read ever happens on it).
+        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
             throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
@@ -49,7 +51,7 @@ enum MasterKeyFile {
             throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            throw failure(.misconfigured, "master key file '\(file.path)' is not a regular file")
+            throw failure(.misconfigured, "master key file '\(file.path)' is not a regular file (a FIFO, device or directory); point path at the 32-byte key file")
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
@@ -65,9 +67,10 @@ enum MasterKeyFile {
         // One byte more than a key, to tell a longer file from a key file.
         var data = Data(count: MasterKey.size + 1)
         let count = data.withUnsafeMutableBytes { buffer -> Int in
+            guard let base = buffer.baseAddress else { return -1 }
             var filled = 0
             while filled < buffer.count {
-                let got = Foundation.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+                let got = Foundation.read(descriptor, base + filled, buffer.count - filled)
                 if got < 0, errno == EINTR { continue }
                 if got <= 0 { return got < 0 ? -1 : filled }
                 filled += got

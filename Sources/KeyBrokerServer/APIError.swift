@@ -39,25 +39,50 @@ public struct APIError: HTTPResponseError, Sendable {
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
 
-    /// Maps a broker error to a status: 400 bad input, 404 unknown, 503 keystore outage,
-    /// 502 other backend failures, 503 store down, 500 corrupt records.
-    init(_ error: BrokerError) {
-        let backend = error.keystoreError.flatMap { keystoreError in
-            keystoreError.backendCode.map { ErrorBody.Backend(type: $0, message: keystoreError.backendMessage ?? "") }
+    /// Maps a broker error to a status: 400 bad input, 404 unknown, 429 rate limited, 503
+    /// keystore outage, 502 other backend failures, 503 store down or audit failing, 500
+    /// corrupt records.
+    /// - Parameter redacted: the caller may act for some organizations only. Then the answer
+    ///   says what failed and the backend's code, but none of the server's own details (file
+    ///   paths, other organizations' contexts, the backend's message): those go to the log
+    ///   and to callers with a token for every organization.
+    init(_ error: BrokerError, redacted: Bool = false) {
+        let keystoreError = error.keystoreError
+        let backend = keystoreError.flatMap { keystoreError in
+            keystoreError.backendCode.map { ErrorBody.Backend(type: $0, message: redacted ? "" : keystoreError.backendMessage ?? "") }
         }
         switch error.kind {
         case .invalidInput: self.init(.badRequest, "bad_request", error.message)
         case .notFound: self.init(.notFound, "not_found", error.message)
+        case .rateLimited:
+            self.init(.tooManyRequests, "rate_limited", error.message, headers: [.retryAfter: String(error.retryAfter ?? 60)])
         case .keystoreFailed:
-            let outage = error.keystoreError.map { $0.kind.isTransient || $0.kind == .keyUnusable } ?? false
-            if outage {
-                self.init(.serviceUnavailable, "keystore_unavailable", error.message, backend: backend, headers: [.retryAfter: "5"])
+            let message = redacted ? Self.redactedKeystoreMessage(keystoreError) : error.message
+            if keystoreError?.kind.isOutage ?? false {
+                self.init(.serviceUnavailable, "keystore_unavailable", message, backend: backend, headers: [.retryAfter: "5"])
             } else {
-                self.init(.badGateway, "keystore_failed", error.message, backend: backend)
+                self.init(.badGateway, "keystore_failed", message, backend: backend)
             }
-        case .storageFailed: self.init(.serviceUnavailable, "store_unavailable", error.message, headers: [.retryAfter: "5"])
-        default: self.init(.internalServerError, "internal", error.message)
+        case .storageFailed:
+            let message = redacted ? "the key-pair store is unavailable; try again later (the operator sees the cause in /v1/status and the server log)" : error.message
+            self.init(.serviceUnavailable, "store_unavailable", message, headers: [.retryAfter: "5"])
+        case .auditFailed:
+            let message = redacted ? "refused: the audit record could not be written, and nothing happens unaudited; try again later" : error.message
+            self.init(.serviceUnavailable, "audit_unavailable", message, headers: [.retryAfter: "5"])
+        case .corruptRecord:
+            let pair = error.storeError?.keyPairID.map { "key pair \($0)" } ?? "a stored key pair"
+            let message = redacted ? "\(pair) cannot be read: the stored record is damaged; the operator must restore it" : error.message
+            self.init(.internalServerError, "corrupt_record", message)
+        default: self.init(.internalServerError, "internal", redacted ? "internal error; see the server log" : error.message)
         }
+    }
+
+    /// What a caller scoped to some organizations learns of a keystore failure: the keystore,
+    /// the kind, and the backend's code.
+    static func redactedKeystoreMessage(_ error: KeystoreError?) -> String {
+        guard let error else { return "the keystore failed (details need a token for every organization)" }
+        let code = error.backendCode.map { " (\($0))" } ?? ""
+        return "keystore '\(error.keystore)' reported \(error.kind)\(code); details need a token for every organization"
     }
 
     /// Any error, mapped: API errors as they are, broker and configuration errors by kind,

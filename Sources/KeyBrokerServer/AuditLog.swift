@@ -1,43 +1,122 @@
+import Dispatch
 import Foundation
 import KeyBroker
-import NIOConcurrencyHelpers
+import Logging
 
 /// One JSON line per key operation: generate, unwrap, test, reload, denied access.
 /// Never key material: only ids, names, results and error messages.
+///
+/// The audit log fails closed: ``record(_:actor:organization:keyPairID:result:error:durable:)``
+/// throws when the line cannot be written (a full disk, a closed pipe), and the caller refuses
+/// the operation (unless `audit.onFailure: continue`). A generation's record is written and
+/// synced *before* the pair is committed, so that after a crash every stored pair has its line.
+/// Writes run on one serial queue, outside the cooperative pool: a stalled log reader blocks
+/// that queue, not the server.
 public final class AuditLog: Sendable {
+    /// What happened.
+    public enum Event: String, Sendable, Encodable {
+        case access, generate, unwrap, test, reload
+    }
+
+    /// How it ended.
+    public enum Result: String, Sendable, Encodable {
+        /// Written before a generation is committed; an `ok` or `failed` line follows.
+        case pending
+        case ok, failed, passed, denied, unauthenticated
+        /// A "change key now" that joined a generation already running; `keyPairId` is its pair.
+        case joined
+    }
+
     /// One audit record.
     public struct Entry: Encodable, Sendable {
         public var time: Date
-        public var event: String
+        public var event: Event
         public var actor: String
         public var organization: String?
         public var keyPairId: String?
-        public var result: String
+        public var result: Result
         public var error: String?
         public var backend: ErrorBody.Backend?
     }
 
-    private let handle: NIOLockedValueBox<FileHandle>
+    private let descriptor: Int32
+    private let ownsDescriptor: Bool
+    private let policy: AuditSettings.FailurePolicy
+    private let queue = DispatchQueue(label: "keybroker.audit")
+    private let logger: Logger
+    private let onFailure: @Sendable () -> Void
 
     /// Opens the destination: standard error, or a file appended to (created 0600).
-    public init(_ settings: AuditSettings) throws {
-        switch settings {
+    /// - Parameters:
+    ///   - settings: `audit:`.
+    ///   - logger: where write failures are reported.
+    ///   - onFailure: called on every failed write (metrics).
+    public init(_ settings: AuditSettings, logger: Logger = Logger(label: "keybroker.audit"), onFailure: @escaping @Sendable () -> Void = {}) throws {
+        policy = settings.onFailure
+        self.logger = logger
+        self.onFailure = onFailure
+        switch settings.destination {
         case .stderr:
-            handle = NIOLockedValueBox(FileHandle.standardError)
+            descriptor = STDERR_FILENO
+            ownsDescriptor = false
         case .file(let url):
-            let descriptor = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of blocking start.
+            let descriptor = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0o600)
             guard descriptor >= 0 else {
-                throw AuditLogError(description: "cannot open audit log '\(url.path)': \(String(cString: strerror(errno)))")
+                throw AuditLogError(description: "cannot open audit log '\(url.path)': \(String(cString: strerror(errno))); fix audit.destination")
             }
-            handle = NIOLockedValueBox(FileHandle(fileDescriptor: descriptor, closeOnDealloc: true))
+            var info = stat()
+            let kind = fstat(descriptor, &info) == 0 ? info.st_mode & S_IFMT : 0
+            guard kind == S_IFREG || kind == S_IFCHR else {
+                close(descriptor)
+                throw AuditLogError(
+                    description: "audit log '\(url.path)' is not a regular file; name a file (or write destination: stderr and collect standard error)")
+            }
+            self.descriptor = descriptor
+            ownsDescriptor = true
         }
     }
 
+    deinit {
+        if ownsDescriptor { close(descriptor) }
+    }
+
     /// Writes one record.
+    /// - Parameters:
+    ///   - durable: also sync it to disk before returning (a generation's `pending` record).
+    /// - Throws: ``AuditFailure`` when it could not be written and `audit.onFailure` is `refuse`.
     public func record(
-        _ event: String, actor: String, organization: OrganizationID? = nil, keyPairID: UUID? = nil, result: String,
+        _ event: Event, actor: String, organization: OrganizationID? = nil, keyPairID: UUID? = nil, result: Result,
+        error: (any Error)? = nil, durable: Bool = false
+    ) async throws(AuditFailure) {
+        let line = Self.line(event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error)
+        let (descriptor, queue) = (self.descriptor, self.queue)
+        let failure = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            queue.async { continuation.resume(returning: Self.write(line, to: descriptor, sync: durable)) }
+        }
+        guard let failure else { return }
+        onFailure()
+        logger.error("audit log write failed", metadata: ["event": "\(event.rawValue)", "error": "\(failure)"])
+        guard policy == .refuse else { return }
+        throw AuditFailure(reason: failure)
+    }
+
+    /// Writes one record whose failure cannot change anything (a refusal, an outcome already
+    /// decided): failures are reported, never thrown.
+    public func note(
+        _ event: Event, actor: String, organization: OrganizationID? = nil, keyPairID: UUID? = nil, result: Result,
         error: (any Error)? = nil
-    ) {
+    ) async {
+        do {
+            try await record(event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error)
+        } catch {
+            // Already logged by record.
+        }
+    }
+
+    private static func line(
+        _ event: Event, actor: String, organization: OrganizationID?, keyPairID: UUID?, result: Result, error: (any Error)?
+    ) -> Data {
         var backend: ErrorBody.Backend?
         var message: String?
         if let error {
@@ -50,17 +129,49 @@ public final class AuditLog: Sendable {
         let entry = Entry(
             time: Date(), event: event, actor: actor, organization: organization?.rawValue,
             keyPairId: keyPairID?.uuidString.lowercased(), result: result, error: message, backend: backend)
-        guard var line = try? APIJSON.encoder.encode(entry) else { return }
+        var line = (try? APIJSON.encoder.encode(entry)) ?? Data(#"{"event":"audit-encoding-failed"}"#.utf8)
         line.append(UInt8(ascii: "\n"))
-        handle.withLockedValue { handle in
-            // A full disk must not take the server down; the failure is reported on stderr.
-            do {
-                try handle.write(contentsOf: line)
-            } catch {
-                try? FileHandle.standardError.write(contentsOf: Data("keybroker: audit log write failed: \(error)\n".utf8))
-            }
-        }
+        return line
     }
+
+    /// Writes the whole line (retrying short writes and EINTR); `nil` on success, else why not.
+    private static func write(_ line: Data, to descriptor: Int32, sync: Bool) -> String? {
+        let failure: String? = line.withUnsafeBytes { buffer -> String? in
+            guard let base = buffer.baseAddress else { return nil }
+            var offset = 0
+            var waits = 0
+            while offset < buffer.count {
+                let written = Foundation.write(descriptor, base + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN, waits < 5000 {
+                        // A full pipe: wait for its reader, up to five seconds, rather than drop the record.
+                        waits += 1
+                        usleep(1000)
+                        continue
+                    }
+                    return errno == EAGAIN ? "the destination accepted nothing for five seconds" : String(cString: strerror(errno))
+                }
+                if written == 0 { return "the destination accepted no bytes" }
+                offset += written
+            }
+            return nil
+        }
+        if let failure { return failure }
+        // Pipes and terminals cannot be synced (EINVAL); files and devices that can must be.
+        if sync, fsync(descriptor) != 0, errno != EINVAL, errno != EROFS {
+            return "sync failed: \(String(cString: strerror(errno)))"
+        }
+        return nil
+    }
+}
+
+/// An audit record that could not be written, so the operation was refused.
+public struct AuditFailure: Error, Sendable, CustomStringConvertible {
+    /// Why the write failed (an OS error message).
+    public let reason: String
+
+    public var description: String { "the audit record could not be written (\(reason))" }
 }
 
 struct AuditLogError: Error, CustomStringConvertible {

@@ -15,6 +15,8 @@ public final class BrokerRuntime: Sendable {
     let source: ConfigSource
     let store: any KeyPairStore
     let cache: PrivateKeyCache
+    /// Joins concurrent generations for one organization, across reloads.
+    let generations = GenerationCoalescer()
     let metrics: ServerMetrics
     /// The health of keystores and store, from background checks.
     public let monitor: HealthMonitor
@@ -39,20 +41,22 @@ public final class BrokerRuntime: Sendable {
         now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) async throws {
         self.source = source
-        self.store = store
         self.metrics = metrics
         self.now = now
         self.logger = logger
         cache = PrivateKeyCache(policy: loaded.config.privateKeyCache, now: now, onEvent: { metrics.cache($0) })
-        monitor = HealthMonitor(now: now)
-        let broker = try await Self.open(loaded, store: store, cache: cache, metrics: metrics, monitor: monitor, now: now, logger: logger)
+        monitor = HealthMonitor(now: now, logger: logger)
+        self.store = InstrumentedStore(inner: store, monitor: monitor)
+        let broker = try await Self.open(
+            loaded, store: self.store, cache: cache, generations: generations, metrics: metrics, monitor: monitor, now: now,
+            logger: logger)
         current = NIOLockedValueBox((broker, TokenAuthenticator(loaded.config.auth)))
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
     }
 
     private static func open(
-        _ loaded: LoadedConfig, store: any KeyPairStore, cache: PrivateKeyCache, metrics: ServerMetrics, monitor: HealthMonitor,
-        now: @escaping @Sendable () -> Date, logger: Logger
+        _ loaded: LoadedConfig, store: any KeyPairStore, cache: PrivateKeyCache, generations: GenerationCoalescer,
+        metrics: ServerMetrics, monitor: HealthMonitor, now: @escaping @Sendable () -> Date, logger: Logger
     ) async throws -> Broker {
         let instrumented = loaded.keystores.mapValues { keystore -> any Keystore in
             InstrumentedKeystore(inner: keystore, metrics: metrics) { [weak monitor] error in
@@ -60,7 +64,8 @@ public final class BrokerRuntime: Sendable {
             }
         }
         let wrapped = LoadedConfig(config: loaded.config, keystores: instrumented, warnings: loaded.warnings)
-        return try await Broker.open(wrapped, store: store, now: now, cache: cache.policy.isEnabled ? cache : nil, logger: logger)
+        return try await Broker.open(
+            wrapped, store: store, now: now, cache: cache.policy.isEnabled ? cache : nil, generations: generations, logger: logger)
     }
 
     /// The outcome of a reload.
@@ -73,8 +78,11 @@ public final class BrokerRuntime: Sendable {
 
     /// Reads and validates the configuration again, and swaps it in only when all of it is
     /// valid; on any error the old configuration stays in force.
-    /// - Throws: ``ConfigError`` with every finding, or ``BrokerError`` when the store fails.
-    public func reload() async throws -> ReloadResult {
+    /// - Parameter beforeSwap: runs once the new configuration is ready and before it takes
+    ///   effect (the audit record); when it throws, the old configuration stays.
+    /// - Throws: ``ConfigError`` with every finding, ``BrokerError`` when the store fails, or
+    ///   what `beforeSwap` threw.
+    public func reload(beforeSwap: () async throws -> Void = {}) async throws -> ReloadResult {
         guard reloading.withLockedValue({ busy in defer { busy = true }; return !busy }) else {
             throw ReloadInProgress()
         }
@@ -87,14 +95,16 @@ public final class BrokerRuntime: Sendable {
         if loaded.config.privateKeyCache != cache.policy {
             logger.warning("privateKeyCache settings changed; they take effect at the next restart")
         }
-        let new = try await Self.open(loaded, store: store, cache: cache, metrics: metrics, monitor: monitor, now: now, logger: logger)
+        let new = try await Self.open(
+            loaded, store: store, cache: cache, generations: generations, metrics: metrics, monitor: monitor, now: now, logger: logger)
+        try await beforeSwap()
         current.withLockedValue { $0 = (new, TokenAuthenticator(loaded.config.auth)) }
         // After the swap: a request on the old broker that misses now cannot store its key
         // under the new generation.
         await cache.removeAll()
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
         // Organizations with pairs count too: they may follow a changed defaults.keystore.
-        let withPairs = (try? await store.currentPairs().map(\.organization)) ?? []
+        let withPairs = (try? await store.currentPairs().records.map(\.organization)) ?? []
         let organizations = Set(old.config.organizations.keys).union(new.config.organizations.keys).union(withPairs)
         let changed = organizations.filter { old.policy(for: $0).keystore != new.policy(for: $0).keystore }.sorted()
         let listenChanged = (loaded.config.server.host, loaded.config.server.port) != (old.config.server.host, old.config.server.port)

@@ -1,5 +1,6 @@
 import Foundation
 import KeyBroker
+import Logging
 import NIOConcurrencyHelpers
 
 /// The last known health of every keystore and of the store, kept up to date by a
@@ -20,17 +21,27 @@ public final class HealthMonitor: Sendable {
 
     /// The store's health as last seen.
     public struct StoreState: Sendable {
+        /// Whether the last check (or request) found it usable.
         public var reachable: Bool
+        /// Whether SQLite reported the database file damaged. Damage does not heal, so this
+        /// stays set until a restart, even if a later check happens to read intact pages.
+        public var damaged: Bool
         public var checkedAt: Date?
-        public var lastError: String?
+        /// The last failure, for operators (it may name the database file).
+        public var lastError: StoreError?
+
+        /// Whether requests can be served from it.
+        public var usable: Bool { reachable && !damaged }
     }
 
     private let state = NIOLockedValueBox<(keystores: [String: KeystoreState], store: StoreState)>(
-        ([:], StoreState(reachable: false, checkedAt: nil, lastError: "not checked yet")))
+        ([:], StoreState(reachable: false, damaged: false, checkedAt: nil, lastError: StoreError(.unavailable, "not checked yet"))))
     private let now: @Sendable () -> Date
+    private let logger: Logger
 
-    init(now: @escaping @Sendable () -> Date) {
+    init(now: @escaping @Sendable () -> Date, logger: Logger) {
         self.now = now
+        self.logger = logger
     }
 
     /// Every keystore, by name.
@@ -43,7 +54,7 @@ public final class HealthMonitor: Sendable {
     /// whether every keystore is healthy.
     var readinessInputs: (storeReachable: Bool, keystoresHealthy: Bool) {
         state.withLockedValue { value in
-            (value.store.reachable, value.keystores.values.allSatisfy(\.healthy))
+            (value.store.usable, value.keystores.values.allSatisfy(\.healthy))
         }
     }
 
@@ -80,9 +91,30 @@ public final class HealthMonitor: Sendable {
         record(keystore: name, health: .unhealthy(error))
     }
 
-    func record(storeReachable: Bool, error: String?) {
+    /// Records the outcome of a store check, or a store failure seen on a request path
+    /// (which makes the server unready at once, as keystore failures mark keystores).
+    func record(store error: StoreError?) {
         let time = now()
-        state.withLockedValue { $0.store = StoreState(reachable: storeReachable, checkedAt: time, lastError: error) }
+        let (wasUsable, isUsable) = state.withLockedValue { value -> (Bool, Bool) in
+            let before = value.store.usable
+            value.store.reachable = error == nil
+            value.store.damaged = value.store.damaged || error?.kind == .damaged
+            value.store.checkedAt = time
+            if let error { value.store.lastError = error }
+            return (before, value.store.usable)
+        }
+        if wasUsable, !isUsable, let error {
+            logger.error("the key-pair store is unusable; readiness is unavailable (503) until it recovers", metadata: ["error": "\(error)"])
+        } else if !wasUsable, isUsable {
+            logger.notice("the key-pair store is usable again")
+        }
+    }
+
+    /// A store failure seen on a request path: only failures of the whole store count (one
+    /// corrupt record does not make the server unready).
+    func recordFailure(store error: StoreError) {
+        guard error.affectsWholeStore else { return }
+        record(store: error)
     }
 
     /// Checks every keystore (concurrently) and the store once.
@@ -104,10 +136,10 @@ public final class HealthMonitor: Sendable {
     /// Checks the store once.
     public func checkStore(_ broker: Broker) async {
         do {
-            try await broker.store.ping()
-            record(storeReachable: true, error: nil)
+            try await broker.store.check()
+            record(store: nil)
         } catch {
-            record(storeReachable: false, error: "\(error)")
+            record(store: error)
         }
     }
 }

@@ -33,7 +33,8 @@ public struct KeyBrokerServer: Sendable {
     ) async throws {
         metrics = ServerMetrics()
         runtime = try await BrokerRuntime(loaded: loaded, source: source, store: store, metrics: metrics, now: now, logger: logger)
-        audit = try AuditLog(loaded.config.audit)
+        let metrics = self.metrics
+        audit = try AuditLog(loaded.config.audit, logger: logger, onFailure: { metrics.auditFailure() })
         scheduler = RotationScheduler(runtime: runtime, audit: audit, metrics: metrics, logger: logger)
         api = KeyBrokerAPI(runtime: runtime, scheduler: scheduler, audit: audit, metrics: metrics, loadCandidate: loadCandidate)
         self.logger = logger
@@ -78,18 +79,23 @@ public struct KeyBrokerServer: Sendable {
     private func reloadOnHangup(_ hangups: UnixSignalsSequence) async {
         for await _ in hangups {
             do {
-                let result = try await runtime.reload()
-                audit.record("reload", actor: "SIGHUP", result: "ok")
+                let result = try await runtime.reload { [audit] in
+                    do {
+                        try await audit.record(.reload, actor: "SIGHUP", result: .ok)
+                    } catch {
+                        throw BrokerError.auditFailed(error)
+                    }
+                }
                 scheduler.runSoon()
                 for warning in result.warnings { logger.warning("\(warning)") }
                 logger.notice("configuration reloaded", metadata: ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"])
             } catch let error as ConfigError {
-                audit.record("reload", actor: "SIGHUP", result: "failed", error: error)
+                await audit.note(.reload, actor: "SIGHUP", result: .failed, error: error)
                 for diagnostic in error.diagnostics {
                     logger.error("reload refused; the previous configuration stays in force: \(diagnostic)")
                 }
             } catch {
-                audit.record("reload", actor: "SIGHUP", result: "failed", error: error)
+                await audit.note(.reload, actor: "SIGHUP", result: .failed, error: error)
                 logger.error("reload failed; the previous configuration stays in force: \(error)")
             }
         }
@@ -108,8 +114,8 @@ struct BackgroundLoop: Service {
         self.body = body
     }
 
-    func run() async throws {
-        try await cancelWhenGracefulShutdown {
+    func run() async {
+        await cancelWhenGracefulShutdown {
             if once {
                 await body()
             } else {

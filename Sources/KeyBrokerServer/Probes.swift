@@ -43,7 +43,10 @@ struct Probes: Sendable {
         }
         let store = monitor.store
         let verbose = VerboseReadiness(
-            status: state.rawValue, store: .init(reachable: store.reachable, checkedAt: store.checkedAt),
+            status: state.rawValue,
+            store: .init(
+                reachable: store.usable, checkedAt: store.checkedAt,
+                errorKind: store.usable ? nil : store.lastError?.kind.description),
             keystores: monitor.keystores.map {
                 .init(name: $0.name, type: $0.type, healthy: $0.healthy, since: $0.since,
                     errorKind: $0.healthy ? nil : $0.lastError?.kind.description, backendCode: $0.healthy ? nil : $0.lastError?.backendCode)
@@ -65,6 +68,8 @@ struct VerboseReadiness: Encodable {
     struct Store: Encodable {
         let reachable: Bool
         let checkedAt: Date?
+        /// `unavailable` or `damaged`; the message (which names the file) is in /v1/status.
+        let errorKind: String?
     }
     let status: String
     let store: Store

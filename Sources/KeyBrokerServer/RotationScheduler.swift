@@ -14,9 +14,15 @@ import NIOConcurrencyHelpers
 public final class RotationScheduler: Sendable {
     /// An organization whose last rotation attempt failed.
     public struct Failure: Sendable {
-        public let error: String
+        /// The failure as an operator sees it (it may name files and other organizations' contexts).
+        public let cause: BrokerError
         public let failures: Int
         public let nextAttempt: Date
+
+        /// The operator's message.
+        public var error: String { cause.message }
+        /// What a caller scoped to some organizations may see of it.
+        public var redactedError: String { APIError(cause, redacted: true).message }
     }
 
     /// What one pass did.
@@ -24,6 +30,9 @@ public final class RotationScheduler: Sendable {
         public var rotated: [OrganizationID: KeyPairReason] = [:]
         public var failed: [OrganizationID] = []
         public var skippedInBackoff: [OrganizationID] = []
+        /// Organizations whose current pair's row cannot be read: not rotated automatically
+        /// (the row may have been tampered with); status reports them.
+        public var skippedCorrupt: [OrganizationID] = []
     }
 
     let runtime: BrokerRuntime
@@ -74,12 +83,19 @@ public final class RotationScheduler: Sendable {
         let pairs: [KeyPairRecord]
         var pass = Pass()
         do {
-            pairs = try await broker.currentKeyPairs()
+            let scan = try await broker.currentKeyPairs()
+            pairs = scan.records
+            pass.skippedCorrupt = Array(Set(scan.corrupt.compactMap(\.organization))).sorted()
+            for corrupt in scan.corrupt {
+                logger.error(
+                    "the current key pair of an organization cannot be read; it is not rotated automatically",
+                    metadata: ["keyPair": "\(corrupt.keyPairID)", "problem": "\(corrupt.problem)"])
+            }
         } catch {
             logger.error("rotation pass could not read the store", metadata: ["error": "\(error)"])
             return pass
         }
-        let due = dueOrganizations(broker, pairs: pairs, at: time, pass: &pass)
+        let due = dueOrganizations(broker, pairs: pairs, skipping: Set(pass.skippedCorrupt), at: time, pass: &pass)
         let settings = broker.config.scheduler
         let results = await withTaskGroup(of: (OrganizationID, KeyPairReason, Bool).self) { group in
             var results: [(OrganizationID, KeyPairReason, Bool)] = []
@@ -106,12 +122,14 @@ public final class RotationScheduler: Sendable {
         return pass
     }
 
-    private func dueOrganizations(_ broker: Broker, pairs: [KeyPairRecord], at time: Date, pass: inout Pass) -> [(OrganizationID, KeyPairReason)] {
+    private func dueOrganizations(
+        _ broker: Broker, pairs: [KeyPairRecord], skipping corrupt: Set<OrganizationID>, at time: Date, pass: inout Pass
+    ) -> [(OrganizationID, KeyPairReason)] {
         let failures = self.failures.withLockedValue { $0 }
         var due: [(OrganizationID, KeyPairReason)] = []
         for status in broker.organizationStatuses(pairs: pairs, at: time) {
             let organization = status.organization
-            guard let reason = status.rotationReason else { continue }
+            guard let reason = status.rotationReason, !corrupt.contains(organization) else { continue }
             if let failure = failures[organization], failure.nextAttempt > time {
                 pass.skippedInBackoff.append(organization)
                 continue
@@ -130,11 +148,21 @@ public final class RotationScheduler: Sendable {
             return limiter
         }
         await limiter.acquire()
+        let audit = self.audit
         do {
-            let record = try await broker.generateKeyPair(for: organization, reason: reason, requestedBy: "scheduler")
+            let record = try await broker.generateKeyPair(for: organization, reason: reason, requestedBy: "scheduler") {
+                record throws(BrokerError) in
+                // Synced before the pair is committed: every stored pair has its audit line.
+                do {
+                    try await audit.record(
+                        .generate, actor: "scheduler", organization: organization, keyPairID: record.id, result: .pending, durable: true)
+                } catch {
+                    throw BrokerError.auditFailed(error)
+                }
+            }
             failures.withLockedValue { $0[organization] = nil }
             metrics.rotation(reason: reason, succeeded: true)
-            audit.record("generate", actor: "scheduler", organization: organization, keyPairID: record.id, result: "ok")
+            await audit.note(.generate, actor: "scheduler", organization: organization, keyPairID: record.id, result: .ok)
             return true
         } catch {
             let maxDelay = broker.config.scheduler.maxRetryDelay.seconds
@@ -142,10 +170,10 @@ public final class RotationScheduler: Sendable {
             failures.withLockedValue { failures in
                 let count = (failures[organization]?.failures ?? 0) + 1
                 let delay = min(maxDelay, 60 * pow(2, Double(count - 1)))
-                failures[organization] = Failure(error: error.message, failures: count, nextAttempt: time.addingTimeInterval(delay))
+                failures[organization] = Failure(cause: error, failures: count, nextAttempt: time.addingTimeInterval(delay))
             }
             metrics.rotation(reason: reason, succeeded: false)
-            audit.record("generate", actor: "scheduler", organization: organization, result: "failed", error: error)
+            await audit.note(.generate, actor: "scheduler", organization: organization, result: .failed, error: error)
             logger.warning(
                 "rotation failed; the current key pair stays in use",
                 metadata: ["org": "\(organization)", "reason": "\(reason)", "error": "\(error.message)"])
@@ -159,14 +187,20 @@ actor RateLimiter {
     nonisolated let rate: Double
     private var next = ContinuousClock.now
 
+    /// The spacing between two calls; the rate is clamped to what the configuration allows,
+    /// so the spacing always fits the clock's arithmetic.
+    private let spacing: Duration
+
     init(rate: Double) {
         self.rate = rate
+        let clamped = min(max(rate, SchedulerSettings.minimumRate), SchedulerSettings.maximumRate)
+        spacing = .nanoseconds(Int64((1_000_000_000 / clamped).rounded()))
     }
 
     func acquire() async {
         let now = ContinuousClock.now
         let slot = max(now, next)
-        next = slot + .nanoseconds(Int64(1_000_000_000 / rate))
+        next = slot + spacing
         if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
     }
 }

@@ -56,6 +56,14 @@ public final class ServerMetrics: Sendable {
         ).increment()
     }
 
+    func auditFailure() {
+        Counter(label: "keybroker_audit_write_failures_total", factory: factory).increment()
+    }
+
+    func generationRateLimited() {
+        Counter(label: "keybroker_generations_rate_limited_total", factory: factory).increment()
+    }
+
     func organizationsOnFallback(_ count: Int) {
         Gauge(label: "keybroker_organizations_on_fallback", factory: factory).record(count)
     }
@@ -98,7 +106,7 @@ struct InstrumentedKeystore: Keystore {
             return result
         } catch {
             metrics.keystoreCall(keystore: name, operation: operation, duration: clock.now - start, error: error)
-            if error.kind.isTransient || error.kind == .keyUnusable || error.kind == .denied { onFailure(error) }
+            if error.kind.isOutage { onFailure(error) }
             throw error
         }
     }

@@ -27,8 +27,8 @@ struct ConfigCommand: AsyncParsableCommand {
                 throw CLIFailure([], exitCode: CLIFailure.usageExitCode)
             }
             var diagnostics = loaded.warnings
-            if case .sqlite(let url) = loaded.config.storage, FileManager.default.fileExists(atPath: url.path) {
-                let store = try await attempt { try SQLiteKeyPairStore(url: url, readOnly: true) }
+            if case .sqlite(let settings) = loaded.config.storage, FileManager.default.fileExists(atPath: settings.path.path) {
+                let store = try await attempt { try SQLiteKeyPairStore(settings, readOnly: true) }
                 let usage = try await attempt { try await store.keystoreUsage() }
                 diagnostics = Broker.referenceProblems(config: loaded.config, usage: usage) + diagnostics
             }

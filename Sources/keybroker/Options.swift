@@ -52,7 +52,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             let store: any KeyPairStore
             switch loaded.config.storage {
-            case .sqlite(let url): store = try SQLiteKeyPairStore(url: url)
+            case .sqlite(let settings): store = try SQLiteKeyPairStore(settings)
             }
             return try await Broker.open(loaded, store: store, logger: logger)
         } catch {
@@ -63,16 +63,13 @@ struct ConfigOptions: ParsableArguments {
 
 /// `--org`.
 struct OrganizationOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The organization id.", valueName: "org"))
-    var org: String
-
-    func validate() throws {
-        guard OrganizationID.isValid(org) else {
-            throw ValidationError(OrganizationID.invalidMessage(org))
-        }
-    }
-
-    var id: OrganizationID { OrganizationID(org)! }
+    @Option(
+        name: .customLong("org"), help: ArgumentHelp("The organization id.", valueName: "org"),
+        transform: { raw in
+            guard let id = OrganizationID(raw) else { throw ValidationError(OrganizationID.invalidMessage(raw)) }
+            return id
+        })
+    var id: OrganizationID
 }
 
 /// `--json`.

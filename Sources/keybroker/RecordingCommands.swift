@@ -82,7 +82,8 @@ struct DecryptCommand: AsyncParsableCommand {
                     guard let key = Data(base64Encoded: response.dataKey) else { throw RecordingError.dataKey("the server sent a malformed key") }
                     return key
                 }
-                return try await broker!.unwrapDataKey(for: header.organization, keyPairID: header.keyPairID, wrappedDataKey: header.wrappedDataKey)
+                guard let broker else { throw RecordingError.dataKey("no broker or server to unwrap the data key with") }
+                return try await broker.unwrapDataKey(for: header.organization, keyPairID: header.keyPairID, wrappedDataKey: header.wrappedDataKey)
             }
             ProgressLine.finish()
         } catch {

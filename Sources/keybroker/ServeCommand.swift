@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
         let store: any KeyPairStore
         do {
             switch loaded.config.storage {
-            case .sqlite(let url): store = try SQLiteKeyPairStore(url: url)
+            case .sqlite(let settings): store = try SQLiteKeyPairStore(settings)
             }
         } catch {
             throw CLIFailure(["error: \(error)"], exitCode: CLIFailure.operationExitCode)

@@ -65,7 +65,7 @@ struct ConfigLoaderTests {
             """)
         #expect(lines == [
             "F:2:11: error: 'server.listen' must be HOST:PORT with a port from 0 (any free port) to 65535 (e.g. 127.0.0.1:8080), found 'localhost'",
-            "F:6:5: error: unknown key 'mode' in 'storage.sqlite'; allowed keys: path",
+            "F:6:5: error: unknown key 'mode' in 'storage.sqlite'; allowed keys: createIfMissing, path",
             "F:11:22: error: 'keystores.local.createIfMissing' must be true or false, found 'yes'",
             "F:12:3: error: keystore name '../evil' is not allowed; allowed: 1-128 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, without '..'",
             "F:13:16: error: unknown keystore type 'aws-kms-symetric'; known types: aws-kms-symmetric, local-file, none (did you mean 'aws-kms-symmetric'?)",
@@ -126,7 +126,7 @@ struct ConfigLoaderTests {
             """
         let path = try directory.write("env.yaml", yaml)
         let loaded = try Fixtures.loader(environment: ["DATA_DIR": "/var/lib/kb"]).load(path: path)
-        #expect(loaded.config.storage == .sqlite(path: URL(fileURLWithPath: "/var/lib/kb/db.sqlite")))
+        #expect(loaded.config.storage == .sqlite(SQLiteStorageSettings(path: URL(fileURLWithPath: "/var/lib/kb/db.sqlite"), createIfMissing: true)))
 
         let (_, lines) = try errors(yaml)
         #expect(lines == [
@@ -141,7 +141,7 @@ struct ConfigLoaderTests {
             keystores: { local: { type: none } }
             """)
         let loaded = try Fixtures.loader().load(path: path)
-        #expect(loaded.config.storage == .sqlite(path: directory.url.appendingPathComponent("data/db.sqlite").standardizedFileURL))
+        #expect(loaded.config.storage == .sqlite(SQLiteStorageSettings(path: directory.url.appendingPathComponent("data/db.sqlite").standardizedFileURL, createIfMissing: true)))
     }
 
     @Test("the policy of an organization: its own settings, then the keystore's spec, then defaults")

@@ -109,9 +109,9 @@ struct PrivateKeyCacheTests {
         let body = Fixtures.config(organizations: "{ acme: { keystore: counted } }", extraKeystores: "  counted: { type: test-counting, delayMs: 50 }")
         let path = try directory.write("c.yaml", body + "\nprivateKeyCache: \(cache)\n")
         let loaded = try Fixtures.loader(extra: [CountingKeystorePlugin.self]).load(path: path)
-        guard case .sqlite(let url) = loaded.config.storage else { fatalError() }
+        guard case .sqlite(let settings) = loaded.config.storage else { fatalError() }
         let cache = PrivateKeyCache(policy: loaded.config.privateKeyCache, now: { clock.now })
-        let broker = try await Broker.open(loaded, store: try SQLiteKeyPairStore(url: url), now: { clock.now }, cache: cache)
+        let broker = try await Broker.open(loaded, store: try SQLiteKeyPairStore(settings), now: { clock.now }, cache: cache)
         return (broker, cache)
     }
 

@@ -219,12 +219,13 @@ struct APITests {
     @Test("a keystore outage answers unwrap 503 keystore_unavailable with the backend's error; other backend failures 502")
     func keystoreFailures() async throws {
         let body = ServerFixture.configBody(
-            organizations: "{ acme: { keystore: down }, beta: { keystore: denied } }",
-            extraKeystores: "  down: { type: test-failing, failOn: decrypt-unreachable }\n  denied: { type: test-failing, failOn: decrypt }")
+            organizations: "{ acme: { keystore: down }, beta: { keystore: garbled }, gamma: { keystore: denied } }",
+            extraKeystores: "  down: { type: test-failing, failOn: decrypt-unreachable }\n  garbled: { type: test-failing, failOn: decrypt-bad-ciphertext }\n  denied: { type: test-failing, failOn: decrypt }")
         let fixture = try await ServerFixture.make(body: body)
         let broker = fixture.server.runtime.broker
         let acme = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         let beta = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
+        let gamma = try await broker.generateKeyPair(for: Fixtures.org("gamma"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
             try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: try unwrapBody(acme, Fixtures.dataKey())) { response in
                 #expect(response.status == .serviceUnavailable)
@@ -234,11 +235,20 @@ struct APITests {
                 #expect(error.backend?.message == "connection refused")
                 #expect(response.headers[.retryAfter] == "5")
             }
+            // A refused key (access denied, disabled) is an outage of that keystore, like an
+            // unreachable one: the same rule as the health monitor's.
+            try await client.execute(uri: "/v1/orgs/gamma/unwrap", method: .post, headers: fixture.headers("admin"), body: try unwrapBody(gamma, Fixtures.dataKey())) { response in
+                #expect(response.status == .serviceUnavailable)
+                let error = try response.json(ErrorBody.self).error
+                #expect(error.code == "keystore_unavailable")
+                #expect(error.backend?.type == "AccessDeniedException")
+            }
+            // A blob the keystore cannot open is no outage: 502.
             try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("admin"), body: try unwrapBody(beta, Fixtures.dataKey())) { response in
                 #expect(response.status == .badGateway)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_failed")
-                #expect(error.backend?.type == "AccessDeniedException")
+                #expect(error.backend?.type == "InvalidCiphertextException")
             }
             // Encryption goes on: the public key comes from the store.
             try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("acme-recorder")) {
@@ -266,7 +276,7 @@ struct APITests {
                 try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                     body: try ByteBuffer(json: ["keystore": ["type": "aws-kms-symmetric", "keyAlias": "arn:aws:kms:eu-west-1:111122223333:alias/x", "region": "eu-west-1", key: "http://198.51.100.1"]])) { response in
                     #expect(response.status == .badRequest)
-                    #expect(response.text.contains("'\(key)' is not allowed in a candidate"))
+                    #expect(response.text.contains("'\(key)' is not allowed in a keystore sent over the API"))
                 }
             }
             try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
@@ -278,7 +288,8 @@ struct APITests {
             try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": true]])) { response in
                 #expect(response.status == .badRequest)
-                #expect(response.text.contains("createIfMissing is not allowed"))
+                #expect(response.text.contains("'createIfMissing' is not allowed in a keystore sent over the API"))
+                #expect(response.text.contains("'path' is not allowed in a keystore sent over the API: it names a file on the server"))
             }
             try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
                 body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "/x/${HOME}/k.key"]])) { response in

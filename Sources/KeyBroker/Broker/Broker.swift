@@ -19,6 +19,8 @@ public final class Broker: Sendable {
     let logger: Logger
     /// Decrypted private keys, within the configured limits; `nil` when caching is off.
     public let cache: PrivateKeyCache?
+    /// Joins concurrent generations for one organization.
+    let generations: GenerationCoalescer
 
     /// The largest history page a caller may ask for.
     public static let maximumHistoryPage = 1000
@@ -33,28 +35,32 @@ public final class Broker: Sendable {
     ///   that need it, or ``BrokerError`` when the store fails.
     public static func open(
         _ loaded: LoadedConfig, store: any KeyPairStore, now: @escaping @Sendable () -> Date = { Date() },
-        cache: PrivateKeyCache? = nil, logger: Logger = Logger(label: "keybroker")
+        cache: PrivateKeyCache? = nil, generations: GenerationCoalescer = GenerationCoalescer(),
+        logger: Logger = Logger(label: "keybroker")
     ) async throws -> Broker {
         let usage: [KeystoreUsage]
         do {
             usage = try await store.keystoreUsage()
         } catch {
-            throw BrokerError.storage(error, while: "reading which keystores the stored key pairs need")
+            throw BrokerError.storage(error)
         }
         let problems = Self.referenceProblems(config: loaded.config, usage: usage)
         guard problems.isEmpty else { throw ConfigError(problems) }
-        return Broker(config: loaded.config, keystores: loaded.keystores, store: store, now: now, cache: cache, logger: logger)
+        return Broker(
+            config: loaded.config, keystores: loaded.keystores, store: store, now: now, cache: cache, generations: generations,
+            logger: logger)
     }
 
     init(
         config: BrokerConfig, keystores: [String: any Keystore], store: any KeyPairStore,
-        now: @escaping @Sendable () -> Date, cache: PrivateKeyCache?, logger: Logger
+        now: @escaping @Sendable () -> Date, cache: PrivateKeyCache?, generations: GenerationCoalescer, logger: Logger
     ) {
         self.config = config
         self.keystores = keystores
         self.store = store
         self.now = now
         self.cache = cache
+        self.generations = generations
         self.logger = logger
     }
 
@@ -63,8 +69,8 @@ public final class Broker: Sendable {
         let byKeystore = Dictionary(grouping: usage, by: \.keystoreName)
         var problems: [ConfigDiagnostic] = []
         for (name, rows) in byKeystore.sorted(by: { $0.key < $1.key }) {
-            let total = rows.reduce(0) { $0 + $1.count }
-            let perOrganization = rows.map { "\($0.organization): \($0.count)" }.joined(separator: ", ")
+            let total = rows.reduce(0) { $0 &+ $1.count }
+            let perOrganization = Self.summary(rows.map { "\($0.organization): \($0.count)" })
             if let configured = config.keystores[name] {
                 let types = Set(rows.map(\.keystoreType)).subtracting([configured.type])
                 if let stored = types.sorted().first {
@@ -79,6 +85,12 @@ public final class Broker: Sendable {
             }
         }
         return problems
+    }
+
+    /// At most ten items of a list for a message, and how many more there are.
+    static func summary(_ items: [String]) -> String {
+        let shown = items.prefix(10).joined(separator: ", ")
+        return items.count > 10 ? "\(shown) and \(items.count - 10) more" : shown
     }
 
     // MARK: organizations
@@ -98,14 +110,41 @@ public final class Broker: Sendable {
     // MARK: key pairs
 
     /// Creates a key pair through the organization's configured keystore and makes it
-    /// current. On any failure the current pair stays as it was.
+    /// current. On any failure the current pair stays as it was. While a generation for the
+    /// organization runs, another call joins it and returns its pair.
     /// - Parameters:
     ///   - organization: whose pair.
     ///   - reason: why, for the history.
     ///   - requestedBy: who asked, for the history.
+    ///   - beforeCommit: runs once the pair exists and before it is stored (the server writes
+    ///     its audit record here); when it throws, nothing is stored.
     @discardableResult
     public func generateKeyPair(
-        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String
+        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String,
+        beforeCommit: @escaping @Sendable (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
+    ) async throws(BrokerError) -> KeyPairRecord {
+        try await generateKeyPairJoining(
+            for: organization, reason: reason, requestedBy: requestedBy, beforeCommit: beforeCommit
+        ).record
+    }
+
+    /// ``generateKeyPair(for:reason:requestedBy:beforeCommit:)``, also telling whether the
+    /// call joined a generation that another caller started (its `beforeCommit` did not run).
+    /// - Parameter admit: decides whether a new generation may start when none is running
+    ///   (throw to refuse, e.g. ``BrokerError/rateLimited(retryAfter:_:)``); joining needs none.
+    public func generateKeyPairJoining(
+        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String,
+        admit: () throws(BrokerError) -> Void = {},
+        beforeCommit: @escaping @Sendable (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
+    ) async throws(BrokerError) -> (record: KeyPairRecord, joined: Bool) {
+        try await generations.generate(for: organization, admit: admit) { () throws(BrokerError) in
+            try await self.makeKeyPair(for: organization, reason: reason, requestedBy: requestedBy, beforeCommit: beforeCommit)
+        }
+    }
+
+    private func makeKeyPair(
+        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String,
+        beforeCommit: (KeyPairRecord) async throws(BrokerError) -> Void
     ) async throws(BrokerError) -> KeyPairRecord {
         let policy = policy(for: organization)
         let (keystore, settings) = try keystore(named: policy.keystore)
@@ -121,10 +160,11 @@ public final class Broker: Sendable {
             backendKeyReference: generated.wrapped.backendKeyReference, spec: policy.keyPairSpec,
             publicKeyDER: generated.publicKeyDER, wrappedPrivateKey: generated.wrapped.ciphertext,
             encryptionContext: context, createdAt: Self.storagePrecision(now()), reason: reason, requestedBy: requestedBy)
+        try await beforeCommit(record)
         do {
             try await store.insertCurrent(record)
         } catch {
-            throw BrokerError.storage(error, while: "storing the new key pair of organization '\(organization)'")
+            throw BrokerError.storage(error)
         }
         logger.info(
             "generated key pair",
@@ -144,7 +184,7 @@ public final class Broker: Sendable {
         do {
             record = try await store.current(for: organization)
         } catch {
-            throw BrokerError.storage(error, while: "reading the current key pair of organization '\(organization)'")
+            throw BrokerError.storage(error)
         }
         guard let record else {
             throw BrokerError(
@@ -165,20 +205,17 @@ public final class Broker: Sendable {
         do {
             return try await store.history(for: organization, limit: limit, offset: offset)
         } catch {
-            throw BrokerError.storage(error, while: "reading the key-pair history of organization '\(organization)'")
+            throw BrokerError.storage(error)
         }
     }
 
-    /// Every organization's current pair, from the store.
-    public func currentKeyPairs() async throws(BrokerError) -> [KeyPairRecord] {
-        try await currentPairs()
-    }
-
-    func currentPairs() async throws(BrokerError) -> [KeyPairRecord] {
+    /// Every organization's current pair, from the store, and the current rows that cannot
+    /// be read (reported, never fatal).
+    public func currentKeyPairs() async throws(BrokerError) -> CurrentPairs {
         do {
             return try await store.currentPairs()
         } catch {
-            throw BrokerError.storage(error, while: "reading the current key pairs")
+            throw BrokerError.storage(error)
         }
     }
 
@@ -188,9 +225,9 @@ public final class Broker: Sendable {
     public func keyPair(_ id: UUID, of organization: OrganizationID) async throws(BrokerError) -> StoredKeyPair {
         let stored: StoredKeyPair?
         do {
-            stored = try await store.keyPair(id: id)
+            stored = try await store.keyPair(id: id, of: organization)
         } catch {
-            throw BrokerError.storage(error, while: "reading key pair \(id)")
+            throw BrokerError.storage(error)
         }
         guard let stored, stored.record.organization == organization else {
             throw BrokerError(.notFound, "organization '\(organization)' has no key pair \(id.uuidString.lowercased())")
@@ -204,7 +241,10 @@ public final class Broker: Sendable {
     ///   - organization: the organization the caller acts for.
     ///   - keyPairID: the pair named in the recording's header.
     ///   - wrappedDataKey: the RSA-OAEP-SHA256 ciphertext.
-    /// - Returns: the data key. The private key never leaves this call.
+    /// - Returns: the data key (32 bytes). The private key never leaves this call.
+    /// - Throws: ``BrokerError`` (`invalidInput`, one message for every cause) when the
+    ///   ciphertext does not decrypt to a 32-byte data key: the broker unwraps data keys, and
+    ///   is no general decryption service for whatever was encrypted to an organization's key.
     public func unwrapDataKey(
         for organization: OrganizationID, keyPairID: UUID, wrappedDataKey: Data
     ) async throws(BrokerError) -> Data {
@@ -215,11 +255,28 @@ public final class Broker: Sendable {
         } else {
             privateKey = try await decryptPrivateKey(of: record)
         }
+        var dataKey: Data
         do {
-            return try privateKey.unwrapDataKey(wrappedDataKey)
+            dataKey = try privateKey.unwrapDataKey(wrappedDataKey)
         } catch {
-            throw BrokerError(.invalidInput, "unwrapping with key pair \(keyPairID.uuidString.lowercased()) failed: \(error)")
+            throw Self.notADataKey(keyPairID)
         }
+        guard dataKey.count == Self.dataKeySize else {
+            PrivateKeyMaterial.wipe(&dataKey)
+            throw Self.notADataKey(keyPairID)
+        }
+        return dataKey
+    }
+
+    /// The size of a data key (AES-256), the only plaintext ``unwrapDataKey(for:keyPairID:wrappedDataKey:)`` returns.
+    public static let dataKeySize = 32
+
+    /// The one answer for a ciphertext that is not a data key wrapped with the pair, whatever
+    /// the cause, so that the answer says nothing about what else it might hold.
+    private static func notADataKey(_ keyPairID: UUID) -> BrokerError {
+        BrokerError(
+            .invalidInput,
+            "wrappedKey is not a \(dataKeySize)-byte data key wrapped with key pair \(keyPairID.uuidString.lowercased()) (RSA-OAEP-SHA256); check that the recording names this pair and that its header is intact")
     }
 
     func decryptPrivateKey(of record: KeyPairRecord) async throws(BrokerError) -> PrivateKeyMaterial {
@@ -278,7 +335,7 @@ public final class Broker: Sendable {
         do {
             current = try await store.current(for: organization)
         } catch {
-            throw BrokerError.storage(error, while: "reading the current key pair of organization '\(organization)'")
+            throw BrokerError.storage(error)
         }
         return rotationReason(for: organization, current: current, at: now) != nil
     }

@@ -7,7 +7,8 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
             case invalidInput = "invalid-input", notFound = "not-found", keystoreFailed = "keystore-failed"
-            case storageFailed = "storage-failed", corruptRecord = "corrupt-record"
+            case storageFailed = "storage-failed", corruptRecord = "corrupt-record", auditFailed = "audit-failed"
+            case rateLimited = "rate-limited"
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -22,6 +23,11 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
         public static let storageFailed = Kind(.storageFailed)
         /// A stored record cannot be read back.
         public static let corruptRecord = Kind(.corruptRecord)
+        /// The operation's audit record could not be written, so the operation was refused
+        /// (invariant 7: nothing happens that the audit log does not show).
+        public static let auditFailed = Kind(.auditFailed)
+        /// Too many operations of one kind for one organization; ``BrokerError/retryAfter`` says when to try again.
+        public static let rateLimited = Kind(.rateLimited)
 
         public var description: String { value.rawValue }
     }
@@ -32,11 +38,22 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The keystore's error, for ``Kind/keystoreFailed``.
     public let keystoreError: KeystoreError?
+    /// The store's error, for ``Kind/storageFailed`` and a ``Kind/corruptRecord`` read from the store.
+    public let storeError: StoreError?
+    /// For ``Kind/rateLimited``: seconds until another attempt can succeed.
+    public let retryAfter: Int?
 
-    init(_ kind: Kind, _ message: String, keystoreError: KeystoreError? = nil) {
+    init(_ kind: Kind, _ message: String, keystoreError: KeystoreError? = nil, storeError: StoreError? = nil, retryAfter: Int? = nil) {
         self.kind = kind
         self.message = message
         self.keystoreError = keystoreError
+        self.storeError = storeError
+        self.retryAfter = retryAfter
+    }
+
+    /// Too many operations for one organization; try again in `seconds`.
+    public static func rateLimited(retryAfter seconds: Int, _ message: String) -> Self {
+        BrokerError(.rateLimited, message, retryAfter: seconds)
     }
 
     public var description: String { message }
@@ -45,8 +62,13 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
         BrokerError(.corruptRecord, "a stored key pair cannot be read: \(detail)")
     }
 
-    static func storage(_ error: any Error, while action: String) -> Self {
-        BrokerError(.storageFailed, "the key-pair store failed while \(action): \(error)")
+    static func storage(_ error: StoreError) -> Self {
+        BrokerError(error.kind == .corruptRecord ? .corruptRecord : .storageFailed, error.message, storeError: error)
+    }
+
+    /// The operation was refused because its audit record could not be written.
+    public static func auditFailed(_ error: any Error) -> Self {
+        BrokerError(.auditFailed, "refused: \(error); nothing was changed. Fix the audit destination (audit.destination), or set audit.onFailure: continue to accept unaudited operations")
     }
 
     static func keystore(_ error: KeystoreError, while action: String) -> Self {

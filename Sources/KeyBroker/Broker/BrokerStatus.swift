@@ -8,6 +8,8 @@ public struct BrokerStatus: Sendable {
     public let keystores: [KeystoreStatus]
     /// Every organization with settings or key pairs.
     public let organizations: [OrganizationStatus]
+    /// Current key pairs whose stored row cannot be read.
+    public let corruptKeyPairs: [CorruptKeyPair]
 }
 
 /// One keystore in a ``BrokerStatus``.
@@ -58,8 +60,10 @@ extension Broker {
             return results.sorted { $0.name < $1.name }
         }
         let time = now()
+        let pairs = try await currentKeyPairs()
         return BrokerStatus(
-            checkedAt: time, keystores: health, organizations: organizationStatuses(pairs: try await currentPairs(), at: time))
+            checkedAt: time, keystores: health, organizations: organizationStatuses(pairs: pairs.records, at: time),
+            corruptKeyPairs: pairs.corrupt)
     }
 
     /// Every organization with settings or a current pair among `pairs`, sorted, as of `time`.

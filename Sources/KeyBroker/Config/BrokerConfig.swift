@@ -47,6 +47,9 @@ public struct ServerSettings: Sendable, Hashable {
     public var healthCheckInterval: Duration = .seconds(30)
     /// The largest request body accepted (413 above).
     public var maxRequestBytes = 64 * 1024
+    /// How many key pairs the API may generate for one organization per minute (429 above);
+    /// concurrent requests for one organization share one generation and count once.
+    public var generationsPerOrganizationPerMinute = 6
 
     /// The defaults.
     public static let `default` = ServerSettings()
@@ -62,6 +65,10 @@ public struct SchedulerSettings: Sendable, Hashable {
     public var concurrency = 4
     /// How many key-pair generations per second one keystore receives at most.
     public var perKeystoreRate = 5.0
+    /// The lowest `perKeystoreRate`: one generation per 1000 s.
+    public static let minimumRate = 0.001
+    /// The highest `perKeystoreRate`.
+    public static let maximumRate = 1000.0
     /// The longest wait before a failed rotation is tried again (backoff doubles up to it).
     public var maxRetryDelay: Duration = .seconds(3600)
 
@@ -69,18 +76,59 @@ public struct SchedulerSettings: Sendable, Hashable {
     public static let `default` = SchedulerSettings()
 }
 
-/// `audit:`: where the audit log goes.
-public enum AuditSettings: Sendable, Hashable {
-    /// One JSON line per key operation on standard error.
-    case stderr
-    /// Appended to a file (created 0600).
-    case file(URL)
+/// `audit:`: where the audit log goes, and what happens when it cannot be written.
+public struct AuditSettings: Sendable, Hashable {
+    /// Where records go.
+    public enum Destination: Sendable, Hashable {
+        /// One JSON line per key operation on standard error.
+        case stderr
+        /// Appended to a file (created 0600).
+        case file(URL)
+    }
+
+    /// What a key operation does when its audit record cannot be written.
+    public enum FailurePolicy: String, Sendable, Hashable, CaseIterable {
+        /// Refuse the operation (503): nothing happens that the audit log does not show.
+        case refuse
+        /// Go on, and report the failure on standard error and in the metrics.
+        case `continue`
+    }
+
+    /// Where records go.
+    public var destination: Destination
+    /// What a key operation does when its record cannot be written.
+    public var onFailure: FailurePolicy
+
+    /// Standard error, refusing operations that cannot be audited.
+    public static let `default` = AuditSettings(destination: .stderr, onFailure: .refuse)
+
+    /// Creates the settings.
+    public init(destination: Destination, onFailure: FailurePolicy) {
+        self.destination = destination
+        self.onFailure = onFailure
+    }
 }
 
 /// `storage:`.
 public enum StorageSettings: Sendable, Hashable {
     /// A SQLite database file.
-    case sqlite(path: URL)
+    case sqlite(SQLiteStorageSettings)
+}
+
+/// `storage.sqlite`.
+public struct SQLiteStorageSettings: Sendable, Hashable {
+    /// The database file.
+    public let path: URL
+    /// Whether a missing database file is created. An existing empty or foreign file is
+    /// refused either way, so that a volume that failed to mount is never taken for a new
+    /// deployment.
+    public let createIfMissing: Bool
+
+    /// Creates the settings.
+    public init(path: URL, createIfMissing: Bool) {
+        self.path = path
+        self.createIfMissing = createIfMissing
+    }
 }
 
 /// One `keystores.<name>` entry: what the core itself reads from it.

@@ -44,7 +44,7 @@ public struct ConfigLoader: Sendable {
     public func load(path: String) throws(ConfigError) -> LoadedConfig {
         let (root, diagnostics) = try parse(path: path)
         guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
-        let reader = SectionReader(registry: registry, context: pluginContext(for: path), diagnostics: diagnostics)
+        let reader = SectionReader(registry: registry, context: pluginContext(for: path, origin: .configurationFile), diagnostics: diagnostics)
         let result = reader.read(root: mapping, source: path)
         guard diagnostics.errorCount == 0, let (config, keystores) = result else {
             throw ConfigError(diagnostics.sorted)
@@ -56,20 +56,24 @@ public struct ConfigLoader: Sendable {
     /// mapping as it would stand under `keystores:` (with an optional `name:`).
     public func loadCandidate(path: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
         let (root, diagnostics) = try parse(path: path)
-        return try candidate(root: root, diagnostics: diagnostics, path: path)
+        return try candidate(root: root, diagnostics: diagnostics, path: path, origin: .configurationFile)
     }
 
     /// Loads a candidate keystore from text (JSON is YAML), as sent to `POST /v1/orgs/{org}/test`.
+    /// Its plugin sees ``PluginContext/Origin/api`` and refuses what a caller may not ask of
+    /// the server; `${…}` references are refused.
     /// - Parameters:
     ///   - text: one keystore mapping.
     ///   - source: a name for the text in messages (`request body`).
     ///   - relativeTo: the configuration file whose directory relative paths resolve against.
     public func loadCandidate(text: String, source: String, relativeTo configPath: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
-        let (root, diagnostics) = try parse(text: text, file: source)
-        return try candidate(root: root, diagnostics: diagnostics, path: configPath)
+        let (root, diagnostics) = try parse(text: text, file: source, environment: nil)
+        return try candidate(root: root, diagnostics: diagnostics, path: configPath, origin: .api)
     }
 
-    private func candidate(root: ConfigNode, diagnostics: ConfigDiagnostics, path: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
+    private func candidate(
+        root: ConfigNode, diagnostics: ConfigDiagnostics, path: String, origin: PluginContext.Origin
+    ) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
         guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
         var name = "candidate"
         if let nameNode = mapping["name"], let value = nameNode.nonEmptyString() {
@@ -79,15 +83,15 @@ public struct ConfigLoader: Sendable {
                 nameNode.error("keystore name '\(ConfigNode.printable(value))' is not allowed; allowed: \(OrganizationID.allowedForm)")
             }
         }
-        let reader = SectionReader(registry: registry, context: pluginContext(for: path), diagnostics: diagnostics)
+        let reader = SectionReader(registry: registry, context: pluginContext(for: path, origin: origin), diagnostics: diagnostics)
         let result = reader.keystore(name: name, mapping: mapping)
         guard diagnostics.errorCount == 0, let result else { throw ConfigError(diagnostics.sorted) }
         return result
     }
 
-    private func pluginContext(for path: String) -> PluginContext {
+    private func pluginContext(for path: String, origin: PluginContext.Origin) -> PluginContext {
         let base = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
-        return PluginContext(baseDirectory: base, environment: environment, logger: logger)
+        return PluginContext(baseDirectory: base, environment: environment, logger: logger, origin: origin)
     }
 
     private func parse(path: String) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {
@@ -100,10 +104,10 @@ public struct ConfigLoader: Sendable {
                 at: nil,
                 "configuration file '\(path)' \(reason); pass --config PATH (the embedded default is config/keybroker.yaml)")
         }
-        return try parse(text: text, file: path)
+        return try parse(text: text, file: path, environment: environment)
     }
 
-    private func parse(text: String, file path: String) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {
+    private func parse(text: String, file path: String, environment: [String: String]?) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {
         let node: Yams.Node?
         do {
             node = try Yams.compose(yaml: text)

@@ -12,11 +12,13 @@ public struct ConfigNode {
     public let file: String
     /// The dotted path from the document root (`keystores.local.path`), for messages.
     public let path: String
-    let environment: [String: String]
+    /// The variables `${VAR}` reads; `nil` where references are not allowed (a candidate
+    /// keystore sent over the API must not read the server's environment).
+    let environment: [String: String]?
     /// Where the findings go.
     public let diagnostics: ConfigDiagnostics
 
-    init(node: Yams.Node, file: String, path: String, environment: [String: String], diagnostics: ConfigDiagnostics) {
+    init(node: Yams.Node, file: String, path: String, environment: [String: String]?, diagnostics: ConfigDiagnostics) {
         self.node = node
         self.file = file
         self.path = path
@@ -59,10 +61,7 @@ public struct ConfigNode {
     var displayName: String { path.isEmpty ? "the configuration" : "'\(path)'" }
 
     /// A value as it may appear in a message: control and non-ASCII characters escaped.
-    public static func printable(_ value: String) -> String {
-        value.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value != 0x7F ? String($0) : $0.escaped(asASCII: true) }
-            .joined()
-    }
+    public static func printable(_ value: String) -> String { DisplayText.escaped(value) }
 
     /// The node as a mapping, or `nil` after recording an error.
     public func mapping() -> ConfigMapping? {
@@ -128,7 +127,10 @@ public struct ConfigNode {
         guard let value = string() else { return nil }
         let units: [(suffix: String, scale: Duration)] = [("ms", .milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60))]
         for unit in units where value.hasSuffix(unit.suffix) {
-            if let number = Int(value.dropLast(unit.suffix.count)), number >= 0 {
+            // Compared before multiplying: a number of minutes near Int.max would overflow.
+            if let number = Int(value.dropLast(unit.suffix.count)), number >= 0,
+                Double(number) <= range.upperBound / unit.scale
+            {
                 let duration = unit.scale * number
                 if range.contains(duration) { return duration }
             }
@@ -167,6 +169,10 @@ public struct ConfigNode {
                 output += "$"
                 rest = rest[afterDollar...]
                 continue
+            }
+            guard let environment else {
+                error("'\(path)': environment references (${…}) are not allowed in a keystore sent over the API, whose values would come back in messages; write the value itself (use $$ for a literal $)")
+                return nil
             }
             guard let close = rest[afterDollar...].firstIndex(of: "}") else {
                 error("'\(path)' has '${' without a closing '}'; write ${NAME} or ${NAME:-default} (use $$ for a literal $)")

@@ -19,7 +19,7 @@ struct SectionReader {
         let organizations = root["organizations"].map { readOrganizations($0, keystoreNames: names) } ?? [:]
         let auth = root["auth"].map(readAuth) ?? AuthSettings(tokens: [])
         let scheduler = root["scheduler"].map(readScheduler) ?? .default
-        let audit = root["audit"].map(readAudit) ?? .stderr
+        let audit = root["audit"].map(readAudit) ?? .default
         let cache = root["privateKeyCache"].map(readCache) ?? .default
         root.reportUnknownKeys()
 
@@ -49,6 +49,12 @@ struct SectionReader {
             settings.healthCheckInterval = value
         }
         if let value = mapping["maxRequestBytes"]?.integer(in: 1024...(16 * 1024 * 1024)) { settings.maxRequestBytes = value }
+        if let limits = mapping["limits"]?.mapping() {
+            if let value = limits["generationsPerOrganizationPerMinute"]?.integer(in: 1...1000) {
+                settings.generationsPerOrganizationPerMinute = value
+            }
+            limits.reportUnknownKeys()
+        }
         if let (host, port) = readListen(mapping["listen"]) {
             settings.host = host
             settings.port = port
@@ -83,10 +89,13 @@ struct SectionReader {
         if let value = mapping["interval"]?.duration(in: .seconds(1)...(.seconds(86_400))) { settings.interval = value }
         if let value = mapping["concurrency"]?.integer(in: 1...64) { settings.concurrency = value }
         if let node = mapping["perKeystoreRate"], let text = node.string() {
-            if let rate = Double(text), rate > 0, rate <= 1000 {
+            // At least one generation per 1000 s: a slower rate would stall rotation for days,
+            // and the spacing it implies must fit the clock's arithmetic.
+            if let rate = Double(text), rate >= SchedulerSettings.minimumRate, rate <= SchedulerSettings.maximumRate {
                 settings.perKeystoreRate = rate
             } else {
-                node.error("'\(node.path)' must be a number of generations per second above 0 and at most 1000, found '\(text)'")
+                node.error(
+                    "'\(node.path)' must be a number of generations per second from \(SchedulerSettings.minimumRate) (one every 1000 s) to \(Int(SchedulerSettings.maximumRate)), found '\(text)'")
             }
         }
         if let value = mapping["maxRetryDelay"]?.duration(in: .seconds(1)...(.seconds(86_400))) { settings.maxRetryDelay = value }
@@ -94,10 +103,14 @@ struct SectionReader {
     }
 
     private func readAudit(_ node: ConfigNode) -> AuditSettings {
-        guard let mapping = node.mapping() else { return .stderr }
+        var settings = AuditSettings.default
+        guard let mapping = node.mapping() else { return settings }
         defer { mapping.reportUnknownKeys() }
-        guard let destination = mapping["destination"]?.nonEmptyString() else { return .stderr }
-        return destination == "stderr" ? .stderr : .file(context.resolvePath(destination))
+        if let destination = mapping["destination"]?.nonEmptyString() {
+            settings.destination = destination == "stderr" ? .stderr : .file(context.resolvePath(destination))
+        }
+        if let policy = mapping["onFailure"]?.value(of: AuditSettings.FailurePolicy.self) { settings.onFailure = policy }
+        return settings
     }
 
     private func readCache(_ node: ConfigNode) -> PrivateKeyCachePolicy {
@@ -122,8 +135,9 @@ struct SectionReader {
             return nil
         }
         defer { sqlite.reportUnknownKeys() }
+        let createIfMissing = sqlite["createIfMissing"]?.bool() ?? true
         guard let path = sqlite.required("path", example: "../data/keybroker.sqlite")?.nonEmptyString() else { return nil }
-        return .sqlite(path: context.resolvePath(path))
+        return .sqlite(SQLiteStorageSettings(path: context.resolvePath(path), createIfMissing: createIfMissing))
     }
 
     // MARK: keystores

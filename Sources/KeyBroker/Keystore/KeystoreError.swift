@@ -33,6 +33,14 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
 
         /// Whether a retry may succeed without anyone changing anything.
         public var isTransient: Bool { self == .unreachable || self == .throttled }
+
+        /// Whether the keystore as a whole cannot serve now — unreachable, throttled, its key
+        /// disabled, access denied, or its configuration broken — rather than one blob or one
+        /// call failing. The one rule for: the API's 503 `keystore_unavailable` (vs 502), the
+        /// health monitor marking the keystore unhealthy from a request path, and readiness.
+        public var isOutage: Bool {
+            isTransient || self == .keyUnusable || self == .denied || self == .misconfigured
+        }
     }
 
     /// The kind of failure.

@@ -13,7 +13,8 @@ extension Keystore {
         let material: PrivateKeyMaterial
         var der: Data
         do {
-            material = try PrivateKeyMaterial(generating: spec)
+            // Up to a second of CPU: off the cooperative pool, so probes and other requests go on.
+            material = try await BlockingWork.cpu { () throws(KeyMaterialError) in try PrivateKeyMaterial(generating: spec) }
             der = try material.pkcs8DERRepresentation()
         } catch {
             throw KeystoreError(.internalFailure, keystore: name, message: error.description)

@@ -27,21 +27,20 @@ public struct EncryptionContext: Hashable, Sendable, CustomStringConvertible {
     /// insignificant white space. Two equal contexts always give the same bytes.
     public var canonicalBytes: Data {
         var out = "{"
-        for (index, key) in pairs.keys.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
-            .enumerated()
-        {
+        let sorted = pairs.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        for (index, pair) in sorted.enumerated() {
             if index > 0 { out += "," }
-            out += Self.jsonString(key) + ":" + Self.jsonString(pairs[key]!)
+            out += Self.jsonString(pair.key) + ":" + Self.jsonString(pair.value)
         }
         out += "}"
         return Data(out.utf8)
     }
 
-    /// Parses the output of ``canonicalBytes``.
-    public init(canonicalBytes: Data) throws {
-        let object = try JSONSerialization.jsonObject(with: canonicalBytes)
-        guard let pairs = object as? [String: String] else {
-            throw BrokerError.corruptRecord("encryption context is not a JSON object of strings")
+    /// Parses the output of ``canonicalBytes``; `nil` when the bytes are not a JSON object of
+    /// strings.
+    public init?(canonicalBytes: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: canonicalBytes), let pairs = object as? [String: String] else {
+            return nil
         }
         self.pairs = pairs
     }

@@ -23,7 +23,7 @@ public struct OrganizationID: Hashable, Sendable, Comparable, CustomStringConver
     /// The message for a value that is not an organization id: the value (control and
     /// non-ASCII characters escaped) and the allowed form.
     public static func invalidMessage(_ value: String) -> String {
-        "'\(ConfigNode.printable(value))' is not a valid organization id; allowed: \(allowedForm)"
+        "'\(DisplayText.escaped(value))' is not a valid organization id; allowed: \(allowedForm)"
     }
 
     /// Whether `value` is of the allowed form.

@@ -15,7 +15,7 @@ public enum RotationCadence: String, CaseIterable, Sendable, CustomStringConvert
     /// - Parameter created: the creation time of the current pair.
     public func nextRotation(after created: Date) -> Date? {
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         let component: (Calendar.Component, Int)
         switch self {
         case .daily: component = (.day, 1)

@@ -1,50 +1,109 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// A ``KeyPairStore`` in one SQLite file, through GRDB, in WAL mode (readers never wait
 /// for the writer).
 ///
-/// A partial unique index allows one current pair per organization, so the invariant holds
-/// even when the CLI and a server write to the same file at once; inserting a new current
-/// pair clears the old flag and inserts in one transaction.
+/// - A partial unique index allows one current pair per organization, so the invariant holds
+///   even when the CLI and a server write to the same file at once; inserting a new current
+///   pair clears the old flag and inserts in one transaction.
+/// - Every commit is synced (`PRAGMA synchronous = FULL`): a pair whose public key was handed
+///   out survives a power cut.
+/// - The file is checked before each write and in ``check()``: one deleted or replaced while
+///   the store has it open is refused (see ``SQLiteDatabaseFile``).
+/// - Rows are decoded with strict type checks: a wrong-typed value is a corrupt record, never
+///   a crash.
 public final class SQLiteKeyPairStore: KeyPairStore {
     private let pool: DatabasePool
+    private let url: URL
+    /// An open descriptor of the database file, to tell whether the path still names it.
+    private let descriptor: Int32
+    /// Where the next ``check()`` goes on reading the current-pair index.
+    private let checkCursor = Mutex("")
 
-    /// Opens (creating where missing) the database at `url`. A new file and its directory
-    /// are created readable by the owner only, since the database holds wrapped private keys
-    /// (and, with the `none` keystore, unwrapped ones).
+    /// The columns every query reads, in this order.
+    static let columns = """
+        seq, id, organization, keystore_name, keystore_type, backend_key_reference, spec, public_key, \
+        wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current
+        """
+
+    /// Opens the database at `url`.
     /// - Parameters:
     ///   - url: the database file.
+    ///   - createIfMissing: whether a missing file may be created (with the schema); an
+    ///     existing empty or schema-less file is refused either way.
     ///   - readOnly: open an existing file without creating or migrating anything (for
     ///     `config validate`, which must change nothing).
-    public init(url: URL, readOnly: Bool = false) throws {
+    /// - Throws: ``StoreError`` naming the file and what to do.
+    public init(url: URL, createIfMissing: Bool, readOnly: Bool = false) throws(StoreError) {
+        self.url = url
+        try SQLiteDatabaseFile.prepare(url, createIfMissing: createIfMissing && !readOnly, migrator: Self.migrator)
+        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw SQLiteDatabaseFile.unavailable(url, "cannot be opened: \(String(cString: strerror(errno)))")
+        }
+        self.descriptor = descriptor
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.readonly = readOnly
-        if !readOnly { try Self.prepareFile(at: url) }
-        pool = try DatabasePool(path: url.path, configuration: configuration)
-        if readOnly {
-            let migrated = try pool.read { db in try Self.migrator.hasCompletedMigrations(db) }
-            guard migrated else {
-                throw StoreFileError(path: url.path, reason: "its schema is not the one this version writes; open it once with a command that writes (e.g. keybroker status) to migrate it")
-            }
-        } else {
-            try Self.migrator.migrate(pool)
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: url.path, configuration: configuration)
+        } catch {
+            close(descriptor)
+            throw SQLiteErrors.map(error, file: url, while: "opening the database")
         }
+        self.pool = pool
+        try finishOpening(readOnly: readOnly)
     }
 
-    private static func prepareFile(at url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        let files = FileManager.default
-        if !files.fileExists(atPath: directory.path) {
-            try files.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    /// Checks the schema, migrates, and raises durability, after the pool is open.
+    private func finishOpening(readOnly: Bool) throws(StoreError) {
+        do {
+            try pool.read { db in try SQLiteDatabaseFile.checkSchema(self.url, in: db, migrator: Self.migrator) }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "reading the schema")
         }
-        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if descriptor >= 0 {
-            close(descriptor)
-        } else if errno != EEXIST {
-            throw StoreFileError(path: url.path, reason: String(cString: strerror(errno)))
+        if readOnly {
+            let migrated: Bool
+            do {
+                migrated = try pool.read { db in try Self.migrator.hasCompletedMigrations(db) }
+            } catch {
+                throw SQLiteErrors.map(error, file: url, while: "reading the schema version")
+            }
+            guard migrated else {
+                throw SQLiteDatabaseFile.unavailable(
+                    url,
+                    "has an older schema than this version writes; open it once with a command that writes (e.g. keybroker status) to migrate it")
+            }
+        } else {
+            do {
+                try Self.migrator.migrate(pool)
+                // GRDB sets NORMAL when it switches the writer to WAL, after prepareDatabase
+                // runs, so FULL is set here, on the one writer connection, and read back.
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            } catch {
+                throw SQLiteErrors.map(error, file: url, while: "preparing the database")
+            }
+            guard (try? synchronousMode()) == 2 else {
+                throw SQLiteDatabaseFile.unavailable(url, "does not accept PRAGMA synchronous = FULL, so commits could not be made durable")
+            }
         }
+        try checkIdentity()
+    }
+
+    /// Opens the database `storage.sqlite` names.
+    /// - Parameter readOnly: open an existing file without creating or migrating anything.
+    public convenience init(_ settings: SQLiteStorageSettings, readOnly: Bool = false) throws(StoreError) {
+        try self.init(url: settings.path, createIfMissing: settings.createIfMissing, readOnly: readOnly)
+    }
+
+    deinit { close(descriptor) }
+
+    /// The writer's `PRAGMA synchronous` (2 is FULL: every commit synced).
+    public func synchronousMode() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     static var migrator: DatabaseMigrator {
@@ -74,62 +133,99 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         return migrator
     }
 
-    public func insertCurrent(_ record: KeyPairRecord) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "UPDATE key_pair SET is_current = 0 WHERE organization = ? AND is_current = 1",
-                arguments: [record.organization.rawValue])
-            try db.execute(
-                sql: """
-                    INSERT INTO key_pair (id, organization, keystore_name, keystore_type, backend_key_reference, spec,
-                        public_key, wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-                    """,
-                arguments: [
-                    record.id.uuidString.lowercased(), record.organization.rawValue, record.keystoreName,
-                    record.keystoreType, record.backendKeyReference, record.spec.rawValue, record.publicKeyDER,
-                    record.wrappedPrivateKey, String(decoding: record.encryptionContext.canonicalBytes, as: UTF8.self),
-                    Int64((record.createdAt.timeIntervalSince1970 * 1_000_000).rounded()), record.reason.rawValue,
-                    record.requestedBy,
-                ])
+    /// Refuses to go on when the path no longer names the file the store has open.
+    private func checkIdentity() throws(StoreError) {
+        let open = try SQLiteDatabaseFile.identity(of: descriptor, url: url)
+        let now = try SQLiteDatabaseFile.identity(at: url)
+        guard open == now else { throw SQLiteDatabaseFile.replacedError(url) }
+    }
+
+    /// Reads in a transaction; `body` decodes inside it (rows are not Sendable), and a
+    /// ``StoreError`` it throws comes out unchanged.
+    private func read<T: Sendable>(_ action: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: action)
         }
     }
 
-    public func current(for organization: OrganizationID) async throws -> KeyPairRecord? {
-        try await pool.read { db in
+    public func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
+        // A write into a deleted or replaced file would be lost at the next restart.
+        try checkIdentity()
+        let arguments: StatementArguments = [
+            record.id.uuidString.lowercased(), record.organization.rawValue, record.keystoreName,
+            record.keystoreType, record.backendKeyReference, record.spec.rawValue, record.publicKeyDER,
+            record.wrappedPrivateKey, String(decoding: record.encryptionContext.canonicalBytes, as: UTF8.self),
+            SQLiteRow.microseconds(record.createdAt), record.reason.rawValue, record.requestedBy,
+        ]
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE key_pair SET is_current = 0 WHERE organization = ? AND is_current = 1",
+                    arguments: [record.organization.rawValue])
+                try db.execute(
+                    sql: """
+                        INSERT INTO key_pair (id, organization, keystore_name, keystore_type, backend_key_reference, spec,
+                            public_key, wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                        """,
+                    arguments: arguments)
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "storing key pair \(record.id.uuidString.lowercased())")
+        }
+    }
+
+    public func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? {
+        try await read("reading the current key pair of organization '\(organization)'") { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM key_pair WHERE organization = ? AND is_current = 1",
+                db, sql: "SELECT \(Self.columns) FROM key_pair WHERE organization = ? AND is_current = 1",
                 arguments: [organization.rawValue]
-            ).map(Self.record(from:))
+            ).map { row in try SQLiteRow(row).record() }
         }
     }
 
-    public func keyPair(id: UUID) async throws -> StoredKeyPair? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM key_pair WHERE id = ?", arguments: [id.uuidString.lowercased()])
-                .map(Self.stored(from:))
+    public func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
+        try await read("reading key pair \(id.uuidString.lowercased())") { db in
+            try Row.fetchOne(
+                db, sql: "SELECT \(Self.columns) FROM key_pair WHERE id = ? AND organization = ?",
+                arguments: [id.uuidString.lowercased(), organization.rawValue]
+            ).map { row in try SQLiteRow(row).stored() }
         }
     }
 
-    public func history(for organization: OrganizationID, limit: Int, offset: Int) async throws -> [StoredKeyPair] {
-        try await pool.read { db in
+    public func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
+        try await read("reading the key-pair history of organization '\(organization)'") { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT * FROM key_pair WHERE organization = ? ORDER BY created_at_us DESC, seq DESC LIMIT ? OFFSET ?",
+                sql: "SELECT \(Self.columns) FROM key_pair WHERE organization = ? ORDER BY created_at_us DESC, seq DESC LIMIT ? OFFSET ?",
                 arguments: [organization.rawValue, limit, offset]
-            ).map(Self.stored(from:))
+            ).map { row in try SQLiteRow(row).stored() }
         }
     }
 
-    public func currentPairs() async throws -> [KeyPairRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM key_pair WHERE is_current = 1 ORDER BY organization")
-                .map(Self.record(from:))
+    public func currentPairs() async throws(StoreError) -> CurrentPairs {
+        try await read("reading the current key pairs") { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM key_pair WHERE is_current = 1 ORDER BY organization")
+            var records: [KeyPairRecord] = []
+            var corrupt: [CorruptKeyPair] = []
+            while let row = try rows.next() {
+                let reader = SQLiteRow(row)
+                do throws(StoreError) {
+                    records.append(try reader.record())
+                } catch {
+                    corrupt.append(reader.corruptReport(error))
+                }
+            }
+            return CurrentPairs(records: records, corrupt: corrupt)
         }
     }
 
-    public func keystoreUsage() async throws -> [KeystoreUsage] {
-        try await pool.read { db in
+    public func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] {
+        try await read("reading which keystores the stored key pairs need") { db in
+            // Printable whatever their stored type, so that one damaged row cannot hide which
+            // keystore the others need.
             try Row.fetchAll(
                 db,
                 sql: """
@@ -137,51 +233,35 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     GROUP BY keystore_name, keystore_type, organization ORDER BY keystore_name, organization
                     """
             ).map { row in
-                guard let organization = OrganizationID(row["organization"]) else {
-                    throw BrokerError.corruptRecord("organization id '\(row["organization"] as String)' is not valid")
-                }
-                return KeystoreUsage(
-                    keystoreName: row["keystore_name"], keystoreType: row["keystore_type"], organization: organization,
-                    count: row["n"])
+                KeystoreUsage(
+                    keystoreName: SQLiteRow.printable(row, "keystore_name"), keystoreType: SQLiteRow.printable(row, "keystore_type"),
+                    organization: SQLiteRow.printable(row, "organization"),
+                    count: (try? row.decode(DatabaseValue.self, forColumn: "n")).flatMap { Int.fromDatabaseValue($0) } ?? 0)
             }
         }
     }
 
-    public func ping() async throws {
-        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    public func check() async throws(StoreError) {
+        try checkIdentity()
+        // Read what requests read: a page of the current-pair index and the rows it points
+        // to, a different page each time, so that over successive checks the whole table is
+        // read while each check stays bounded (the same cost at any number of organizations).
+        // A damaged table answers "malformed" here as it does to a request.
+        let after = checkCursor.withLock { $0 }
+        let last = try await read("checking the store") { db -> String? in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.columns) FROM key_pair INDEXED BY key_pair_one_current_per_org
+                    WHERE is_current = 1 AND organization > ? ORDER BY organization LIMIT \(Self.checkPageSize)
+                    """,
+                arguments: [after])
+            guard rows.count == Self.checkPageSize else { return nil }
+            return rows.last.map { SQLiteRow.printable($0, "organization") }
+        }
+        checkCursor.withLock { $0 = last ?? "" }
     }
 
-    private static func stored(from row: Row) throws -> StoredKeyPair {
-        StoredKeyPair(record: try record(from: row), isCurrent: row["is_current"] == 1)
-    }
-
-    private static func record(from row: Row) throws -> KeyPairRecord {
-        let idText: String = row["id"]
-        guard let id = UUID(uuidString: idText) else { throw BrokerError.corruptRecord("id '\(idText)' is not a UUID") }
-        guard let organization = OrganizationID(row["organization"]) else {
-            throw BrokerError.corruptRecord("key pair \(idText) has an invalid organization id")
-        }
-        guard let spec = KeyPairSpec(rawValue: row["spec"]) else {
-            throw BrokerError.corruptRecord("key pair \(idText) has unknown spec '\(row["spec"] as String)'")
-        }
-        guard let reason = KeyPairReason(rawValue: row["reason"]) else {
-            throw BrokerError.corruptRecord("key pair \(idText) has unknown reason '\(row["reason"] as String)'")
-        }
-        let contextText: String = row["encryption_context"]
-        let micros: Int64 = row["created_at_us"]
-        return KeyPairRecord(
-            id: id, organization: organization, keystoreName: row["keystore_name"], keystoreType: row["keystore_type"],
-            backendKeyReference: row["backend_key_reference"], spec: spec, publicKeyDER: row["public_key"],
-            wrappedPrivateKey: row["wrapped_private_key"],
-            encryptionContext: try EncryptionContext(canonicalBytes: Data(contextText.utf8)),
-            createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), reason: reason,
-            requestedBy: row["requested_by"])
-    }
-}
-
-/// The database file cannot be created.
-struct StoreFileError: Error, CustomStringConvertible {
-    let path: String
-    let reason: String
-    var description: String { "cannot use the database file '\(path)': \(reason)" }
+    /// How many current pairs one ``check()`` reads.
+    static let checkPageSize = 64
 }

@@ -119,15 +119,20 @@ public struct TestReportView: Codable, Sendable {
     public let steps: [Step]
 
     /// The view of a report.
-    public init(_ report: KeystoreTestReport) {
+    /// - Parameter redacted: for a caller scoped to some organizations: a failed keystore
+    ///   call shows its kind and the backend's code, not messages that may name files.
+    public init(_ report: KeystoreTestReport, redacted: Bool = false) {
         organization = report.organization.rawValue
         keystore = report.keystore
         keystoreType = report.keystoreType
         spec = report.spec.rawValue
         passed = report.passed
-        steps = report.steps.map {
-            Step(name: $0.name, outcome: $0.outcome.rawValue, durationMs: $0.duration.milliseconds, detail: $0.detail,
-                backendError: $0.keystoreError.map { KeystoreErrorView($0) })
+        steps = report.steps.map { step in
+            let error = step.keystoreError
+            let detail = redacted && error != nil ? APIError.redactedKeystoreMessage(error) : step.detail
+            return Step(
+                name: step.name, outcome: step.outcome.rawValue, durationMs: step.duration.milliseconds, detail: detail,
+                backendError: error.map { redacted ? KeystoreErrorView(redacting: $0) : KeystoreErrorView($0) })
         }
     }
 }
@@ -143,6 +148,21 @@ public struct StatusView: Codable, Sendable {
         public let detail: String
         public let latencyMs: Double
         public let error: KeystoreErrorView?
+    }
+
+    /// The key-pair store as the health monitor last saw it.
+    public struct Store: Codable, Sendable {
+        public let usable: Bool
+        public let checkedAt: Date?
+        /// Why it is not usable (for a scoped caller, the kind only).
+        public let error: String?
+    }
+
+    /// A current key pair whose stored row cannot be read.
+    public struct CorruptKeyPair: Codable, Sendable {
+        public let id: String
+        public let organization: String?
+        public let problem: String
     }
 
     public struct Organization: Codable, Sendable {
@@ -162,19 +182,28 @@ public struct StatusView: Codable, Sendable {
     }
 
     public let checkedAt: Date
+    /// The store; absent in the CLI's embedded mode, which opened it to answer.
+    public let store: Store?
     public let keystores: [Keystore]
     public let organizations: [Organization]
+    public let corruptKeyPairs: [CorruptKeyPair]
 
     /// Builds the view.
-    public init(checkedAt: Date, keystores: [Keystore], organizations: [Organization]) {
+    public init(checkedAt: Date, store: Store?, keystores: [Keystore], organizations: [Organization], corruptKeyPairs: [CorruptKeyPair]) {
         self.checkedAt = checkedAt
+        self.store = store
         self.keystores = keystores
         self.organizations = organizations
+        self.corruptKeyPairs = corruptKeyPairs
     }
 
     /// The view of a broker status taken now (the CLI's embedded mode).
     public init(_ status: BrokerStatus) {
         checkedAt = status.checkedAt
+        store = nil
+        corruptKeyPairs = status.corruptKeyPairs.map {
+            CorruptKeyPair(id: $0.keyPairID, organization: $0.organization?.rawValue, problem: $0.problem)
+        }
         keystores = status.keystores.map {
             Keystore(name: $0.name, type: $0.type, healthy: $0.health.isHealthy, since: nil, checkedAt: status.checkedAt,
                 detail: $0.health.detail, latencyMs: $0.health.latency.milliseconds, error: $0.health.error.map { KeystoreErrorView($0) })

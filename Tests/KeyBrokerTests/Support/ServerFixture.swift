@@ -55,13 +55,13 @@ struct ServerFixture: Sendable {
         let path = try directory.write("keybroker.yaml", yaml(tokens: tokens, body: body))
         let loader = Fixtures.loader(extra: [FailingKeystorePlugin.self, CountingKeystorePlugin.self])
         let loaded = try loader.load(path: path)
-        guard case .sqlite(let url) = loaded.config.storage else { fatalError() }
+        guard case .sqlite(let settings) = loaded.config.storage else { fatalError() }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let server = try await KeyBrokerServer(
             loaded: loaded, source: { () throws(ConfigError) in try loader.load(path: path) },
             loadCandidate: { text throws(ConfigError) in try loader.loadCandidate(text: text, source: "request body", relativeTo: path) },
-            store: try SQLiteKeyPairStore(url: url), now: now, logger: logger)
+            store: try SQLiteKeyPairStore(settings), now: now, logger: logger)
         return ServerFixture(directory: directory, server: server, tokens: tokens, configPath: path)
     }
 

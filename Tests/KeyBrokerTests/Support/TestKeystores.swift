@@ -5,7 +5,7 @@ import Synchronization
 
 /// A test double, not a backend: a keystore whose calls fail on demand, delegating to the
 /// `none` keystore otherwise. Used where a real backend cannot be made to fail on cue.
-/// Configured as `type: test-failing` with `failOn: generate | decrypt | decrypt-unreachable | health | nothing`.
+/// Configured as `type: test-failing` with `failOn: generate | decrypt | decrypt-unreachable | decrypt-bad-ciphertext | health | nothing`.
 enum FailingKeystorePlugin: KeystorePlugin {
     static let type = "test-failing"
 
@@ -34,6 +34,11 @@ struct FailingKeystore: Keystore {
 
     func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
         if failOn == "decrypt" { throw Self.backendError(name) }
+        if failOn == "decrypt-bad-ciphertext" {
+            throw KeystoreError(
+                .badCiphertext, keystore: name, message: "KMS Decrypt failed", backendCode: "InvalidCiphertextException",
+                backendMessage: "The ciphertext is invalid")
+        }
         if failOn == "decrypt-unreachable" {
             throw KeystoreError(.unreachable, keystore: name, message: "KMS Decrypt failed", backendCode: "ConnectionFailed", backendMessage: "connection refused")
         }

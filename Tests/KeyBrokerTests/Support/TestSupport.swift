@@ -78,8 +78,8 @@ enum Fixtures {
     ) async throws -> Broker {
         let path = try directory.write(file, yaml)
         let loaded = try loader(extra: extra).load(path: path)
-        guard case .sqlite(let url) = loaded.config.storage else { fatalError() }
-        return try await Broker.open(loaded, store: try SQLiteKeyPairStore(url: url), now: now)
+        guard case .sqlite(let settings) = loaded.config.storage else { fatalError() }
+        return try await Broker.open(loaded, store: try SQLiteKeyPairStore(settings), now: now)
     }
 
     static func org(_ value: String) -> OrganizationID { OrganizationID(value)! }
