@@ -162,8 +162,9 @@ struct PrivateKeyCacheTests {
     }
 }
 
-@Suite("Rotation scheduler loop")
-struct SchedulerLoopTests {
+/// Waits on real time: run alone after the parallel suite (see scripts/test).
+@Suite("Rotation scheduler loop (run alone)")
+struct SchedulerLoopLoadSensitiveTests {
     @Test("the loop waits its interval between passes, and runSoon wakes it early, again and again")
     func loopWaitsAndWakes() async throws {
         let fixture = try await ServerFixture.make(body: ServerFixture.configBody(extra: "scheduler: { interval: 60s }\n"))
@@ -183,8 +184,4 @@ struct SchedulerLoopTests {
         await loop.value
     }
 
-    private func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(condition())
-    }
 }

@@ -121,11 +121,6 @@ struct AuthTests {
 
 @Suite("Server: data and admin API")
 struct APITests {
-    private func unwrapBody(_ pair: KeyPairRecord, _ dataKey: Data) throws -> ByteBuffer {
-        let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: pair.publicKeyDER)
-        return try ByteBuffer(json: ["keyPairId": pair.id.uuidString, "wrappedKey": wrapped.base64EncodedString()])
-    }
-
     @Test("public key, change key now, history pages, unwrap round trip, organization view")
     func dataFlow() async throws {
         let fixture = try await ServerFixture.make()
@@ -181,7 +176,7 @@ struct APITests {
         try await fixture.test { client in
             for pair in history.map(\.record) {
                 let dataKey = Fixtures.dataKey()
-                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try unwrapBody(pair, dataKey)) { response in
+                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try ServerFixture.unwrapBody(pair, dataKey)) { response in
                     #expect(response.status == .ok)
                     let unwrapped = try response.json(UnwrapResponse.self)
                     #expect(unwrapped.dataKey == dataKey.base64EncodedString())
@@ -196,7 +191,7 @@ struct APITests {
         let broker = fixture.server.runtime.broker
         let acme = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         let other = try await broker.generateKeyPair(for: Fixtures.org("other"), reason: .initial, requestedBy: "test")
-        let otherBody = try unwrapBody(other, Fixtures.dataKey())
+        let otherBody = try ServerFixture.unwrapBody(other, Fixtures.dataKey())
         let cases: [(ByteBuffer, HTTPResponse.Status, String)] = [
             (ByteBuffer(string: "{not json"), .badRequest, "bad_request"),
             (try ByteBuffer(json: ["keyPairId": acme.id.uuidString]), .badRequest, "bad_request"),
@@ -227,7 +222,7 @@ struct APITests {
         let beta = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
         let gamma = try await broker.generateKeyPair(for: Fixtures.org("gamma"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: try unwrapBody(acme, Fixtures.dataKey())) { response in
+            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: try ServerFixture.unwrapBody(acme, Fixtures.dataKey())) { response in
                 #expect(response.status == .serviceUnavailable)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_unavailable")
@@ -237,14 +232,14 @@ struct APITests {
             }
             // A refused key (access denied, disabled) is an outage of that keystore, like an
             // unreachable one: the same rule as the health monitor's.
-            try await client.execute(uri: "/v1/orgs/gamma/unwrap", method: .post, headers: fixture.headers("admin"), body: try unwrapBody(gamma, Fixtures.dataKey())) { response in
+            try await client.execute(uri: "/v1/orgs/gamma/unwrap", method: .post, headers: fixture.headers("admin"), body: try ServerFixture.unwrapBody(gamma, Fixtures.dataKey())) { response in
                 #expect(response.status == .serviceUnavailable)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_unavailable")
                 #expect(error.backend?.type == "AccessDeniedException")
             }
             // A blob the keystore cannot open is no outage: 502.
-            try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("admin"), body: try unwrapBody(beta, Fixtures.dataKey())) { response in
+            try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("admin"), body: try ServerFixture.unwrapBody(beta, Fixtures.dataKey())) { response in
                 #expect(response.status == .badGateway)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_failed")
@@ -385,11 +380,11 @@ struct APITests {
         let dataKey = Fixtures.dataKey()
         try await fixture.test { client in
             for _ in 0..<2 {
-                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try unwrapBody(pair, dataKey)) {
+                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try ServerFixture.unwrapBody(pair, dataKey)) {
                     #expect($0.status == .ok)
                 }
             }
-            try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try unwrapBody(pair, dataKey)) {
+            try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try ServerFixture.unwrapBody(pair, dataKey)) {
                 #expect($0.status == .forbidden)
             }
             try await client.execute(uri: "/metrics", method: .get) { response in

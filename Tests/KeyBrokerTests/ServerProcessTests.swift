@@ -91,13 +91,6 @@ struct ServerProcessTests {
         #expect(!server.log.contains(tokens["admin"]!))
     }
 
-    private func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<200 {
-            if condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("condition not met within 10 s")
-    }
 }
 
 /// A keystore outage for real: the KMS endpoint KeyBroker uses goes away mid-test and comes

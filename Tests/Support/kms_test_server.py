@@ -17,8 +17,22 @@ it stops the server by PID. Commands (boto3 against the server):
                                                  keeps the server's state) / listen again, same port
     {"op": "faults", "actions": [...]}           next requests through the proxy: "throttle",
                                                  "500", "delay:SECONDS", "close",
-                                                 "rewrite-keyid:ARN", "pass"
+                                                 "rewrite-keyid:ARN", "pass", or an answer below;
+                                                 "Operation=action" applies to that operation only
+    {"op": "mode", "mode": M, "operation": O?}   every request (of operation O) gets M until the
+                                                 mode is "pass" again
     {"op": "counts"}                             requests per KMS operation seen by the proxy
+
+Malformed answers (as actions or modes), each one way a KMS-compatible endpoint can misbehave:
+    type:#  type:#Foo  type:prefixed   400 with __type "#", "#Foo",
+                                       "com.amazon.coral.service#ThrottlingException:http://internal"
+    no-type  empty-400  non-json-400   400 without __type, with no body, with text
+    html-502                           502 with an HTML page (a proxy's error page)
+    header-type:#                      400, x-amzn-ErrorType "#", body {}
+    ok-non-json  ok-empty  ok-wrong-types  ok-bad-base64  ok-huge
+                                       200 with text, nothing, numbers for strings, base64
+                                       fields that are not base64, a 20 MB body
+    truncated                          200 announcing 1000 bytes, sending 10, closing
 
 The proxy is a test fault injector, not a KMS: every request it does not fail on purpose
 is forwarded, unchanged, to the real server.
@@ -122,12 +136,42 @@ class Faults:
     def __init__(self):
         self.lock = threading.Lock()
         self.actions = []
+        self.mode = ("pass", None)
         self.counts = {}
 
     def next(self, operation):
         with self.lock:
             self.counts[operation] = self.counts.get(operation, 0) + 1
-            return self.actions.pop(0) if self.actions else "pass"
+            for index, action in enumerate(self.actions):
+                target, _, scoped = action.partition("=")
+                if not scoped:
+                    return self.actions.pop(index)
+                if target == operation:
+                    self.actions.pop(index)
+                    return scoped
+            mode, target = self.mode
+            if target is None or target == operation:
+                return mode
+            return "pass"
+
+
+MALFORMED = {
+    "type:#": (400, {}, json.dumps({"__type": "#", "message": "hash only"})),
+    "type:#Foo": (400, {}, json.dumps({"__type": "#Foo", "message": "unknown code"})),
+    "type:prefixed": (400, {}, json.dumps({
+        "__type": "com.amazon.coral.service#ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+        "message": "Rate exceeded"})),
+    "no-type": (400, {}, json.dumps({"message": "an error without a type"})),
+    "empty-400": (400, {}, ""),
+    "non-json-400": (400, {}, "this is not JSON"),
+    "html-502": (502, {"Content-Type": "text/html"}, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "header-type:#": (400, {"x-amzn-ErrorType": "#"}, "{}"),
+    "ok-non-json": (200, {}, "this is not JSON"),
+    "ok-empty": (200, {}, ""),
+    "ok-wrong-types": (200, {}, json.dumps({
+        "KeyId": 7, "Plaintext": [1, 2], "CiphertextBlob": {"a": 1}, "PublicKey": 3,
+        "PrivateKeyCiphertextBlob": None, "KeyMetadata": "none"})),
+}
 
 
 def make_proxy(server, faults, port=0):
@@ -151,6 +195,21 @@ def make_proxy(server, faults, port=0):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             operation = (self.headers.get("X-Amz-Target") or "").split(".")[-1]
             action = faults.next(operation)
+            if action in MALFORMED:
+                status, headers, text = MALFORMED[action]
+                return self.raw(status, headers, text.encode())
+            if action == "ok-huge":
+                return self.raw(200, {}, b'{"KeyId": "' + b"x" * (20 * 1024 * 1024) + b'"}')
+            if action == "truncated":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b'{"KeyId":"')
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             if action == "throttle":
                 return self.reply(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
             if action == "500":
@@ -172,11 +231,33 @@ def make_proxy(server, faults, port=0):
                 document = json.loads(data)
                 document["KeyId"] = action.split(":", 1)[1]
                 data = json.dumps(document).encode()
+            if action == "ok-bad-base64" and response.status == 200:
+                document = json.loads(data)
+                for field in ("Plaintext", "CiphertextBlob", "PublicKey", "PrivateKeyCiphertextBlob"):
+                    if field in document:
+                        document[field] = "!!not base64!!"
+                data = json.dumps(document).encode()
             self.send_response(response.status)
             self.send_header("Content-Type", response.getheader("Content-Type", "application/x-amz-json-1.1"))
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out or was cut off on purpose
+
+        def raw(self, status, headers, data):
+            self.send_response(status)
+            if "Content-Type" not in headers:
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up on a large answer, as it should
 
         def reply(self, status, document):
             data = json.dumps(document).encode()
@@ -291,6 +372,10 @@ def main():
                 elif op == "faults":
                     with faults.lock:
                         faults.actions = list(command["actions"])
+                    answer = {}
+                elif op == "mode":
+                    with faults.lock:
+                        faults.mode = (command["mode"], command.get("operation"))
                     answer = {}
                 elif op == "counts":
                     with faults.lock:

@@ -72,11 +72,13 @@ public final class Broker: Sendable {
             let total = rows.reduce(0) { $0 &+ $1.count }
             let perOrganization = Self.summary(rows.map { "\($0.organization): \($0.count)" })
             if let configured = config.keystores[name] {
-                let types = Set(rows.map(\.keystoreType)).subtracting([configured.type])
-                if let stored = types.sorted().first {
+                let mismatched = rows.filter { $0.keystoreType != configured.type }
+                if let stored = Set(mismatched.map(\.keystoreType)).sorted().first {
+                    let count = mismatched.reduce(0) { $0 &+ $1.count }
+                    let perOrganization = Self.summary(mismatched.map { "\($0.organization): \($0.count)" })
                     problems.append(ConfigDiagnostic(
                         .error, at: configured.location,
-                        "keystore '\(name)' is now of type '\(configured.type)', but \(total) stored key pair(s) were wrapped by it as type '\(stored)' (\(perOrganization)); restore type '\(stored)', and give a new keystore a new name"))
+                        "keystore '\(name)' is now of type '\(configured.type)', but \(count) stored key pair(s) were wrapped by it as type '\(stored)' (\(perOrganization)); restore type '\(stored)', and give a new keystore a new name"))
                 }
             } else {
                 problems.append(ConfigDiagnostic(

@@ -286,6 +286,10 @@ struct SectionReader {
             if !names.insert(token.name).inserted {
                 tokenNode.error("token name '\(token.name)' is used twice; each token needs its own name for the audit log")
             }
+            if DocumentedTokenHashes.all.contains(token.sha256) {
+                tokenNode.warning(
+                    "token '\(token.name)' has a sha256 printed in KeyBroker's documentation or examples: it is a placeholder, and for older examples anyone who read them holds the token. Replace it with one from: keybroker token create")
+            }
             if !hashes.insert(token.sha256).inserted {
                 tokenNode.error("token '\(token.name)' has the same sha256 as an earlier token; create a separate token (keybroker token create)")
             }

@@ -32,6 +32,7 @@ enum SQLiteDatabaseFile {
         var info = stat()
         if stat(url.path, &info) == 0 {
             try checkExisting(url, info: info)
+            try checkSchema(url, migrator: migrator)
             return
         }
         guard errno == ENOENT else {
@@ -59,11 +60,16 @@ enum SQLiteDatabaseFile {
     }
 
     /// Refuses a database without KeyBroker's schema (a foreign SQLite file, or one whose
-    /// content was lost).
-    static func checkSchema(_ url: URL, in db: Database, migrator: DatabaseMigrator) throws(StoreError) {
+    /// content was lost), reading it through a plain connection that changes nothing: the
+    /// pool opened afterwards switches the file to WAL, which must not happen to a foreign file.
+    static func checkSchema(_ url: URL, migrator: DatabaseMigrator) throws(StoreError) {
         let applied: Set<String>
         do {
-            applied = try migrator.appliedIdentifiers(db)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            let queue = try DatabaseQueue(path: url.path, configuration: configuration)
+            applied = try queue.read { db in try migrator.appliedIdentifiers(db) }
+            try queue.close()
         } catch {
             throw SQLiteErrors.map(error, file: url, while: "reading the schema version")
         }

@@ -60,11 +60,6 @@ public final class SQLiteKeyPairStore: KeyPairStore {
 
     /// Checks the schema, migrates, and raises durability, after the pool is open.
     private func finishOpening(readOnly: Bool) throws(StoreError) {
-        do {
-            try pool.read { db in try SQLiteDatabaseFile.checkSchema(self.url, in: db, migrator: Self.migrator) }
-        } catch {
-            throw SQLiteErrors.map(error, file: url, while: "reading the schema")
-        }
         if readOnly {
             let migrated: Bool
             do {

@@ -24,26 +24,26 @@ struct SQLiteRow {
 
     func record() throws(StoreError) -> KeyPairRecord {
         let idValue = try text("id")
-        guard let id = UUID(uuidString: idValue) else { throw corrupt("its id '\(idValue.prefix(64))' is not a UUID") }
+        guard let id = UUID(uuidString: idValue) else { throw corrupt("column id holds '\(DisplayText.escaped(String(idValue.prefix(64))))', not a UUID") }
         let organizationValue = try text("organization")
         guard let organization = OrganizationID(organizationValue) else {
-            throw corrupt("its organization id is not valid: \(OrganizationID.invalidMessage(organizationValue))")
+            throw corrupt("column organization holds \(OrganizationID.invalidMessage(String(organizationValue.prefix(160))))")
         }
         let specValue = try text("spec")
         guard let spec = KeyPairSpec(rawValue: specValue) else {
-            throw corrupt("its spec '\(specValue.prefix(64))' is not one of \(KeyPairSpec.allowedValues)")
+            throw corrupt("column spec holds '\(DisplayText.escaped(String(specValue.prefix(64))))', not one of \(KeyPairSpec.allowedValues)")
         }
         let reasonValue = try text("reason")
         guard let reason = KeyPairReason(rawValue: reasonValue) else {
-            throw corrupt("its reason '\(reasonValue.prefix(64))' is not one of \(KeyPairReason.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw corrupt("column reason holds '\(DisplayText.escaped(String(reasonValue.prefix(64))))', not one of \(KeyPairReason.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let contextValue = try text("encryption_context")
         guard let context = EncryptionContext(canonicalBytes: Data(contextValue.utf8)) else {
-            throw corrupt("its encryption context is not a JSON object of strings")
+            throw corrupt("column encryption_context does not hold a JSON object of strings")
         }
         let micros = try integer("created_at_us")
         guard let createdAt = Self.date(microseconds: micros) else {
-            throw corrupt("its creation time \(micros) µs is outside the years 1970-9999")
+            throw corrupt("column created_at_us holds \(micros) µs, outside the years 1970-9999")
         }
         return KeyPairRecord(
             id: id, organization: organization, keystoreName: try text("keystore_name"), keystoreType: try text("keystore_type"),
@@ -64,7 +64,7 @@ struct SQLiteRow {
         do {
             return try row.decode(DatabaseValue.self, forColumn: column)
         } catch {
-            throw corrupt("its column \(column) cannot be read (\(error))")
+            throw corrupt("column \(column) cannot be read (\(error))")
         }
     }
 
@@ -92,7 +92,7 @@ struct SQLiteRow {
 
     private func wrongType(_ column: String, expected: String) -> StoreError {
         let found = (try? value(column)).map(Self.storageClass) ?? "nothing"
-        return corrupt("its column \(column) holds \(found), not \(expected)")
+        return corrupt("column \(column) holds \(found), not \(expected)")
     }
 
     private func corrupt(_ problem: String) -> StoreError {

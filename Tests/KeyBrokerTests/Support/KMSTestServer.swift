@@ -101,6 +101,19 @@ final class KMSTestServer: @unchecked Sendable {
     /// What the next requests through the proxy suffer.
     func injectFaults(_ actions: [String]) throws { try command("faults", ["actions": actions]) }
 
+    /// Every request through the proxy (of `operation`, or all) gets `mode` until it is `pass` again.
+    func setMode(_ mode: String, operation: String? = nil) throws {
+        var arguments: [String: Any] = ["mode": mode]
+        if let operation { arguments["operation"] = operation }
+        try command("mode", arguments)
+    }
+
+    /// The malformed answers the proxy can give (see `kms_test_server.py`).
+    static let malformedAnswers = [
+        "type:#", "type:#Foo", "type:prefixed", "no-type", "empty-400", "non-json-400", "html-502", "header-type:#",
+        "ok-non-json", "ok-empty", "ok-wrong-types", "ok-bad-base64", "ok-huge", "truncated",
+    ]
+
     /// Requests per KMS operation that passed the proxy.
     func proxyCounts() throws -> [String: Int] { try command("counts")["counts"] as? [String: Int] ?? [:] }
 

@@ -42,12 +42,16 @@ struct ServerFixture: Sendable {
     }
 
     /// The default body: `local` (local-file), `other` (local-file), `plain` (none), plus extra keystores.
-    static func configBody(organizations: String = "{ acme: { rotation: weekly }, beta: {} }", extraKeystores: String = "", extra: String = "") -> String {
-        Fixtures.config(organizations: organizations, extraKeystores: extraKeystores) + "\naudit: { destination: audit.log }\n" + extra
+    static func configBody(
+        organizations: String = "{ acme: { rotation: weekly }, beta: {} }", extraKeystores: String = "", extra: String = "",
+        audit: String = "{ destination: audit.log }"
+    ) -> String {
+        Fixtures.config(organizations: organizations, extraKeystores: extraKeystores) + "\naudit: \(audit)\n" + extra
     }
 
     static func make(
-        body: String = configBody(), directory: TemporaryDirectory? = nil, now: @escaping @Sendable () -> Date = { Date() }
+        body: String = configBody(), directory: TemporaryDirectory? = nil, now: @escaping @Sendable () -> Date = { Date() },
+        store makeStore: (any KeyPairStore) -> any KeyPairStore = { $0 }
     ) async throws -> ServerFixture {
         let directory = try directory ?? TemporaryDirectory()
         var tokens: [String: String] = [:]
@@ -61,7 +65,7 @@ struct ServerFixture: Sendable {
         let server = try await KeyBrokerServer(
             loaded: loaded, source: { () throws(ConfigError) in try loader.load(path: path) },
             loadCandidate: { text throws(ConfigError) in try loader.loadCandidate(text: text, source: "request body", relativeTo: path) },
-            store: try SQLiteKeyPairStore(settings), now: now, logger: logger)
+            store: makeStore(try SQLiteKeyPairStore(settings)), now: now, logger: logger)
         return ServerFixture(directory: directory, server: server, tokens: tokens, configPath: path)
     }
 
@@ -74,6 +78,12 @@ struct ServerFixture: Sendable {
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let app = Application(router: server.router())
         try await app.test(.router, body)
+    }
+
+    /// An unwrap request body: `dataKey` wrapped with the pair's public key.
+    static func unwrapBody(_ pair: KeyPairRecord, _ dataKey: Data) throws -> ByteBuffer {
+        let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: pair.publicKeyDER)
+        return try ByteBuffer(json: ["keyPairId": pair.id.uuidString, "wrappedKey": wrapped.base64EncodedString()])
     }
 
     func headers(_ token: String?) -> HTTPFields {

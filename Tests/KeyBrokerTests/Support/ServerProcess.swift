@@ -70,8 +70,16 @@ final class ServerProcess: Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
+    /// The client for every test server: enough connections per host that a test's own
+    /// burst of requests never queues its probes behind them (AsyncHTTPClient's default is 8).
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 128)))
+
     /// One request to the server; returns status and body.
-    func request(_ method: HTTPMethod, _ path: String, token: String? = nil, json: Any? = nil) async throws -> (status: Int, body: Data) {
+    func request(
+        _ method: HTTPMethod, _ path: String, token: String? = nil, json: Any? = nil, timeout: TimeAmount = .seconds(30)
+    ) async throws -> (status: Int, body: Data) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -79,7 +87,7 @@ final class ServerProcess: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: json)))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await Self.client.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), Data(buffer: body))
     }

@@ -5,7 +5,7 @@ import Synchronization
 
 /// A test double, not a backend: a keystore whose calls fail on demand, delegating to the
 /// `none` keystore otherwise. Used where a real backend cannot be made to fail on cue.
-/// Configured as `type: test-failing` with `failOn: generate | decrypt | decrypt-unreachable | decrypt-bad-ciphertext | health | nothing`.
+/// Configured as `type: test-failing` with `failOn: generate | decrypt | decrypt-unreachable | decrypt-bad-ciphertext | decrypt-leaky | health | nothing`.
 enum FailingKeystorePlugin: KeystorePlugin {
     static let type = "test-failing"
 
@@ -34,6 +34,15 @@ struct FailingKeystore: Keystore {
 
     func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
         if failOn == "decrypt" { throw Self.backendError(name) }
+        if failOn == "decrypt-leaky" {
+            // What a shared backend's error can carry: the organization of the failed call's
+            // context and a path on the server.
+            let organization = context.pairs.values.first ?? "?"
+            throw KeystoreError(
+                .denied, keystore: name, message: "reading /srv/keybroker/secret/\(organization).key failed for \(organization)",
+                backendCode: "AccessDeniedException",
+                backendMessage: "no kms:Decrypt with kms:EncryptionContext:organization-id = \(organization)")
+        }
         if failOn == "decrypt-bad-ciphertext" {
             throw KeystoreError(
                 .badCiphertext, keystore: name, message: "KMS Decrypt failed", backendCode: "InvalidCiphertextException",
@@ -101,4 +110,50 @@ struct CountingKeystore: Keystore {
     }
 
     func checkHealth() async -> KeystoreHealth { .healthy("counting test keystore") }
+}
+
+/// One RSA key per test process, for records that need a real public key.
+enum TestKeys {
+    private static let shared = Result { try PrivateKeyMaterial(generating: .rsa2048) }
+
+    static func rsa2048() throws -> PrivateKeyMaterial { try shared.get() }
+}
+
+/// A fake store, not a backend: the SQLite store, whose reads fail with a chosen error once
+/// ``failReads()`` is called, while ``check()`` keeps passing — the failure a background check
+/// can miss and a request path must report.
+final class FailingStore: KeyPairStore, @unchecked Sendable {
+    private let failure: StoreError
+    private let state = Mutex<(inner: (any KeyPairStore)?, failing: Bool)>((nil, false))
+
+    init(failure: StoreError) { self.failure = failure }
+
+    /// Wraps the real store (called by the fixture once it has opened it).
+    func wrap(_ inner: any KeyPairStore) -> Self {
+        state.withLock { $0.inner = inner }
+        return self
+    }
+
+    func failReads() { state.withLock { $0.failing = true } }
+
+    private func inner(reading: Bool) throws(StoreError) -> any KeyPairStore {
+        let (inner, failing) = state.withLock { ($0.inner, $0.failing) }
+        if reading, failing { throw failure }
+        guard let inner else { throw StoreError(.unavailable, "the fake store wraps nothing yet") }
+        return inner
+    }
+
+    func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) { try await inner(reading: false).insertCurrent(record) }
+    func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? {
+        try await inner(reading: true).current(for: organization)
+    }
+    func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
+        try await inner(reading: true).keyPair(id: id, of: organization)
+    }
+    func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
+        try await inner(reading: true).history(for: organization, limit: limit, offset: offset)
+    }
+    func currentPairs() async throws(StoreError) -> CurrentPairs { try await inner(reading: true).currentPairs() }
+    func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner(reading: false).keystoreUsage() }
+    func check() async throws(StoreError) { try await inner(reading: false).check() }
 }
