@@ -33,6 +33,29 @@ public final class AWSKMSKeystore: Keystore {
     }
 
     public func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
+        let generated = try await generateUnverified(spec, context: context)
+        // Before the pair can be stored and its public key handed out: the private key must
+        // come back from KMS, under this context, with the key that wrapped it, and match the
+        // public key. A misbehaving endpoint is caught here, not at the first unwrap of a
+        // recording that can then never be decrypted.
+        let material: PrivateKeyMaterial
+        do {
+            material = try await decryptPrivateKey(generated.wrapped, context: context)
+        } catch {
+            throw KeystoreError(
+                error.kind, keystore: name, message: "the new pair did not decrypt again through KMS, so it was not stored: \(error.message)",
+                backendCode: error.backendCode, backendMessage: error.backendMessage, hint: error.hint)
+        }
+        guard material.publicKeyDER == generated.publicKeyDER else {
+            throw KeystoreError(
+                .wrongKey, keystore: name,
+                message: "KMS returned a public key that does not belong to the private key it encrypted; the pair was not stored",
+                hint: "the endpoint is not answering as KMS does; check the endpoint setting")
+        }
+        return generated
+    }
+
+    private func generateUnverified(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
         switch generation {
         case .dataKeyPair:
             let response = try await call("GenerateDataKeyPairWithoutPlaintext", context: context) { () throws(KMSError) in
@@ -55,7 +78,8 @@ public final class AWSKMSKeystore: Keystore {
             } catch {
                 throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned an unusable public key: \(error)")
             }
-            return GeneratedKeyPair(publicKeyDER: publicKey, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: response.KeyId))
+            let keyID = try verifiedKeyID(response.KeyId, operation: "GenerateDataKeyPairWithoutPlaintext")
+            return GeneratedKeyPair(publicKeyDER: publicKey, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: keyID))
         case .local:
             return try await generateLocally(spec) { der throws(KeystoreError) in
                 let plaintext = der.base64EncodedString()
@@ -67,7 +91,7 @@ public final class AWSKMSKeystore: Keystore {
                 guard let blob = Data(base64Encoded: response.CiphertextBlob) else {
                     throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned a ciphertext that is not base64")
                 }
-                return WrappedPrivateKey(ciphertext: blob, backendKeyReference: response.KeyId)
+                return WrappedPrivateKey(ciphertext: blob, backendKeyReference: try verifiedKeyID(response.KeyId, operation: "Encrypt"))
             }
         }
     }
@@ -95,6 +119,23 @@ public final class AWSKMSKeystore: Keystore {
         return try privateKey(fromUnwrapped: &der)
     }
 
+    /// The key ARN KMS reported for a new pair, once it is one KMS could have used: a key ARN
+    /// (not an alias) of the configured partition, account and region, and the configured key
+    /// itself when a key ARN is configured. It is stored on the pair and every later `Decrypt`
+    /// is pinned to it, so an endpoint that names another key here must be refused now.
+    func verifiedKeyID(_ reported: String, operation: String) throws(KeystoreError) -> String {
+        let shown = DisplayText.escaped(String(reported.prefix(256)))
+        guard let arn = KMSKeyARN(reported), case .key = arn.resource, arn.partition == key.partition, arn.account == key.account,
+            arn.region == key.region, key.resourceIsAlias || arn == key
+        else {
+            throw KeystoreError(
+                .wrongKey, keystore: name,
+                message: "KMS \(operation) reported key '\(shown)', which is not \(key.resourceIsAlias ? "a key of account \(key.account) in \(key.region)" : "the configured key \(key)"); refusing the pair",
+                hint: "the endpoint is not answering as KMS does; check the endpoint setting")
+        }
+        return arn.description
+    }
+
     public func checkHealth() async -> KeystoreHealth {
         let response: DescribeKeyResponse
         do {
@@ -105,25 +146,31 @@ public final class AWSKMSKeystore: Keystore {
             return .unhealthy(error)
         }
         let metadata = response.KeyMetadata
-        let spec = metadata.KeySpec ?? metadata.CustomerMasterKeySpec ?? "SYMMETRIC_DEFAULT"
+        // Values from KMS's answer go into messages and (the state) into the backend code,
+        // which unauthenticated readiness shows: bounded and escaped, the state as a code.
+        let arn = DisplayText.escaped(String(metadata.Arn.prefix(256)))
+        let state = metadata.KeyState.flatMap(KMSClient.errorCode)
+        let spec = DisplayText.escaped(String((metadata.KeySpec ?? metadata.CustomerMasterKeySpec ?? "SYMMETRIC_DEFAULT").prefix(64)))
         var problems: [String] = []
         if !metadata.Enabled || (metadata.KeyState.map { $0 != "Enabled" } ?? false) {
-            problems.append("the key is \(metadata.KeyState ?? "disabled")")
+            problems.append("the key is \(state ?? "disabled")")
         }
         var wrongKind: [String] = []
         if spec != "SYMMETRIC_DEFAULT" { wrongKind.append("its key spec is \(spec), not SYMMETRIC_DEFAULT") }
-        if let usage = metadata.KeyUsage, usage != "ENCRYPT_DECRYPT" { wrongKind.append("its key usage is \(usage), not ENCRYPT_DECRYPT") }
+        if let usage = metadata.KeyUsage, usage != "ENCRYPT_DECRYPT" {
+            wrongKind.append("its key usage is \(DisplayText.escaped(String(usage.prefix(64)))), not ENCRYPT_DECRYPT")
+        }
         guard wrongKind.isEmpty else {
             return .unhealthy(KeystoreError(
-                .misconfigured, keystore: name, message: "KMS key \(metadata.Arn) cannot wrap keys: \(wrongKind.joined(separator: "; "))",
+                .misconfigured, keystore: name, message: "KMS key \(arn) cannot wrap keys: \(wrongKind.joined(separator: "; "))",
                 hint: "configure a symmetric ENCRYPT_DECRYPT key (KeySpec SYMMETRIC_DEFAULT)"))
         }
         guard problems.isEmpty else {
             return .unhealthy(KeystoreError(
-                .keyUnusable, keystore: name, message: "KMS key \(metadata.Arn) cannot wrap keys: \(problems.joined(separator: "; "))",
-                backendCode: metadata.KeyState, hint: "enable the key (aws kms enable-key) or cancel its deletion (aws kms cancel-key-deletion)"))
+                .keyUnusable, keystore: name, message: "KMS key \(arn) cannot wrap keys: \(problems.joined(separator: "; "))",
+                backendCode: state, hint: "enable the key (aws kms enable-key) or cancel its deletion (aws kms cancel-key-deletion)"))
         }
-        return .healthy("\(metadata.Arn) via \(key), enabled, \(generation.rawValue) generation")
+        return .healthy("\(arn) via \(key), enabled, \(generation.rawValue) generation")
     }
 
     private func call<T>(

@@ -133,7 +133,9 @@ final class KMSClient: Sendable {
         }
         let creds: AWSCredentials
         do {
-            creds = try credentials.credentials()
+            // A shared credentials file is read for each request: off the cooperative pool.
+            let provider = credentials
+            creds = try await BlockingWork.io { () throws(AWSCredentialError) in try provider.credentials() }
         } catch {
             throw KMSError(code: "MissingCredentials", message: error.description, status: 403, attempts: attempt)
         }

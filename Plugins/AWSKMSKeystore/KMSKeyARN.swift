@@ -21,6 +21,12 @@ public struct KMSKeyARN: Sendable, Hashable, CustomStringConvertible {
     public static let expectedShape =
         "arn:aws:kms:{region}:{accountId}:alias/{alias} (or a key ARN arn:aws:kms:{region}:{accountId}:key/{keyId}, including multi-Region mrk-… ids)"
 
+    /// Whether this names an alias rather than a key.
+    public var resourceIsAlias: Bool {
+        if case .alias = resource { return true }
+        return false
+    }
+
     /// Whether this is a multi-Region key (its replicas share the key id in every region).
     public var isMultiRegion: Bool {
         if case .key(let id) = resource { return id.hasPrefix("mrk-") }

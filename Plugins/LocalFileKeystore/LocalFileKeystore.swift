@@ -96,6 +96,14 @@ public final class LocalFileKeystore: Keystore {
     public func checkHealth() async -> KeystoreHealth {
         await ring.health()
     }
+
+    /// A master key file that exists means this keystore wrapped pairs before.
+    public func priorUseEvidence() async -> String? {
+        let files = [ring.currentFile] + ring.previousFiles
+        return await BlockingWork.io {
+            files.first { FileManager.default.fileExists(atPath: $0.path) }.map { "master key file '\($0.path)' exists" }
+        }
+    }
 }
 
 /// The master keys of one keystore, read lazily and kept once read.

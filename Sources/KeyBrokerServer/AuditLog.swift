@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import KeyBroker
 import Logging
+import NIOConcurrencyHelpers
 
 /// One JSON line per key operation: generate, unwrap, test, reload, denied access.
 /// Never key material: only ids, names, results and error messages.
@@ -37,6 +38,8 @@ public final class AuditLog: Sendable {
         public var result: Result
         public var error: String?
         public var backend: ErrorBody.Backend?
+        /// For `access`: how many `access` records were left out since the last one written.
+        public var suppressed: Int?
     }
 
     private let descriptor: Int32
@@ -45,6 +48,18 @@ public final class AuditLog: Sendable {
     private let queue = DispatchQueue(label: "keybroker.audit")
     private let logger: Logger
     private let onFailure: @Sendable () -> Void
+    /// Refused accesses need no credentials to cause: a flood of them must not fill the disk
+    /// (which would then refuse every key operation). At most `accessBurst` lines at once,
+    /// `accessPerSecond` on average; the lines left out are counted in the next one written.
+    private let accessBudget = NIOLockedValueBox(AccessBudget())
+    static let accessBurst = 100.0
+    static let accessPerSecond = 20.0
+
+    private struct AccessBudget {
+        var tokens = AuditLog.accessBurst
+        var refilledAt = ContinuousClock.now
+        var suppressed = 0
+    }
 
     /// Opens the destination: standard error, or a file appended to (created 0600).
     /// - Parameters:
@@ -87,9 +102,10 @@ public final class AuditLog: Sendable {
     /// - Throws: ``AuditFailure`` when it could not be written and `audit.onFailure` is `refuse`.
     public func record(
         _ event: Event, actor: String, organization: OrganizationID? = nil, keyPairID: UUID? = nil, result: Result,
-        error: (any Error)? = nil, durable: Bool = false
+        error: (any Error)? = nil, durable: Bool = false, suppressed: Int? = nil
     ) async throws(AuditFailure) {
-        let line = Self.line(event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error)
+        let line = Self.line(
+            event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error, suppressed: suppressed)
         let (descriptor, queue) = (self.descriptor, self.queue)
         let failure = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
             queue.async { continuation.resume(returning: Self.write(line, to: descriptor, sync: durable)) }
@@ -107,15 +123,40 @@ public final class AuditLog: Sendable {
         _ event: Event, actor: String, organization: OrganizationID? = nil, keyPairID: UUID? = nil, result: Result,
         error: (any Error)? = nil
     ) async {
+        var suppressed: Int?
+        if event == .access {
+            guard let left = takeAccessToken() else { return }
+            suppressed = left > 0 ? left : nil
+        }
         do {
-            try await record(event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error)
+            try await record(
+                event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error, suppressed: suppressed)
         } catch {
             // Already logged by record.
         }
     }
 
+    /// Takes a token for an `access` line: `nil` when the budget is spent (the line is left
+    /// out and counted), else how many were left out before this one.
+    private func takeAccessToken() -> Int? {
+        accessBudget.withLockedValue { budget in
+            let now = ContinuousClock.now
+            let elapsed = (now - budget.refilledAt).seconds
+            budget.tokens = min(Self.accessBurst, budget.tokens + elapsed * Self.accessPerSecond)
+            budget.refilledAt = now
+            guard budget.tokens >= 1 else {
+                budget.suppressed += 1
+                return nil
+            }
+            budget.tokens -= 1
+            defer { budget.suppressed = 0 }
+            return budget.suppressed
+        }
+    }
+
     private static func line(
-        _ event: Event, actor: String, organization: OrganizationID?, keyPairID: UUID?, result: Result, error: (any Error)?
+        _ event: Event, actor: String, organization: OrganizationID?, keyPairID: UUID?, result: Result, error: (any Error)?,
+        suppressed: Int?
     ) -> Data {
         var backend: ErrorBody.Backend?
         var message: String?
@@ -128,7 +169,7 @@ public final class AuditLog: Sendable {
         }
         let entry = Entry(
             time: Date(), event: event, actor: actor, organization: organization?.rawValue,
-            keyPairId: keyPairID?.uuidString.lowercased(), result: result, error: message, backend: backend)
+            keyPairId: keyPairID?.uuidString.lowercased(), result: result, error: message, backend: backend, suppressed: suppressed)
         var line = (try? APIJSON.encoder.encode(entry)) ?? Data(#"{"event":"audit-encoding-failed"}"#.utf8)
         line.append(UInt8(ascii: "\n"))
         return line

@@ -87,7 +87,9 @@ public final class BrokerRuntime: Sendable {
             throw ReloadInProgress()
         }
         defer { reloading.withLockedValue { $0 = false } }
-        let loaded = try source()
+        // Reading the file may block (a slow mount): off the cooperative pool.
+        let source = self.source
+        let loaded = try await BlockingWork.io { () throws(ConfigError) in try source() }
         let old = broker
         guard loaded.config.storage == old.config.storage else {
             throw ConfigError(at: nil, "the storage settings changed; a reload cannot move the database: restart keybroker to use the new storage")

@@ -21,7 +21,9 @@ final class GenerationLimiter: Sendable {
     func acquire(_ organization: OrganizationID, limit: Int, now: Date) -> Int? {
         state.withLockedValue { state in
             sweep(&state, now: now)
-            var times = state.recent[organization, default: []].filter { now.timeIntervalSince($0) < window }
+            // A clock stepped back leaves entries "in the future": they no longer count, so a
+            // backward step never locks an organization out.
+            var times = state.recent[organization, default: []].filter { (0..<window).contains(now.timeIntervalSince($0)) }
             if times.count >= limit, let oldest = times.first {
                 state.recent[organization] = times
                 return max(1, Int((window - now.timeIntervalSince(oldest)).rounded(.up)))
@@ -36,6 +38,6 @@ final class GenerationLimiter: Sendable {
     private func sweep(_ state: inout State, now: Date) {
         guard now.timeIntervalSince(state.lastSweep) >= window else { return }
         state.lastSweep = now
-        state.recent = state.recent.filter { _, times in times.contains { now.timeIntervalSince($0) < window } }
+        state.recent = state.recent.filter { _, times in times.contains { (0..<window).contains(now.timeIntervalSince($0)) } }
     }
 }

@@ -370,9 +370,21 @@ public struct KeyBrokerAPI: Sendable {
             }
         }
         let redacted = principal.organizations != nil
+        let broker = runtime.broker
+        // A test generates a key pair through the keystore as "change key now" does: it
+        // counts against the same per-organization cap, and is audited before it runs.
+        if let wait = generationLimiter.acquire(id, limit: broker.config.server.generationsPerOrganizationPerMinute, now: runtime.now()) {
+            metrics.generationRateLimited()
+            throw mapped(
+                BrokerError.rateLimited(
+                    retryAfter: wait,
+                    "organization '\(id)' had \(broker.config.server.generationsPerOrganizationPerMinute) key-pair generations or tests in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"),
+                for: principal)
+        }
+        try await audited(.test, principal, organization: id, result: .pending)
         do {
-            let report = try await runtime.broker.test(organization: id, candidate: candidate)
-            try await audited(.test, principal, organization: id, result: report.passed ? .passed : .failed)
+            let report = try await broker.test(organization: id, candidate: candidate)
+            await audit.note(.test, actor: principal.name, organization: id, result: report.passed ? .passed : .failed)
             return try json(TestReportView(report, redacted: redacted))
         } catch let error as BrokerError {
             await audit.note(.test, actor: principal.name, organization: id, result: .failed, error: error)

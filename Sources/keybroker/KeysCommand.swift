@@ -23,10 +23,18 @@ struct KeysCommand: AsyncParsableCommand {
             if let client = try remote.client() {
                 view = try await client.post("/v1/orgs/\(organization.id)/keypairs")
             } else {
-                let broker = try await options.openBroker()
+                let (broker, audit) = try await options.openBrokerAndAudit()
+                let organization = organization.id
                 let record = try await attempt {
-                    try await broker.generateKeyPair(for: organization.id, reason: .manual, requestedBy: cliActor)
+                    try await broker.generateKeyPair(for: organization, reason: .manual, requestedBy: cliActor) { record throws(BrokerError) in
+                        do {
+                            try await audit.record(.generate, actor: cliActor, organization: organization, keyPairID: record.id, result: .pending, durable: true)
+                        } catch {
+                            throw BrokerError.auditFailed(error)
+                        }
+                    }
                 }
+                await audit.note(.generate, actor: cliActor, organization: organization, keyPairID: record.id, result: .ok)
                 view = KeyPairView(record, current: true)
             }
             if output.json {

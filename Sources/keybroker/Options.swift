@@ -4,6 +4,7 @@ import KeyBroker
 import AWSKMSKeystore
 import LocalFileKeystore
 import Logging
+import KeyBrokerServer
 import NoneKeystore
 
 /// Options every command that reads the configuration takes.
@@ -47,16 +48,39 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads the configuration, opens its store and the broker, and prints warnings.
     func openBroker() async throws -> Broker {
+        try await openBrokerAndAudit().broker
+    }
+
+    /// The broker, and the configured audit log for key operations made from the CLI: they
+    /// are recorded where the server records its own (`audit.destination`), and refused like
+    /// the server's when the record cannot be written.
+    func openBrokerAndAudit() async throws -> (broker: Broker, audit: AuditLog) {
         let loaded = try load()
         for warning in loaded.warnings { Terminal.error(warning.description) }
+        let audit: AuditLog
         do {
-            let store: any KeyPairStore
-            switch loaded.config.storage {
-            case .sqlite(let settings): store = try SQLiteKeyPairStore(settings)
-            }
-            return try await Broker.open(loaded, store: store, logger: logger)
+            audit = try AuditLog(loaded.config.audit, logger: logger)
+        } catch {
+            throw CLIFailure(["error: \(error)"], exitCode: CLIFailure.operationExitCode)
+        }
+        let store = try await Self.openStore(loaded)
+        do {
+            return (try await Broker.open(loaded, store: store, logger: logger), audit)
         } catch {
             throw CLIFailure(error)
+        }
+    }
+
+    /// Opens the configured store (see ``SQLiteKeyPairStore/make(for:readOnly:)`` for when a
+    /// missing database is created); a failure is exit code 1 with the store's message.
+    static func openStore(_ loaded: LoadedConfig) async throws -> any KeyPairStore {
+        do {
+            guard let store = try await SQLiteKeyPairStore.make(for: loaded) else {
+                throw CLIFailure(["error: this build has no store for the configured storage"], exitCode: CLIFailure.operationExitCode)
+            }
+            return store
+        } catch {
+            throw CLIFailure(["error: \(error)"], exitCode: CLIFailure.operationExitCode)
         }
     }
 }

@@ -67,7 +67,7 @@ struct DecryptCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try remote.client()
-        let broker = client == nil ? try await options.openBroker() : nil
+        let local = client == nil ? try await options.openBrokerAndAudit() : nil
         let expected = org.flatMap(OrganizationID.init)
         do {
             try await RecordingFiles.decrypt(input, to: output, progress: ProgressLine.make(verb: "decrypted")) { header in
@@ -82,8 +82,15 @@ struct DecryptCommand: AsyncParsableCommand {
                     guard let key = Data(base64Encoded: response.dataKey) else { throw RecordingError.dataKey("the server sent a malformed key") }
                     return key
                 }
-                guard let broker else { throw RecordingError.dataKey("no broker or server to unwrap the data key with") }
-                return try await broker.unwrapDataKey(for: header.organization, keyPairID: header.keyPairID, wrappedDataKey: header.wrappedDataKey)
+                guard let (broker, audit) = local else { throw RecordingError.dataKey("no broker or server to unwrap the data key with") }
+                let key = try await broker.unwrapDataKey(for: header.organization, keyPairID: header.keyPairID, wrappedDataKey: header.wrappedDataKey)
+                // As in the server: the data key is used only once its unwrap is recorded.
+                do {
+                    try await audit.record(.unwrap, actor: cliActor, organization: header.organization, keyPairID: header.keyPairID, result: .ok)
+                } catch {
+                    throw BrokerError.auditFailed(error)
+                }
+                return key
             }
             ProgressLine.finish()
         } catch {

@@ -26,14 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
         let loader = ConfigLoader(registry: registry, environment: environment, logger: logger)
         // Candidates sent over the API never see the server's environment.
         let candidateLoader = ConfigLoader(registry: registry, environment: [:], logger: logger)
-        let store: any KeyPairStore
-        do {
-            switch loaded.config.storage {
-            case .sqlite(let settings): store = try SQLiteKeyPairStore(settings)
-            }
-        } catch {
-            throw CLIFailure(["error: \(error)"], exitCode: CLIFailure.operationExitCode)
-        }
+        let store = try await ConfigOptions.openStore(loaded)
         let server: KeyBrokerServer
         do {
             server = try await KeyBrokerServer(

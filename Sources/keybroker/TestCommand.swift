@@ -33,7 +33,7 @@ struct TestCommand: AsyncParsableCommand {
             }
             report = try await client.post("/v1/orgs/\(organization.id)/test", body: body)
         } else {
-            let broker = try await options.openBroker()
+            let (broker, audit) = try await options.openBrokerAndAudit()
             var candidateKeystore: (settings: KeystoreSettings, keystore: any Keystore)?
             if let candidate {
                 do {
@@ -42,7 +42,14 @@ struct TestCommand: AsyncParsableCommand {
                     throw CLIFailure(error)
                 }
             }
-            report = TestReportView(try await attempt { try await broker.test(organization: organization.id, candidate: candidateKeystore) })
+            do {
+                try await audit.record(.test, actor: cliActor, organization: organization.id, result: .pending)
+            } catch {
+                throw CLIFailure(BrokerError.auditFailed(error))
+            }
+            let result = try await attempt { try await broker.test(organization: organization.id, candidate: candidateKeystore) }
+            await audit.note(.test, actor: cliActor, organization: organization.id, result: result.passed ? .passed : .failed)
+            report = TestReportView(result)
         }
         if output.json {
             try Terminal.json(report)
@@ -59,7 +66,14 @@ struct TestCommand: AsyncParsableCommand {
         else {
             throw CLIFailure(["error: '\(path)' is not a readable YAML mapping of one keystore's settings"], exitCode: CLIFailure.usageExitCode)
         }
-        return try JSONSerialization.data(withJSONObject: ["keystore": object])
+        // YAML can hold what JSON cannot (dates, binary, NaN): refuse it rather than hand it on.
+        let body: [String: Any] = ["keystore": object]
+        guard JSONSerialization.isValidJSONObject(body), let data = try? JSONSerialization.data(withJSONObject: body) else {
+            throw CLIFailure(
+                ["error: '\(path)' holds values that have no JSON form (a date, binary data, NaN); write them as strings"],
+                exitCode: CLIFailure.usageExitCode)
+        }
+        return data
     }
 
     static func text(_ report: TestReportView) -> String {

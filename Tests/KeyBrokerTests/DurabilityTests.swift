@@ -61,13 +61,13 @@ struct DurabilityTests {
         let url = databaseURL
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         switch state {
-        case "empty": FileManager.default.createFile(atPath: url.path, contents: Data())
+        case "empty": #expect(FileManager.default.createFile(atPath: url.path, contents: Data()))
         case "foreign":
             let queue = try DatabaseQueue(path: url.path)
             try queue.write { try $0.execute(sql: "CREATE TABLE recordings (id INTEGER PRIMARY KEY)") }
             try queue.close()
         case "directory": try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        case "garbage": FileManager.default.createFile(atPath: url.path, contents: Data(repeating: 0x41, count: 8192))
+        case "garbage": #expect(FileManager.default.createFile(atPath: url.path, contents: Data(repeating: 0x41, count: 8192)))
         default: break
         }
         let before = try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int

@@ -174,3 +174,123 @@ struct ObservingStore: KeyPairStore {
     func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner.keystoreUsage() }
     func check() async throws(StoreError) { try await inner.check() }
 }
+
+@Suite("Fail closed: what the review of the red-team fixes found")
+struct ReviewFindingTests {
+    @Test("a keystore test whose binding probe is refused (as KMS refuses a foreign context) leaves the keystore healthy")
+    func bindingProbeIsNoOutage() async throws {
+        let body = ServerFixture.configBody(
+            organizations: "{ acme: { keystore: strict } }", extraKeystores: "  strict: { type: test-failing, failOn: deny-foreign-context }",
+            extra: "server: { listen: 127.0.0.1:0, readiness: { strict: true } }\n")
+        let fixture = try await ServerFixture.make(body: body)
+        await fixture.server.runtime.monitor.checkAll(fixture.server.runtime.broker)
+        try await fixture.test { client in
+            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin")) { response in
+                #expect(response.status == .ok)
+                let report = try response.json(TestReportView.self)
+                #expect(report.passed)
+            }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok, "a tenant's test cannot take the replica out") }
+        }
+    }
+
+    @Test("keystore tests count against the per-organization generation cap")
+    func testsAreRateLimited() async throws {
+        let fixture = try await ServerFixture.make()
+        try await fixture.test { client in
+            for attempt in 1...7 {
+                try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin")) { response in
+                    #expect(response.status == (attempt <= 6 ? .ok : .tooManyRequests), "attempt \(attempt)")
+                }
+            }
+        }
+    }
+
+    @Test("a missing database next to an existing master key file is not created anew: KeyBroker ran here before")
+    func lostDatabaseIsNotRecreated() async throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("config/keybroker.yaml", Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/"))
+        let first = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "generate", "--org", "acme"], in: directory.url)
+        #expect(first.status == 0, "\(first.stderr)")
+        for suffix in ["", "-wal", "-shm"] { unlink(directory.path("data/keybroker.sqlite") + suffix) }
+        let again = try ProcessRunner.run(ProcessRunner.keybroker, ["status"], in: directory.url)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("does not exist, but keystore 'local' was used before (master key file '"), "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path("data/keybroker.sqlite")), "nothing was created")
+    }
+
+    @Test("a write-ahead log deleted under the store: new pairs are refused")
+    func deletedWriteAheadLog() async throws {
+        let url = try TemporaryDirectory().url.appendingPathComponent("keybroker.sqlite")
+        let store = try SQLiteKeyPairStore(url: url, createIfMissing: true)
+        try await store.insertCurrent(try DurabilityTests.record())
+        #expect(unlink(url.path + "-wal") == 0)
+        let error = await #expect(throws: StoreError.self) { try await store.insertCurrent(try DurabilityTests.record()) }
+        #expect(error?.message.contains("(the write-ahead log) was deleted or replaced") == true, "\(error?.message ?? "")")
+    }
+
+    @Test("a flood of unauthenticated requests writes a bounded number of audit lines, counting the rest")
+    func refusedAccessIsBudgeted() async throws {
+        let fixture = try await ServerFixture.make()
+        try await fixture.test { client in
+            for _ in 0..<400 {
+                try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("not-a-token")) {
+                    #expect($0.status == .unauthorized)
+                }
+            }
+        }
+        let lines = try String(contentsOfFile: fixture.directory.path("audit.log"), encoding: .utf8).split(separator: "\n")
+        let access = lines.filter { $0.contains(#""event":"access""#) }
+        #expect(access.count < 300, "\(access.count) lines for 400 refusals")
+        #expect(access.count >= 100, "the first ones are all written")
+    }
+
+    @Test("an unwrap whose ciphertext is not the pair's size costs no keystore call")
+    func wrongSizeCostsNoKeystoreCall() async throws {
+        let fixture = try await ServerFixture.make(body: ServerFixture.configBody(
+            organizations: "{ acme: { keystore: counted } }", extraKeystores: "  counted: { type: test-counting }",
+            extra: "privateKeyCache: { maxAge: 0s }\n"))
+        CountingKeystore.reset("counted")
+        let pair = try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        try await fixture.test { client in
+            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"),
+                body: try ByteBuffer(json: ["keyPairId": pair.id.uuidString, "wrappedKey": Data(repeating: 1, count: 10).base64EncodedString()])) {
+                #expect($0.status == .badRequest)
+            }
+        }
+        #expect(CountingKeystore.counts("counted").decrypt == 0)
+    }
+
+    @Test("keys generate from the CLI writes its audit lines where the server does, and is refused when it cannot")
+    func cliIsAudited() throws {
+        for (destination, status) in [("../audit.log", Int32(0)), ("/dev/full", Int32(1))] {
+            let directory = try TemporaryDirectory()
+            try directory.write("config/keybroker.yaml", Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/")
+                + "\naudit: { destination: \(destination) }\n")
+            let result = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "generate", "--org", "acme", "--json"], in: directory.url)
+            #expect(result.status == status, "\(destination): \(result.stderr)")
+            if status == 0 {
+                let id = try APIJSON.decoder.decode(KeyPairView.self, from: result.stdout).id
+                let audit = try String(contentsOfFile: directory.path("audit.log"), encoding: .utf8)
+                #expect(audit.contains(#""keyPairId":"\#(id)","organization":"acme","result":"pending""#), "\(audit)")
+                #expect(audit.contains(#""keyPairId":"\#(id)","organization":"acme","result":"ok""#))
+            } else {
+                #expect(result.stderr.contains("audit record could not be written"), "\(result.stderr)")
+                let list = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "list", "--org", "acme"], in: directory.url)
+                #expect(list.stdoutText.contains("has no key pairs"), "no pair was stored: \(list.stdoutText)")
+            }
+        }
+    }
+
+    @Test("a candidate file with values JSON cannot hold is refused with a clear error, not a crash")
+    func candidateWithoutJSONForm() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("config/keybroker.yaml", Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/"))
+        let candidate = try directory.write("c.yaml", "type: none\nwhen: 2026-12-02\nratio: .nan\n")
+        let result = try ProcessRunner.run(
+            ProcessRunner.keybroker, ["test", "--org", "acme", "--candidate", candidate, "--server", "http://127.0.0.1:9"], in: directory.url,
+            environment: ["KEYBROKER_TOKEN": "x", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("have no JSON form"), "\(result.stderr)")
+    }
+}

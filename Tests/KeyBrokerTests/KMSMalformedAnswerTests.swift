@@ -87,8 +87,7 @@ struct KMSMalformedAnswerTests {
         try server.setMode("type:#")
         let directory = try TemporaryDirectory()
         let kms = server.keystoreYAML(generation: "local", endpoint: proxy, extra: ", retries: { maxAttempts: 1 }")
-        let body = ServerFixture.configBody(organizations: "{ acme: { keystore: kms } }", extraKeystores: "  kms: \(kms)")
-            .replacingOccurrences(of: "path: data/", with: "path: ../data/").replacingOccurrences(of: "destination: audit.log", with: "destination: ../audit.log")
+        let body = ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{ acme: { keystore: kms } }", extraKeystores: "  kms: \(kms)"))
             + "server: { listen: 127.0.0.1:0, healthCheckInterval: 1s }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
         let process = try ServerProcess(directory: directory.url)
@@ -99,6 +98,27 @@ struct KMSMalformedAnswerTests {
         #expect(ready.status == 200)
         #expect(String(decoding: ready.body, as: UTF8.self).contains(#""backendCode":"HTTP400""#))
         #expect(process.stop() == 0)
+    }
+
+    @Test("a new pair is verified before it is stored: the key KMS names must be the configured one, and the pair must decrypt again")
+    func newPairsAreVerified() async throws {
+        let server = try SharedKMS.moto()
+        let proxy = try server.proxyEndpoint()
+        let directory = try TemporaryDirectory()
+        let keystore = try SharedKMS.keystore(server.keystoreYAML(generation: "local", endpoint: proxy), in: directory)
+        let context = EncryptionContext.organization(Fixtures.org("acme"))
+        let foreign = "arn:aws:kms:\(server.info.region):999999999999:key/11111111-2222-3333-4444-555555555555"
+        for (action, expected) in [
+            ("Encrypt=rewrite-keyid:\(foreign)", "reported key '\(foreign)', which is not a key of account \(server.info.account)"),
+            ("Encrypt=rewrite-keyid:\(server.info.aliasArn)", "which is not a key of account"),
+            ("Encrypt=corrupt-ciphertext", "the new pair did not decrypt again through KMS, so it was not stored"),
+        ] {
+            try server.injectFaults([action])
+            let error = await #expect(throws: KeystoreError.self, "\(action)") { try await keystore.generateKeyPair(.rsa2048, context: context) }
+            #expect(error?.message.contains(expected) == true, "\(action): \(error?.message ?? "")")
+        }
+        try server.injectFaults([])
+        _ = try await keystore.generateKeyPair(.rsa2048, context: context)
     }
 
     @Test("the error type parser: prefix#Code:suffix, #, :x and junk, in the body and the header")

@@ -12,8 +12,7 @@ struct LoadSensitiveTests {
     func killNineKeepsAuditComplete() async throws {
         let directory = try TemporaryDirectory()
         let organizations = (0..<16).map { "org-\($0)" }
-        let body = ServerFixture.configBody(organizations: "{}")
-            .replacingOccurrences(of: "path: data/", with: "path: ../data/").replacingOccurrences(of: "destination: audit.log", with: "destination: ../audit.log")
+        let body = ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
             + "server: { listen: 127.0.0.1:0 }\nscheduler: { enabled: false }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
         let server = try ServerProcess(directory: directory.url)
@@ -48,8 +47,8 @@ struct LoadSensitiveTests {
     @Test("probes answer while keys are generated for many organizations at once (generation runs off the cooperative pool)")
     func probesUnderGenerationLoad() async throws {
         let directory = try TemporaryDirectory()
-        let body = ServerFixture.configBody(organizations: "{}").replacingOccurrences(of: "keyPairSpec: RSA_2048", with: "keyPairSpec: RSA_3072")
-            .replacingOccurrences(of: "path: data/", with: "path: ../data/").replacingOccurrences(of: "destination: audit.log", with: "destination: ../audit.log")
+        let body = ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
+            .replacingOccurrences(of: "keyPairSpec: RSA_2048", with: "keyPairSpec: RSA_3072")
             + "server: { listen: 127.0.0.1:0 }\nscheduler: { enabled: false }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
         let server = try ServerProcess(directory: directory.url)

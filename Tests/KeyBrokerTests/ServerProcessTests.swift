@@ -12,8 +12,7 @@ struct ServerProcessTests {
         let directory = try TemporaryDirectory()
         var tokens: [String: String] = [:]
         for scope in ServerFixture.tokenScopes { tokens[scope.name] = TokenAuthenticator.newToken().token }
-        let body = ServerFixture.configBody().replacingOccurrences(of: "path: data/", with: "path: ../data/")
-            .replacingOccurrences(of: "destination: audit.log", with: "destination: ../audit.log")
+        let body = ServerFixture.inConfigFolder(ServerFixture.configBody())
             + "server: { listen: 127.0.0.1:0 }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: tokens, body: body))
         let server = try ServerProcess(directory: directory.url)

@@ -17,7 +17,9 @@ it stops the server by PID. Commands (boto3 against the server):
                                                  keeps the server's state) / listen again, same port
     {"op": "faults", "actions": [...]}           next requests through the proxy: "throttle",
                                                  "500", "delay:SECONDS", "close",
-                                                 "rewrite-keyid:ARN", "pass", or an answer below;
+                                                 "rewrite-keyid:ARN", "corrupt-ciphertext" (a
+                                                 flipped bit in the answer's ciphertext), "pass",
+                                                 or an answer below;
                                                  "Operation=action" applies to that operation only
     {"op": "mode", "mode": M, "operation": O?}   every request (of operation O) gets M until the
                                                  mode is "pass" again
@@ -230,6 +232,15 @@ def make_proxy(server, faults, port=0):
             if action.startswith("rewrite-keyid:") and response.status == 200:
                 document = json.loads(data)
                 document["KeyId"] = action.split(":", 1)[1]
+                data = json.dumps(document).encode()
+            if action == "corrupt-ciphertext" and response.status == 200:
+                import base64
+                document = json.loads(data)
+                for field in ("CiphertextBlob", "PrivateKeyCiphertextBlob"):
+                    if field in document:
+                        blob = bytearray(base64.b64decode(document[field]))
+                        blob[-1] ^= 0x01
+                        document[field] = base64.b64encode(bytes(blob)).decode()
                 data = json.dumps(document).encode()
             if action == "ok-bad-base64" and response.status == 200:
                 document = json.loads(data)

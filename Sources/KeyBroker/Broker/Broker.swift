@@ -251,6 +251,9 @@ public final class Broker: Sendable {
         for organization: OrganizationID, keyPairID: UUID, wrappedDataKey: Data
     ) async throws(BrokerError) -> Data {
         let record = try await keyPair(keyPairID, of: organization).record
+        // An RSA ciphertext is exactly the modulus size: anything else is refused before it
+        // costs a keystore call or a cache entry.
+        guard wrappedDataKey.count == record.spec.bits / 8 else { throw Self.notADataKey(keyPairID) }
         let privateKey: PrivateKeyMaterial
         if let cache {
             privateKey = try await cache.key(for: record.id) { () throws(BrokerError) in try await self.decryptPrivateKey(of: record) }
@@ -259,7 +262,8 @@ public final class Broker: Sendable {
         }
         var dataKey: Data
         do {
-            dataKey = try privateKey.unwrapDataKey(wrappedDataKey)
+            // Milliseconds of CPU: off the cooperative pool, which the probes share.
+            dataKey = try await BlockingWork.cpu(.decryption) { () throws(KeyMaterialError) in try privateKey.unwrapDataKey(wrappedDataKey) }
         } catch {
             throw Self.notADataKey(keyPairID)
         }

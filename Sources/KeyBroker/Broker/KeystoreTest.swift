@@ -88,19 +88,40 @@ extension Broker {
             }
         }
         let otherContext = EncryptionContext([settings.contextKey: "keybroker-test-another-organization"])
-        _ = await run.step("context-binding", after: generated) { (generated: GeneratedKeyPair) throws(KeyMaterialError) in
+        _ = await run.step("context-binding", after: generated) { (generated: GeneratedKeyPair) throws(KeystoreTestFailure) in
+            // A refusal is the expected answer here, and says nothing about the keystore's
+            // health: without the flag, every test would mark a KMS keystore unhealthy.
+            let answer = await KeystoreCall.$expectsRefusal.withValue(true) { () async -> Result<PrivateKeyMaterial, KeystoreError> in
+                do throws(KeystoreError) {
+                    return .success(try await keystore.decryptPrivateKey(generated.wrapped, context: otherContext))
+                } catch {
+                    return .failure(error)
+                }
+            }
             do throws(KeystoreError) {
-                _ = try await keystore.decryptPrivateKey(generated.wrapped, context: otherContext)
+                _ = try answer.get()
             } catch where error.kind.isTransient {
-                throw KeyMaterialError("could not check the binding, the keystore did not answer: \(error)")
+                throw KeystoreTestFailure("could not check the binding, the keystore did not answer: \(error)", keystoreError: error)
             } catch {
                 return  // refused, as it must be
             }
-            throw KeyMaterialError(
+            throw KeystoreTestFailure(
                 "the keystore unwrapped the private key under another organization's encryption context; it does not bind keys to organizations")
         }
         return KeystoreTestReport(
             organization: organization, keystore: settings.name, keystoreType: settings.type, spec: spec, steps: run.steps)
+    }
+}
+
+/// A failed test step: what went wrong, and the keystore's error behind it, if any (kept so
+/// that a report can be redacted by the error's kind).
+struct KeystoreTestFailure: Error {
+    let detail: String
+    let keystoreError: KeystoreError?
+
+    init(_ detail: String, keystoreError: KeystoreError? = nil) {
+        self.detail = detail
+        self.keystoreError = keystoreError
     }
 }
 
@@ -122,9 +143,10 @@ private struct TestRun {
             steps.append(KeystoreTestStep(name: name, outcome: .passed, duration: clock.now - start, detail: nil, keystoreError: nil))
             return output
         } catch {
+            let failure = error as? KeystoreTestFailure
             steps.append(KeystoreTestStep(
-                name: name, outcome: .failed, duration: clock.now - start, detail: "\(error)",
-                keystoreError: error as? KeystoreError))
+                name: name, outcome: .failed, duration: clock.now - start, detail: failure?.detail ?? "\(error)",
+                keystoreError: failure?.keystoreError ?? (error as? KeystoreError)))
             return nil
         }
     }

@@ -32,6 +32,25 @@ public protocol Keystore: Sendable {
     /// Checks that the backend is usable. Cheap, and called by background checkers and
     /// `status`, never on a request path.
     func checkHealth() async -> KeystoreHealth
+
+    /// What shows that this keystore wrapped key pairs before (a master key file that
+    /// exists), or `nil`. When the database is missing but a keystore shows prior use,
+    /// KeyBroker refuses to create a new, empty database: the old one was lost, and a new
+    /// one would strand every recording made before. Only cheap, local checks; no backend call.
+    func priorUseEvidence() async -> String?
+}
+
+extension Keystore {
+    /// No evidence: backends such as KMS leave nothing local to look at.
+    public func priorUseEvidence() async -> String? { nil }
+}
+
+/// What the caller of a keystore expects of the call in progress.
+public enum KeystoreCall {
+    /// Set while the broker makes a call it expects the keystore to refuse (the keystore
+    /// test's `context-binding` probe): such a refusal says nothing about the keystore's
+    /// health, so instrumentation must not count it as an outage.
+    @TaskLocal public static var expectsRefusal = false
 }
 
 /// The result of ``Keystore/generateKeyPair(_:context:)``.

@@ -114,9 +114,14 @@ enum SQLiteDatabaseFile {
             fsync(created)
             close(created)
         }
-        // link() never replaces: if another process created the database meanwhile, theirs stays.
-        if link(temporary.path, url.path) != 0, errno != EEXIST {
-            throw unavailable(url, "cannot be created: \(String(cString: strerror(errno)))")
+        // link() never replaces: if another file appeared meanwhile (another process created
+        // the database, or something else), it stays, and must pass the same checks.
+        if link(temporary.path, url.path) != 0 {
+            guard errno == EEXIST else { throw unavailable(url, "cannot be created: \(String(cString: strerror(errno)))") }
+            var info = stat()
+            guard stat(url.path, &info) == 0 else { throw unavailable(url, "cannot be read: \(String(cString: strerror(errno)))") }
+            try checkExisting(url, info: info)
+            try checkSchema(url, migrator: migrator)
         }
         syncDirectory(directory)
     }

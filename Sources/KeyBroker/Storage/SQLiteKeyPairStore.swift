@@ -19,6 +19,9 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     private let url: URL
     /// An open descriptor of the database file, to tell whether the path still names it.
     private let descriptor: Int32
+    /// The write-ahead log's identity once the pool made it: committed transactions live there
+    /// until a checkpoint, so a deleted log loses them as surely as a deleted database.
+    private let walIdentity: SQLiteDatabaseFile.Identity?
     /// Where the next ``check()`` goes on reading the current-pair index.
     private let checkCursor = Mutex("")
 
@@ -55,6 +58,7 @@ public final class SQLiteKeyPairStore: KeyPairStore {
             throw SQLiteErrors.map(error, file: url, while: "opening the database")
         }
         self.pool = pool
+        walIdentity = readOnly ? nil : try? SQLiteDatabaseFile.identity(at: URL(fileURLWithPath: url.path + "-wal"))
         try finishOpening(readOnly: readOnly)
     }
 
@@ -94,6 +98,25 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         try self.init(url: settings.path, createIfMissing: settings.createIfMissing, readOnly: readOnly)
     }
 
+    /// Opens the database of `loaded`. A missing database is created only where
+    /// `storage.sqlite.createIfMissing` allows it **and** no configured keystore shows prior
+    /// use (``Keystore/priorUseEvidence()``): a master key file next to a missing database
+    /// means the database was lost, not that this is a new deployment.
+    /// - Parameter readOnly: open an existing file without creating or migrating anything.
+    public static func make(for loaded: LoadedConfig, readOnly: Bool = false) async throws(StoreError) -> SQLiteKeyPairStore? {
+        guard case .sqlite(let settings) = loaded.config.storage else { return nil }
+        let path = settings.path.path
+        if settings.createIfMissing, !readOnly, !(await BlockingWork.io { FileManager.default.fileExists(atPath: path) }) {
+            for name in loaded.keystores.keys.sorted() {
+                guard let evidence = await loaded.keystores[name]?.priorUseEvidence() else { continue }
+                throw SQLiteDatabaseFile.unavailable(
+                    settings.path,
+                    "does not exist, but keystore '\(name)' was used before (\(evidence)): KeyBroker ran here, and its key pairs were in that file. Restore it from a backup (or mount the volume that holds it). A new, empty database would give every organization a new pair and strand every recording made before, so KeyBroker does not create one. Only to start over for good, move the keystore's key files away too")
+            }
+        }
+        return try await BlockingWork.io { () throws(StoreError) in try SQLiteKeyPairStore(settings, readOnly: readOnly) }
+    }
+
     deinit { close(descriptor) }
 
     /// The writer's `PRAGMA synchronous` (2 is FULL: every commit synced).
@@ -128,11 +151,21 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         return migrator
     }
 
-    /// Refuses to go on when the path no longer names the file the store has open.
+    /// Refuses to go on when the path no longer names the file the store has open, or the
+    /// write-ahead log was deleted or replaced. Runs on GRDB's queues (a `stat` on a stalled
+    /// mount must not block the cooperative pool).
     private func checkIdentity() throws(StoreError) {
         let open = try SQLiteDatabaseFile.identity(of: descriptor, url: url)
         let now = try SQLiteDatabaseFile.identity(at: url)
         guard open == now else { throw SQLiteDatabaseFile.replacedError(url) }
+        if let walIdentity {
+            let wal = URL(fileURLWithPath: url.path + "-wal")
+            guard (try? SQLiteDatabaseFile.identity(at: wal)) == walIdentity else {
+                throw SQLiteDatabaseFile.unavailable(
+                    wal,
+                    "(the write-ahead log) was deleted or replaced while KeyBroker had it open; pairs committed since the last checkpoint would be lost at the next restart, so the store refuses new ones. Restart keybroker after checking the database")
+            }
+        }
     }
 
     /// Reads in a transaction; `body` decodes inside it (rows are not Sendable), and a
@@ -146,8 +179,6 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     }
 
     public func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
-        // A write into a deleted or replaced file would be lost at the next restart.
-        try checkIdentity()
         let arguments: StatementArguments = [
             record.id.uuidString.lowercased(), record.organization.rawValue, record.keystoreName,
             record.keystoreType, record.backendKeyReference, record.spec.rawValue, record.publicKeyDER,
@@ -155,21 +186,33 @@ public final class SQLiteKeyPairStore: KeyPairStore {
             SQLiteRow.microseconds(record.createdAt), record.reason.rawValue, record.requestedBy,
         ]
         do {
-            try await pool.write { db in
-                try db.execute(
-                    sql: "UPDATE key_pair SET is_current = 0 WHERE organization = ? AND is_current = 1",
-                    arguments: [record.organization.rawValue])
-                try db.execute(
-                    sql: """
-                        INSERT INTO key_pair (id, organization, keystore_name, keystore_type, backend_key_reference, spec,
-                            public_key, wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-                        """,
-                    arguments: arguments)
+            try await pool.writeWithoutTransaction { db in
+                // A write into a deleted or replaced file would be lost at the next restart:
+                // checked before the transaction, and again after its commit, so that a pair
+                // committed into a file replaced meanwhile is never reported as stored.
+                try self.checkIdentity()
+                try db.inTransaction {
+                    try self.insert(record, arguments: arguments, in: db)
+                    return .commit
+                }
+                try self.checkIdentity()
             }
         } catch {
             throw SQLiteErrors.map(error, file: url, while: "storing key pair \(record.id.uuidString.lowercased())")
         }
+    }
+
+    private func insert(_ record: KeyPairRecord, arguments: StatementArguments, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE key_pair SET is_current = 0 WHERE organization = ? AND is_current = 1",
+            arguments: [record.organization.rawValue])
+        try db.execute(
+            sql: """
+                INSERT INTO key_pair (id, organization, keystore_name, keystore_type, backend_key_reference, spec,
+                    public_key, wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                """,
+            arguments: arguments)
     }
 
     public func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? {
@@ -237,7 +280,9 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     }
 
     public func check() async throws(StoreError) {
-        try checkIdentity()
+        // Before the read: a reader connection opened on a deleted file would fail with
+        // SQLite's less telling "unable to open database file".
+        try await BlockingWork.io { () throws(StoreError) in try self.checkIdentity() }
         // Read what requests read: a page of the current-pair index and the rows it points
         // to, a different page each time, so that over successive checks the whole table is
         // read while each check stays bounded (the same cost at any number of organizations).

@@ -80,6 +80,13 @@ struct ServerFixture: Sendable {
         try await app.test(.router, body)
     }
 
+    /// A configuration body moved to `config/keybroker.yaml` of a directory, where the
+    /// built `keybroker` finds it: its data and audit paths point one level up.
+    static func inConfigFolder(_ body: String) -> String {
+        body.replacingOccurrences(of: "path: data/", with: "path: ../data/")
+            .replacingOccurrences(of: "destination: audit.log", with: "destination: ../audit.log")
+    }
+
     /// An unwrap request body: `dataKey` wrapped with the pair's public key.
     static func unwrapBody(_ pair: KeyPairRecord, _ dataKey: Data) throws -> ByteBuffer {
         let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: pair.publicKeyDER)

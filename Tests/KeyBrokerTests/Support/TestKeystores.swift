@@ -5,7 +5,7 @@ import Synchronization
 
 /// A test double, not a backend: a keystore whose calls fail on demand, delegating to the
 /// `none` keystore otherwise. Used where a real backend cannot be made to fail on cue.
-/// Configured as `type: test-failing` with `failOn: generate | decrypt | decrypt-unreachable | decrypt-bad-ciphertext | decrypt-leaky | health | nothing`.
+/// Configured as `type: test-failing` with `failOn: generate | decrypt | decrypt-unreachable | decrypt-bad-ciphertext | decrypt-leaky | deny-foreign-context | health | nothing`.
 enum FailingKeystorePlugin: KeystorePlugin {
     static let type = "test-failing"
 
@@ -34,6 +34,10 @@ struct FailingKeystore: Keystore {
 
     func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
         if failOn == "decrypt" { throw Self.backendError(name) }
+        if failOn == "deny-foreign-context", !(context.pairs.values.first ?? "").hasPrefix("acme") {
+            // How KMS refuses a context its key policy does not allow.
+            throw Self.backendError(name)
+        }
         if failOn == "decrypt-leaky" {
             // What a shared backend's error can carry: the organization of the failed call's
             // context and a path on the server.
