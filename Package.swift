@@ -11,7 +11,9 @@ let package = Package(
     name: "KeyBroker",
     platforms: [.macOS(.v14)],
     products: [
+        .library(name: "KeyBrokerModel", targets: ["KeyBrokerModel"]),
         .library(name: "KeyBroker", targets: ["KeyBroker"]),
+        .library(name: "KeyBrokerSQLite", targets: ["KeyBrokerSQLite"]),
         .library(name: "NoneKeystore", targets: ["NoneKeystore"]),
         .library(name: "LocalFileKeystore", targets: ["LocalFileKeystore"]),
         .library(name: "AWSKMSKeystore", targets: ["AWSKMSKeystore"]),
@@ -32,16 +34,35 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // The core: model, keystore contract and registry, configuration, storage, broker.
-        // No HTTP and no concrete keystore live here.
+        // The model: organizations, key pairs, RSA key material and the recording format. No
+        // configuration, no storage, no I/O beyond the recording files: a recording service
+        // links this alone.
         .target(
-            name: "KeyBroker",
+            name: "KeyBrokerModel",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The core: keystore contract and registry, configuration, the store contract with its
+        // in-memory reference store, the broker. No HTTP, no database, no concrete keystore.
+        .target(
+            name: "KeyBroker",
+            dependencies: [
+                "KeyBrokerModel",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The SQLite store, through GRDB.
+        .target(
+            name: "KeyBrokerSQLite",
+            dependencies: [
+                "KeyBroker",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
         ),
@@ -96,6 +117,7 @@ let package = Package(
             name: "keybroker",
             dependencies: [
                 "KeyBroker",
+                "KeyBrokerSQLite",
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",
@@ -114,6 +136,7 @@ let package = Package(
             name: "KeyBrokerTests",
             dependencies: [
                 "KeyBroker",
+                "KeyBrokerSQLite",
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyBroker
+import KeyBrokerSQLite
 import AWSKMSKeystore
 import LocalFileKeystore
 import Logging

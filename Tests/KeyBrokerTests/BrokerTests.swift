@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KeyBroker
+import KeyBrokerSQLite
 import Testing
 
 @Suite("Broker")

@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import KeyBroker
+import KeyBrokerSQLite
 import KeyBrokerServer
 import Testing
 

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import KeyBroker
+import KeyBrokerSQLite
 import KeyBrokerServer
 import NIOCore
 import Synchronization

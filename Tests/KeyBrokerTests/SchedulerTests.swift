@@ -1,5 +1,6 @@
 import Foundation
 import KeyBroker
+import KeyBrokerSQLite
 import KeyBrokerServer
 import Testing
 

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import KeyBroker
+import KeyBrokerSQLite
 import KeyBrokerServer
 import Logging
 import NIOCore

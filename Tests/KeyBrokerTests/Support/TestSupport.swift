@@ -1,6 +1,7 @@
 import AWSKMSKeystore
 import Foundation
 import KeyBroker
+import KeyBrokerSQLite
 import LocalFileKeystore
 import Logging
 import NoneKeystore

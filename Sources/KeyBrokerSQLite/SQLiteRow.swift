@@ -1,4 +1,5 @@
 import Foundation
+import KeyBroker
 import GRDB
 
 /// Reads one `key_pair` row with strict type checks.

@@ -1,4 +1,5 @@
 import Foundation
+import KeyBroker
 import GRDB
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Foundation
+import KeyBroker
 import GRDB
 
 /// The rules for the one file that holds every key pair: a missing file is created only
