@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "KeyBrokerModel", targets: ["KeyBrokerModel"]),
         .library(name: "KeyBroker", targets: ["KeyBroker"]),
         .library(name: "KeyBrokerSQLite", targets: ["KeyBrokerSQLite"]),
+        .library(name: "KeyBrokerTesting", targets: ["KeyBrokerTesting"]),
         .library(name: "NoneKeystore", targets: ["NoneKeystore"]),
         .library(name: "LocalFileKeystore", targets: ["LocalFileKeystore"]),
         .library(name: "AWSKMSKeystore", targets: ["AWSKMSKeystore"]),
@@ -64,6 +65,13 @@ let package = Package(
                 "KeyBroker",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The conformance suites of the store and keystore contracts, for KeyBroker's own
+        // stores and plugins and for third-party ones.
+        .target(
+            name: "KeyBrokerTesting",
+            dependencies: ["KeyBroker"],
             swiftSettings: strictSettings
         ),
         // Keystore plugins: each depends on the core (and libraries), never on another plugin.
@@ -137,6 +145,7 @@ let package = Package(
             dependencies: [
                 "KeyBroker",
                 "KeyBrokerSQLite",
+                "KeyBrokerTesting",
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",

@@ -1,0 +1,196 @@
+public import Foundation
+public import KeyBroker
+import Testing
+
+/// The contract of ``KeyBroker/KeyPairStore``, run against a store: every store KeyBroker
+/// ships passes it, and a new one joins with one line in its tests.
+///
+/// ```swift
+/// @Test func conformance() async throws {
+///     try await KeyPairStoreConformance { try await MyStore.openEmpty() }.run()
+/// }
+/// ```
+/// Failures are recorded as swift-testing issues naming the store and the part of the
+/// contract that failed.
+public struct KeyPairStoreConformance: Sendable {
+    /// One store under test, opened on empty storage.
+    public struct Subject: Sendable {
+        /// The store.
+        public let store: any KeyPairStore
+        /// A second connection to the same storage (another process would open), or `nil`
+        /// for stores that have one connection only (the memory store).
+        public let secondConnection: (any KeyPairStore)?
+        /// Makes the stored pair `id` unreadable, as a damaged or edited row would be.
+        public let corrupt: @Sendable (UUID) async throws -> Void
+
+        /// Creates a subject.
+        public init(store: any KeyPairStore, secondConnection: (any KeyPairStore)?, corrupt: @escaping @Sendable (UUID) async throws -> Void) {
+            self.store = store
+            self.secondConnection = secondConnection
+            self.corrupt = corrupt
+        }
+    }
+
+    private let open: @Sendable () async throws -> Subject
+
+    /// Creates the suite.
+    /// - Parameter open: opens a store on new, empty storage; called once per part.
+    public init(open: @escaping @Sendable () async throws -> Subject) {
+        self.open = open
+    }
+
+    /// Runs every part of the contract. Each part opens its own subject and keeps it alive
+    /// to its end (a subject may own temporary storage).
+    public func run() async throws {
+        try await insertAndRead()
+        try await historyOrderAndPaging()
+        try await concurrentInserts()
+        try await usageCounts()
+        try await corruptRecords()
+    }
+
+    /// A current pair is stored whole and read back equal; the lookup by id includes the organization.
+    func insertAndRead() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let acme = try OrganizationID.checked("acme")
+        let record = try StoreSamples.record(for: acme)
+        try await store.insertCurrent(record)
+        #expect(try await store.current(for: acme) == record, "current(for:) returns the stored pair whole")
+        let stored = try await store.keyPair(id: record.id, of: acme)
+        #expect(stored?.record == record && stored?.isCurrent == true, "keyPair(id:of:) returns it, current")
+        #expect(try await store.keyPair(id: record.id, of: OrganizationID.checked("beta")) == nil, "another organization gets nothing")
+        #expect(try await store.keyPair(id: UUID(), of: acme) == nil)
+        #expect(try await store.current(for: OrganizationID.checked("beta")) == nil)
+        try await store.check()
+    }
+
+    /// History is newest first, pages by limit and offset, and a new insert replaces the current flag.
+    func historyOrderAndPaging() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let acme = try OrganizationID.checked("acme")
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        var records: [KeyPairRecord] = []
+        for index in 0..<5 {
+            // Two pairs share a creation time: insertion order decides between them.
+            let record = try StoreSamples.record(for: acme, createdAt: base.addingTimeInterval(Double(min(index, 3))))
+            try await store.insertCurrent(record)
+            records.append(record)
+        }
+        let history = try await store.history(for: acme, limit: 10, offset: 0)
+        #expect(history.map(\.record.id) == records.reversed().map(\.id), "newest first, ties in insertion order")
+        #expect(history.map(\.isCurrent) == [true, false, false, false, false], "one current pair: the newest")
+        let page = try await store.history(for: acme, limit: 2, offset: 2)
+        #expect(page.map(\.record.id) == Array(records.reversed().map(\.id)[2..<4]), "limit and offset page the history")
+        #expect(try await store.history(for: acme, limit: 2, offset: 10).isEmpty)
+        #expect(try await store.current(for: acme)?.id == records.last?.id)
+    }
+
+    /// Concurrent inserts for one organization, through every connection, leave exactly one current pair.
+    func concurrentInserts() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let acme = try OrganizationID.checked("acme")
+        let connections = [subject.store] + (subject.secondConnection.map { [$0] } ?? [])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<24 {
+                let store = connections[index % connections.count]
+                group.addTask { try await store.insertCurrent(try StoreSamples.record(for: acme)) }
+            }
+            try await group.waitForAll()
+        }
+        let history = try await subject.store.history(for: acme, limit: 100, offset: 0)
+        #expect(history.count == 24, "every insert was kept")
+        #expect(history.filter(\.isCurrent).count == 1, "exactly one current pair")
+        let current = try await subject.store.current(for: acme)
+        #expect(current?.id == history.first(where: \.isCurrent)?.record.id)
+        if let second = subject.secondConnection {
+            #expect(try await second.current(for: acme)?.id == current?.id, "both connections agree")
+        }
+    }
+
+    /// Usage counts pairs per keystore, type and organization.
+    func usageCounts() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let acme = try OrganizationID.checked("acme")
+        let beta = try OrganizationID.checked("beta")
+        for _ in 0..<3 { try await store.insertCurrent(try StoreSamples.record(for: acme, keystore: "local")) }
+        try await store.insertCurrent(try StoreSamples.record(for: acme, keystore: "kms", type: "aws-kms-symmetric"))
+        try await store.insertCurrent(try StoreSamples.record(for: beta, keystore: "local"))
+        let usage = Set(try await store.keystoreUsage())
+        #expect(usage == [
+            KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "acme", count: 3),
+            KeystoreUsage(keystoreName: "kms", keystoreType: "aws-kms-symmetric", organization: "acme", count: 1),
+            KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "beta", count: 1),
+        ])
+    }
+
+    /// An unreadable record fails the requests that need it, as a corrupt record, and is
+    /// reported by the scan without stopping it.
+    func corruptRecords() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let acme = try OrganizationID.checked("acme")
+        let beta = try OrganizationID.checked("beta")
+        let broken = try StoreSamples.record(for: acme)
+        let intact = try StoreSamples.record(for: beta)
+        try await store.insertCurrent(broken)
+        try await store.insertCurrent(intact)
+        try await subject.corrupt(broken.id)
+        let scan = try await store.currentPairs()
+        #expect(scan.records.map(\.id) == [intact.id], "the intact pair is read")
+        #expect(scan.corrupt.map(\.keyPairID) == [broken.id.uuidString.lowercased()], "the broken one is reported")
+        for (name, call) in [
+            ("current(for:)", { @Sendable () async throws(StoreError) in _ = try await store.current(for: acme) }),
+            ("keyPair(id:of:)", { @Sendable () async throws(StoreError) in _ = try await store.keyPair(id: broken.id, of: acme) }),
+            ("history(for:)", { @Sendable () async throws(StoreError) in _ = try await store.history(for: acme, limit: 10, offset: 0) }),
+        ] {
+            do throws(StoreError) {
+                try await call()
+                Issue.record("\(name) read the corrupt record")
+            } catch {
+                #expect(error.kind == .corruptRecord, "\(name): \(error)")
+                #expect(!error.affectsWholeStore)
+            }
+        }
+        #expect(try await store.current(for: beta) == intact, "other organizations are unaffected")
+        try await store.check()
+    }
+}
+
+/// Records for store tests.
+public enum StoreSamples {
+    /// A pair of `organization` with a real RSA-2048 public key (shared by all samples).
+    public static func record(
+        for organization: OrganizationID, keystore: String = "local", type: String = "none", createdAt: Date = Date()
+    ) throws -> KeyPairRecord {
+        KeyPairRecord(
+            id: UUID(), organization: organization, keystoreName: keystore, keystoreType: type, backendKeyReference: nil,
+            spec: .rsa2048, publicKeyDER: try publicKey.get(), wrappedPrivateKey: Data((0..<64).map { _ in UInt8.random(in: 0...255) }),
+            encryptionContext: .organization(organization),
+            createdAt: Date(timeIntervalSince1970: (createdAt.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000),
+            reason: .manual, requestedBy: "conformance")
+    }
+
+    private static let publicKey = Result { try PrivateKeyMaterial(generating: .rsa2048).publicKeyDER }
+}
+
+extension OrganizationID {
+    /// An organization id for tests: a wrong literal is a test failure, not a trap.
+    public static func checked(_ value: String) throws -> OrganizationID {
+        guard let id = OrganizationID(value) else { throw ConformanceError(OrganizationID.invalidMessage(value)) }
+        return id
+    }
+}
+
+/// A conformance suite could not set up what it tests.
+public struct ConformanceError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
