@@ -36,7 +36,7 @@ struct ConfigOptions: ParsableArguments {
     }
 
     /// A loader with the built-in plugins and the process environment.
-    var loader: ConfigLoader { ConfigLoader(registry: Self.registry(), logger: logger) }
+    var loader: ConfigLoader { ConfigLoader(registry: Self.registry(), sections: KeyBrokerServer.configSections, logger: logger) }
 
     /// Loads and validates the configuration.
     func load() throws -> LoadedConfig {

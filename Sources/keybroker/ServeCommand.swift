@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configPath = options.config
         let registry = ConfigOptions.registry()
         let environment = ProcessInfo.processInfo.environment
-        let loader = ConfigLoader(registry: registry, environment: environment, logger: logger)
+        let loader = ConfigLoader(registry: registry, sections: KeyBrokerServer.configSections, environment: environment, logger: logger)
         // Candidates sent over the API never see the server's environment.
         let candidateLoader = ConfigLoader(registry: registry, environment: [:], logger: logger)
         let store = try await ConfigOptions.openStore(loaded)

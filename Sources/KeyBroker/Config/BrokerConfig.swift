@@ -4,8 +4,6 @@ import Foundation
 public struct BrokerConfig: Sendable {
     /// The file it was read from.
     public let source: String
-    /// `server:`; used by `keybroker serve`.
-    public let server: ServerSettings
     /// `storage:`.
     public let storage: StorageSettings
     /// `keystores:` by instance name.
@@ -14,14 +12,10 @@ public struct BrokerConfig: Sendable {
     public let defaults: OrganizationPolicy
     /// `organizations:`: the organizations with settings of their own.
     public let organizations: [OrganizationID: OrganizationOverrides]
-    /// `auth:`.
-    public let auth: AuthSettings
-    /// `scheduler:`: rotation in `keybroker serve`.
-    public let scheduler: SchedulerSettings
-    /// `audit:`.
-    public let audit: AuditSettings
     /// `privateKeyCache:`.
     public let privateKeyCache: PrivateKeyCachePolicy
+    /// The sections other layers read (`server:`, `auth:`, … for `keybroker serve`).
+    public let sections: ConfigSections
 
     /// The settings that apply to `organization`: its own, then the keystore's spec, then
     /// `defaults`.
@@ -31,81 +25,6 @@ public struct BrokerConfig: Sendable {
         let spec = overrides?.keyPairSpec ?? keystores[keystore]?.keyPairSpec ?? defaults.keyPairSpec
         return OrganizationPolicy(
             keystore: keystore, rotation: overrides?.rotation ?? defaults.rotation, keyPairSpec: spec)
-    }
-}
-
-/// `server:`.
-public struct ServerSettings: Sendable, Hashable {
-    /// The host to listen on. Loopback by default: a new deployment is not reachable from
-    /// the network until an operator says so.
-    public var host = "127.0.0.1"
-    /// The TCP port.
-    public var port = 8080
-    /// Whether an unhealthy keystore makes `/readyz` fail (503) instead of `degraded` (200).
-    public var strictReadiness = false
-    /// How often keystores and the store are checked in the background.
-    public var healthCheckInterval: Duration = .seconds(30)
-    /// The largest request body accepted (413 above).
-    public var maxRequestBytes = 64 * 1024
-    /// How many key pairs the API may generate for one organization per minute (429 above);
-    /// concurrent requests for one organization share one generation and count once.
-    public var generationsPerOrganizationPerMinute = 6
-
-    /// The defaults.
-    public static let `default` = ServerSettings()
-}
-
-/// `scheduler:`: automatic rotation in `keybroker serve`.
-public struct SchedulerSettings: Sendable, Hashable {
-    /// Whether the server rotates on its own.
-    public var enabled = true
-    /// How often due organizations are looked for.
-    public var interval: Duration = .seconds(60)
-    /// How many rotations run at once.
-    public var concurrency = 4
-    /// How many key-pair generations per second one keystore receives at most.
-    public var perKeystoreRate = 5.0
-    /// The lowest `perKeystoreRate`: one generation per 1000 s.
-    public static let minimumRate = 0.001
-    /// The highest `perKeystoreRate`.
-    public static let maximumRate = 1000.0
-    /// The longest wait before a failed rotation is tried again (backoff doubles up to it).
-    public var maxRetryDelay: Duration = .seconds(3600)
-
-    /// The defaults.
-    public static let `default` = SchedulerSettings()
-}
-
-/// `audit:`: where the audit log goes, and what happens when it cannot be written.
-public struct AuditSettings: Sendable, Hashable {
-    /// Where records go.
-    public enum Destination: Sendable, Hashable {
-        /// One JSON line per key operation on standard error.
-        case stderr
-        /// Appended to a file (created 0600).
-        case file(URL)
-    }
-
-    /// What a key operation does when its audit record cannot be written.
-    public enum FailurePolicy: String, Sendable, Hashable, CaseIterable {
-        /// Refuse the operation (503): nothing happens that the audit log does not show.
-        case refuse
-        /// Go on, and report the failure on standard error and in the metrics.
-        case `continue`
-    }
-
-    /// Where records go.
-    public var destination: Destination
-    /// What a key operation does when its record cannot be written.
-    public var onFailure: FailurePolicy
-
-    /// Standard error, refusing operations that cannot be audited.
-    public static let `default` = AuditSettings(destination: .stderr, onFailure: .refuse)
-
-    /// Creates the settings.
-    public init(destination: Destination, onFailure: FailurePolicy) {
-        self.destination = destination
-        self.onFailure = onFailure
     }
 }
 
@@ -175,43 +94,4 @@ public struct OrganizationOverrides: Sendable, Hashable {
     public let rotation: RotationCadence?
     /// The RSA spec.
     public let keyPairSpec: KeyPairSpec?
-}
-
-/// `auth:`: API tokens, used by `keybroker serve`.
-public struct AuthSettings: Sendable, Hashable {
-    /// The configured tokens.
-    public let tokens: [TokenSettings]
-
-    /// Creates the settings.
-    public init(tokens: [TokenSettings]) {
-        self.tokens = tokens
-    }
-}
-
-/// One API token, stored as the SHA-256 of the token so the file never holds a usable secret.
-public struct TokenSettings: Sendable, Hashable {
-    /// A name for audit logs.
-    public let name: String
-    /// The lowercase hex SHA-256 of the token.
-    public let sha256: String
-    /// What the token may do.
-    public let permissions: Set<Permission>
-    /// The organizations it may do it for; `nil` means all (`"*"`).
-    public let organizations: Set<OrganizationID>?
-
-    /// Creates a token entry.
-    public init(name: String, sha256: String, permissions: Set<Permission>, organizations: Set<OrganizationID>?) {
-        self.name = name
-        self.sha256 = sha256
-        self.permissions = permissions
-        self.organizations = organizations
-    }
-}
-
-/// A permission an API token can hold.
-public enum Permission: String, CaseIterable, Sendable, Hashable {
-    case viewKeys = "encryption-key:view"
-    case editKeys = "encryption-key:edit"
-    case encrypt = "recording:encrypt"
-    case decrypt = "recording:decrypt"
 }

@@ -24,6 +24,8 @@ public struct LoadedConfig: Sendable {
 public struct ConfigLoader: Sendable {
     /// The plugins that keystore entries may name.
     public let registry: KeystoreRegistry
+    /// The top-level sections other layers read (the server's), besides the core's.
+    public let sections: [any ConfigSection.Type]
     /// The variables `${VAR}` reads.
     public let environment: [String: String]
     /// Passed on to keystore instances.
@@ -31,10 +33,11 @@ public struct ConfigLoader: Sendable {
 
     /// Creates a loader.
     public init(
-        registry: KeystoreRegistry, environment: [String: String] = ProcessInfo.processInfo.environment,
-        logger: Logger = Logger(label: "keybroker.config")
+        registry: KeystoreRegistry, sections: [any ConfigSection.Type] = [],
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "keybroker.config")
     ) {
         self.registry = registry
+        self.sections = sections
         self.environment = environment
         self.logger = logger
     }
@@ -45,7 +48,7 @@ public struct ConfigLoader: Sendable {
         let (root, diagnostics) = try parse(path: path)
         guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
         let reader = SectionReader(registry: registry, context: pluginContext(for: path, origin: .configurationFile), diagnostics: diagnostics)
-        let result = reader.read(root: mapping, source: path)
+        let result = reader.read(root: mapping, source: path, sections: sections)
         guard diagnostics.errorCount == 0, let (config, keystores) = result else {
             throw ConfigError(diagnostics.sorted)
         }

@@ -8,8 +8,7 @@ struct SectionReader {
 
     private static let exampleKeystore = "{ type: local-file, path: ../data/master.key, createIfMissing: true }"
 
-    func read(root: ConfigMapping, source: String) -> (BrokerConfig, [String: any Keystore])? {
-        let server = root["server"].map(readServer) ?? .default
+    func read(root: ConfigMapping, source: String, sections sectionTypes: [any ConfigSection.Type]) -> (BrokerConfig, [String: any Keystore])? {
         let storage = root.required("storage", example: "{ sqlite: { path: ../data/keybroker.sqlite } }").flatMap(readStorage)
         let keystores = readKeystores(root.required("keystores", example: "{ local: \(Self.exampleKeystore) }"))
         // References are checked against every declared name, even of entries with errors,
@@ -17,10 +16,11 @@ struct SectionReader {
         let names = keystores.declared
         let defaults = readDefaults(root["defaults"], keystores: names, rootNode: root.node)
         let organizations = root["organizations"].map { readOrganizations($0, keystoreNames: names) } ?? [:]
-        let auth = root["auth"].map(readAuth) ?? AuthSettings(tokens: [])
-        let scheduler = root["scheduler"].map(readScheduler) ?? .default
-        let audit = root["audit"].map(readAudit) ?? .default
         let cache = root["privateKeyCache"].map(readCache) ?? .default
+        var sections = ConfigSections()
+        for section in sectionTypes {
+            if let node = root[section.key] { sections.set(section.read(node, context: context)) }
+        }
         root.reportUnknownKeys()
 
         if let defaults {
@@ -29,89 +29,13 @@ struct SectionReader {
         }
         guard let storage, let defaults, diagnostics.errorCount == 0 else { return nil }
         let config = BrokerConfig(
-            source: source, server: server, storage: storage, keystores: keystores.settings, defaults: defaults,
-            organizations: organizations.mapValues(\.overrides), auth: auth, scheduler: scheduler, audit: audit,
-            privateKeyCache: cache)
+            source: source, storage: storage, keystores: keystores.settings, defaults: defaults,
+            organizations: organizations.mapValues(\.overrides), privateKeyCache: cache, sections: sections)
         return (config, keystores.instances)
     }
 
-    // MARK: server and storage
 
-    private func readServer(_ node: ConfigNode) -> ServerSettings {
-        guard let mapping = node.mapping() else { return .default }
-        defer { mapping.reportUnknownKeys() }
-        var settings = ServerSettings.default
-        if let readiness = mapping["readiness"]?.mapping() {
-            settings.strictReadiness = readiness["strict"]?.bool() ?? false
-            readiness.reportUnknownKeys()
-        }
-        if let value = mapping["healthCheckInterval"]?.duration(in: .seconds(1)...(.seconds(3600))) {
-            settings.healthCheckInterval = value
-        }
-        if let value = mapping["maxRequestBytes"]?.integer(in: 1024...(16 * 1024 * 1024)) { settings.maxRequestBytes = value }
-        if let limits = mapping["limits"]?.mapping() {
-            if let value = limits["generationsPerOrganizationPerMinute"]?.integer(in: 1...1000) {
-                settings.generationsPerOrganizationPerMinute = value
-            }
-            limits.reportUnknownKeys()
-        }
-        if let (host, port) = readListen(mapping["listen"]) {
-            settings.host = host
-            settings.port = port
-        }
-        return settings
-    }
-
-    private func readListen(_ node: ConfigNode?) -> (String, Int)? {
-        guard let listenNode = node, let listen = listenNode.nonEmptyString() else { return nil }
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (0...65535).contains(port)
-        else {
-            listenNode.error("'server.listen' must be HOST:PORT with a port from 0 (any free port) to 65535 (e.g. 127.0.0.1:8080), found '\(listen)'")
-            return nil
-        }
-        var host = String(listen[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else {
-            listenNode.error("'server.listen' needs a host before the port (127.0.0.1 for loopback, 0.0.0.0 for all interfaces)")
-            return nil
-        }
-        return (host, port)
-    }
-
-    // MARK: scheduler, audit, cache
-
-    private func readScheduler(_ node: ConfigNode) -> SchedulerSettings {
-        var settings = SchedulerSettings.default
-        guard let mapping = node.mapping() else { return settings }
-        defer { mapping.reportUnknownKeys() }
-        if let value = mapping["enabled"]?.bool() { settings.enabled = value }
-        if let value = mapping["interval"]?.duration(in: .seconds(1)...(.seconds(86_400))) { settings.interval = value }
-        if let value = mapping["concurrency"]?.integer(in: 1...64) { settings.concurrency = value }
-        if let node = mapping["perKeystoreRate"], let text = node.string() {
-            // At least one generation per 1000 s: a slower rate would stall rotation for days,
-            // and the spacing it implies must fit the clock's arithmetic.
-            if let rate = Double(text), rate >= SchedulerSettings.minimumRate, rate <= SchedulerSettings.maximumRate {
-                settings.perKeystoreRate = rate
-            } else {
-                node.error(
-                    "'\(node.path)' must be a number of generations per second from \(SchedulerSettings.minimumRate) (one every 1000 s) to \(Int(SchedulerSettings.maximumRate)), found '\(text)'")
-            }
-        }
-        if let value = mapping["maxRetryDelay"]?.duration(in: .seconds(1)...(.seconds(86_400))) { settings.maxRetryDelay = value }
-        return settings
-    }
-
-    private func readAudit(_ node: ConfigNode) -> AuditSettings {
-        var settings = AuditSettings.default
-        guard let mapping = node.mapping() else { return settings }
-        defer { mapping.reportUnknownKeys() }
-        if let destination = mapping["destination"]?.nonEmptyString() {
-            settings.destination = destination == "stderr" ? .stderr : .file(context.resolvePath(destination))
-        }
-        if let policy = mapping["onFailure"]?.value(of: AuditSettings.FailurePolicy.self) { settings.onFailure = policy }
-        return settings
-    }
+    // MARK: cache and storage
 
     private func readCache(_ node: ConfigNode) -> PrivateKeyCachePolicy {
         var policy = PrivateKeyCachePolicy.default
@@ -271,76 +195,5 @@ struct SectionReader {
                 entry.node.warning("organization '\(id)' uses keystore '\(name)', which stores its private keys UNWRAPPED in the database")
             }
         }
-    }
-
-    // MARK: auth
-
-    private func readAuth(_ node: ConfigNode) -> AuthSettings {
-        guard let mapping = node.mapping() else { return AuthSettings(tokens: []) }
-        defer { mapping.reportUnknownKeys() }
-        let tokens = mapping["tokens"]?.list() ?? []
-        var names = Set<String>()
-        var hashes = Set<String>()
-        return AuthSettings(tokens: tokens.compactMap { tokenNode in
-            guard let token = readToken(tokenNode) else { return nil }
-            if !names.insert(token.name).inserted {
-                tokenNode.error("token name '\(token.name)' is used twice; each token needs its own name for the audit log")
-            }
-            if DocumentedTokenHashes.all.contains(token.sha256) {
-                tokenNode.warning(
-                    "token '\(token.name)' has a sha256 printed in KeyBroker's documentation or examples: it is a placeholder, and for older examples anyone who read them holds the token. Replace it with one from: keybroker token create")
-            }
-            if !hashes.insert(token.sha256).inserted {
-                tokenNode.error("token '\(token.name)' has the same sha256 as an earlier token; create a separate token (keybroker token create)")
-            }
-            return token
-        })
-    }
-
-    private func readToken(_ node: ConfigNode) -> TokenSettings? {
-        guard let mapping = node.mapping() else { return nil }
-        defer { mapping.reportUnknownKeys() }
-        let name = mapping.required("name", example: "ops")?.nonEmptyString()
-        var hash: String?
-        if let hashNode = mapping.required("sha256", example: "<64 hex digits: printf %s TOKEN | sha256sum>"),
-            let value = hashNode.nonEmptyString()
-        {
-            if value.count == 64, value.allSatisfy(\.isHexDigit) {
-                hash = value.lowercased()
-            } else {
-                hashNode.error("'\(hashNode.path)' must be the 64-hex-digit SHA-256 of the token, not the token itself")
-            }
-        }
-        var permissions = Set<Permission>()
-        let permissionsNode = mapping.required("permissions", example: "[encryption-key:view]")
-        let permissionItems = permissionsNode?.list()
-        for item in permissionItems ?? [] {
-            if let permission = item.value(of: Permission.self) { permissions.insert(permission) }
-        }
-        if let permissionsNode, permissionItems?.isEmpty == true {
-            permissionsNode.error("'\(permissionsNode.path)' is empty; a token needs at least one of: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        var organizations: Set<OrganizationID> = []
-        var everyOrganization = false
-        let orgsNode = mapping.required("orgs", example: "[\"*\"] or a list of organization ids")
-        let orgItems = orgsNode?.list()
-        for item in orgItems ?? [] {
-            guard let value = item.nonEmptyString() else { continue }
-            if value == "*" {
-                everyOrganization = true
-            } else if let id = OrganizationID(value) {
-                organizations.insert(id)
-            } else {
-                item.error("'\(ConfigNode.printable(value))' is not a valid organization id (or \"*\" for all); allowed: \(OrganizationID.allowedForm)")
-            }
-        }
-        if let orgsNode, orgItems?.isEmpty == true {
-            orgsNode.error("'\(orgsNode.path)' is empty; list organization ids, or [\"*\"] for all")
-        } else if let orgsNode, everyOrganization, !organizations.isEmpty {
-            orgsNode.error("'\(orgsNode.path)' mixes \"*\" with organization ids; write either [\"*\"] or the ids")
-        }
-        guard let name, let hash else { return nil }
-        return TokenSettings(
-            name: name, sha256: hash, permissions: permissions, organizations: everyOrganization ? nil : organizations)
     }
 }

@@ -1,6 +1,7 @@
 import AWSKMSKeystore
 import Foundation
 import KeyBroker
+import KeyBrokerServer
 import KeyBrokerSQLite
 import LocalFileKeystore
 import Logging
@@ -43,7 +44,7 @@ enum Fixtures {
     }
 
     static func loader(environment: [String: String] = [:], extra: [any KeystorePlugin.Type] = []) -> ConfigLoader {
-        ConfigLoader(registry: registry(including: extra), environment: environment)
+        ConfigLoader(registry: registry(including: extra), sections: KeyBrokerServer.configSections, environment: environment)
     }
 
     /// A configuration with two local-file keystores (`local`, `other`) and a `none` one,

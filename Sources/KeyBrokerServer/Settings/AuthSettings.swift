@@ -1,0 +1,114 @@
+public import KeyBroker
+
+/// `auth:`: API tokens, used by `keybroker serve`.
+public struct AuthSettings: ConfigSection {
+    public static let key = "auth"
+    public static let defaultValue = AuthSettings(tokens: [])
+
+    /// The configured tokens.
+    public let tokens: [TokenSettings]
+
+    /// Creates the settings.
+    public init(tokens: [TokenSettings]) {
+        self.tokens = tokens
+    }
+}
+
+/// One API token, stored as the SHA-256 of the token so the file never holds a usable secret.
+public struct TokenSettings: Sendable, Hashable {
+    /// A name for audit logs.
+    public let name: String
+    /// The lowercase hex SHA-256 of the token.
+    public let sha256: String
+    /// What the token may do.
+    public let permissions: Set<Permission>
+    /// The organizations it may do it for; `nil` means all (`"*"`).
+    public let organizations: Set<OrganizationID>?
+
+    /// Creates a token entry.
+    public init(name: String, sha256: String, permissions: Set<Permission>, organizations: Set<OrganizationID>?) {
+        self.name = name
+        self.sha256 = sha256
+        self.permissions = permissions
+        self.organizations = organizations
+    }
+}
+
+/// A permission an API token can hold.
+public enum Permission: String, CaseIterable, Sendable, Hashable {
+    case viewKeys = "encryption-key:view"
+    case editKeys = "encryption-key:edit"
+    case encrypt = "recording:encrypt"
+    case decrypt = "recording:decrypt"
+}
+
+extension AuthSettings {
+    public static func read(_ node: ConfigNode, context: PluginContext) -> AuthSettings {
+        guard let mapping = node.mapping() else { return AuthSettings(tokens: []) }
+        defer { mapping.reportUnknownKeys() }
+        let tokens = mapping["tokens"]?.list() ?? []
+        var names = Set<String>()
+        var hashes = Set<String>()
+        return AuthSettings(tokens: tokens.compactMap { tokenNode in
+            guard let token = readToken(tokenNode) else { return nil }
+            if !names.insert(token.name).inserted {
+                tokenNode.error("token name '\(token.name)' is used twice; each token needs its own name for the audit log")
+            }
+            if DocumentedTokenHashes.all.contains(token.sha256) {
+                tokenNode.warning(
+                    "token '\(token.name)' has a sha256 printed in KeyBroker's documentation or examples: it is a placeholder, and for older examples anyone who read them holds the token. Replace it with one from: keybroker token create")
+            }
+            if !hashes.insert(token.sha256).inserted {
+                tokenNode.error("token '\(token.name)' has the same sha256 as an earlier token; create a separate token (keybroker token create)")
+            }
+            return token
+        })
+    }
+
+    private static func readToken(_ node: ConfigNode) -> TokenSettings? {
+        guard let mapping = node.mapping() else { return nil }
+        defer { mapping.reportUnknownKeys() }
+        let name = mapping.required("name", example: "ops")?.nonEmptyString()
+        var hash: String?
+        if let hashNode = mapping.required("sha256", example: "<64 hex digits: printf %s TOKEN | sha256sum>"),
+            let value = hashNode.nonEmptyString()
+        {
+            if value.count == 64, value.allSatisfy(\.isHexDigit) {
+                hash = value.lowercased()
+            } else {
+                hashNode.error("'\(hashNode.path)' must be the 64-hex-digit SHA-256 of the token, not the token itself")
+            }
+        }
+        var permissions = Set<Permission>()
+        let permissionsNode = mapping.required("permissions", example: "[encryption-key:view]")
+        let permissionItems = permissionsNode?.list()
+        for item in permissionItems ?? [] {
+            if let permission = item.value(of: Permission.self) { permissions.insert(permission) }
+        }
+        if let permissionsNode, permissionItems?.isEmpty == true {
+            permissionsNode.error("'\(permissionsNode.path)' is empty; a token needs at least one of: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var organizations: Set<OrganizationID> = []
+        var everyOrganization = false
+        let orgsNode = mapping.required("orgs", example: "[\"*\"] or a list of organization ids")
+        let orgItems = orgsNode?.list()
+        for item in orgItems ?? [] {
+            guard let value = item.nonEmptyString() else { continue }
+            if value == "*" {
+                everyOrganization = true
+            } else if let id = OrganizationID(value) {
+                organizations.insert(id)
+            } else {
+                item.error("'\(ConfigNode.printable(value))' is not a valid organization id (or \"*\" for all); allowed: \(OrganizationID.allowedForm)")
+            }
+        }
+        if let orgsNode, orgItems?.isEmpty == true {
+            orgsNode.error("'\(orgsNode.path)' is empty; list organization ids, or [\"*\"] for all")
+        } else if let orgsNode, everyOrganization, !organizations.isEmpty {
+            orgsNode.error("'\(orgsNode.path)' mixes \"*\" with organization ids; write either [\"*\"] or the ids")
+        }
+        guard let name, let hash else { return nil }
+        return TokenSettings(
+            name: name, sha256: hash, permissions: permissions, organizations: everyOrganization ? nil : organizations)
+    }
+}

@@ -1,0 +1,70 @@
+public import KeyBroker
+
+/// `server:`.
+public struct ServerSettings: ConfigSection {
+    public static let key = "server"
+    public static let defaultValue = ServerSettings()
+
+    /// The host to listen on. Loopback by default: a new deployment is not reachable from
+    /// the network until an operator says so.
+    public var host = "127.0.0.1"
+    /// The TCP port.
+    public var port = 8080
+    /// Whether an unhealthy keystore makes `/readyz` fail (503) instead of `degraded` (200).
+    public var strictReadiness = false
+    /// How often keystores and the store are checked in the background.
+    public var healthCheckInterval: Duration = .seconds(30)
+    /// The largest request body accepted (413 above).
+    public var maxRequestBytes = 64 * 1024
+    /// How many key pairs the API may generate for one organization per minute (429 above);
+    /// concurrent requests for one organization share one generation and count once.
+    public var generationsPerOrganizationPerMinute = 6
+
+    /// The defaults.
+    public static let `default` = ServerSettings()
+}
+
+
+extension ServerSettings {
+    public static func read(_ node: ConfigNode, context: PluginContext) -> ServerSettings {
+        guard let mapping = node.mapping() else { return .default }
+        defer { mapping.reportUnknownKeys() }
+        var settings = ServerSettings.default
+        if let readiness = mapping["readiness"]?.mapping() {
+            settings.strictReadiness = readiness["strict"]?.bool() ?? false
+            readiness.reportUnknownKeys()
+        }
+        if let value = mapping["healthCheckInterval"]?.duration(in: .seconds(1)...(.seconds(3600))) {
+            settings.healthCheckInterval = value
+        }
+        if let value = mapping["maxRequestBytes"]?.integer(in: 1024...(16 * 1024 * 1024)) { settings.maxRequestBytes = value }
+        if let limits = mapping["limits"]?.mapping() {
+            if let value = limits["generationsPerOrganizationPerMinute"]?.integer(in: 1...1000) {
+                settings.generationsPerOrganizationPerMinute = value
+            }
+            limits.reportUnknownKeys()
+        }
+        if let (host, port) = readListen(mapping["listen"]) {
+            settings.host = host
+            settings.port = port
+        }
+        return settings
+    }
+
+    private static func readListen(_ node: ConfigNode?) -> (String, Int)? {
+        guard let listenNode = node, let listen = listenNode.nonEmptyString() else { return nil }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
+            listenNode.error("'server.listen' must be HOST:PORT with a port from 0 (any free port) to 65535 (e.g. 127.0.0.1:8080), found '\(listen)'")
+            return nil
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else {
+            listenNode.error("'server.listen' needs a host before the port (127.0.0.1 for loopback, 0.0.0.0 for all interfaces)")
+            return nil
+        }
+        return (host, port)
+    }
+}
