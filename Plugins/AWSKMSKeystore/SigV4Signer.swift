@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KeyBroker
 
 /// AWS Signature Version 4 (HMAC-SHA256), for the few requests KeyBroker makes.
 ///
@@ -72,11 +73,11 @@ public struct SigV4Signer: Sendable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = .gmt
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
     }
 
     private static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        bytes.map { String(format: "%02x", $0) }.joined()
+        Data(bytes).hexEncodedString()
     }
 
     private static func collapseSpaces(_ value: String) -> String {

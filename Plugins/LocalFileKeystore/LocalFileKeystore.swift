@@ -174,7 +174,7 @@ actor MasterKeyRing {
         if current.id == id { return current }
         let previous = try await previousKeys()
         if let match = previous.first(where: { $0.id == id }) { return match }
-        let hex = id.map { String(format: "%02x", $0) }.joined()
+        let hex = id.hexEncodedString()
         let known = ([current] + previous).map { "\($0.idHex) (\($0.file.path))" }
         throw KeystoreError(
             .wrongKey, keystore: keystore,

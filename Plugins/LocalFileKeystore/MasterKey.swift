@@ -15,7 +15,7 @@ struct MasterKey: Sendable {
     let id: Data
     let file: URL
 
-    var idHex: String { id.map { String(format: "%02x", $0) }.joined() }
+    var idHex: String { id.hexEncodedString() }
 
     init(bytes: Data, file: URL) {
         key = SymmetricKey(data: bytes)

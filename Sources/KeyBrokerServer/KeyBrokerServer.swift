@@ -13,12 +13,16 @@ public struct KeyBrokerServer: Sendable {
     public let runtime: BrokerRuntime
     /// The rotation scheduler.
     public let scheduler: RotationScheduler
-    /// The routes.
-    public let api: KeyBrokerAPI
     /// The metrics.
     public let metrics: ServerMetrics
     let audit: AuditLog
     let logger: Logger
+    let probes: Probes
+    let organizationRoutes: OrganizationRoutes
+    let adminRoutes: AdminRoutes
+
+    /// Loads a candidate keystore sent to `POST /v1/orgs/{org}/test`.
+    public typealias CandidateLoader = @Sendable (_ text: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
 
     /// Opens the store and the broker, ready to serve.
     /// - Parameters:
@@ -28,27 +32,45 @@ public struct KeyBrokerServer: Sendable {
     ///   - store: the key-pair store.
     ///   - now: the clock (tests inject one).
     public init(
-        loaded: LoadedConfig, source: @escaping BrokerRuntime.ConfigSource, loadCandidate: @escaping KeyBrokerAPI.CandidateLoader,
+        loaded: LoadedConfig, source: @escaping BrokerRuntime.ConfigSource, loadCandidate: @escaping CandidateLoader,
         store: any KeyPairStore, now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) async throws {
-        metrics = ServerMetrics()
+        let metrics = ServerMetrics()
+        self.metrics = metrics
         runtime = try await BrokerRuntime(loaded: loaded, source: source, store: store, metrics: metrics, now: now, logger: logger)
-        let metrics = self.metrics
         audit = try AuditLog(loaded.config.audit, logger: logger, onFailure: { metrics.auditFailure() })
         scheduler = RotationScheduler(runtime: runtime, audit: audit, metrics: metrics, logger: logger)
-        api = KeyBrokerAPI(runtime: runtime, scheduler: scheduler, audit: audit, metrics: metrics, loadCandidate: loadCandidate)
+        let support = RouteSupport(audit: audit, logger: logger)
+        let runtime = self.runtime
+        probes = Probes(monitor: runtime.monitor, strict: { runtime.broker.config.server.strictReadiness })
+        organizationRoutes = OrganizationRoutes(
+            runtime: runtime, scheduler: scheduler, support: support, metrics: metrics, loadCandidate: loadCandidate,
+            generationLimiter: GenerationLimiter())
+        adminRoutes = AdminRoutes(runtime: runtime, scheduler: scheduler, support: support)
         self.logger = logger
     }
 
-    /// The router: probes bare (fast), the rest with request metrics.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        let measured = router.group().add(middleware: RequestMetricsMiddleware(metrics: metrics))
-        for route in api.routes {
-            let target = route.path == "/livez" || route.path == "/readyz" ? router.group() : measured
-            target.on(RouterPath(route.path), method: route.method) { request, context in try await route.handler(request, context) }
+    /// The router: the probes bare (fast), the rest with request metrics; `/v1` with token
+    /// authentication, and `/v1/orgs/{org}` with the organization parsed into its context.
+    public func router() -> Router<KeyBrokerRequestContext> {
+        let router = Router(context: KeyBrokerRequestContext.self)
+        router.addRoutes(probes.collection())
+        let measured = router.group().add(middleware: RequestMetricsMiddleware<KeyBrokerRequestContext>(metrics: metrics))
+        let metrics = self.metrics
+        measured.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
         }
+        let api = measured.group("v1").add(middleware: TokenAuthenticatorMiddleware<KeyBrokerRequestContext>())
+        api.addRoutes(adminRoutes.collection())
+        api.group("orgs/{org}", context: OrganizationRequestContext.self).addRoutes(organizationRoutes.collection())
         return router
+    }
+
+    /// The responder the server runs: probes first, the runtime's snapshot for every other
+    /// request, the router, and 404/405 in the API's error shape.
+    public func responder() -> some HTTPResponder<KeyBrokerRequestContext> {
+        let router = router()
+        return KeyBrokerResponder(runtime: runtime, probes: probes, router: router.buildResponder(), routes: RouteIndex(router))
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -61,7 +83,7 @@ public struct KeyBrokerServer: Sendable {
         // after, so a slow KMS does not delay the listener.
         await runtime.monitor.checkStore(runtime.broker)
         let app = Application(
-            responder: ProbesFirst(probes: api.probes, router: router().buildResponder()),
+            responder: responder(),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "keybroker"),
             services: [
                 BackgroundLoop(name: "health") { [runtime] in
@@ -99,68 +121,5 @@ public struct KeyBrokerServer: Sendable {
                 logger.error("reload failed; the previous configuration stays in force: \(error)")
             }
         }
-    }
-}
-
-/// A background task as a ServiceLifecycle service, ended by graceful shutdown.
-struct BackgroundLoop: Service {
-    let name: String
-    let once: Bool
-    let body: @Sendable () async -> Void
-
-    init(name: String, once: Bool = false, body: @escaping @Sendable () async -> Void) {
-        self.name = name
-        self.once = once
-        self.body = body
-    }
-
-    func run() async {
-        await cancelWhenGracefulShutdown {
-            if once {
-                await body()
-            } else {
-                while !Task.isCancelled { await body() }
-            }
-        }
-    }
-}
-
-/// Counts requests and their latency by route and status.
-struct RequestMetricsMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
-    let metrics: ServerMetrics
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let route = context.endpointPath ?? "unmatched"
-        do {
-            let response = try await next(request, context)
-            metrics.request(route: route, method: request.method.rawValue, status: Int(response.status.code), duration: clock.now - start)
-            return response
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            metrics.request(route: route, method: request.method.rawValue, status: Int(status), duration: clock.now - start)
-            throw error
-        }
-    }
-}
-
-/// Answers `GET|HEAD /livez` and `/readyz` before the router: load balancers probe often,
-/// and a string comparison is cheaper than a route lookup. Every other request goes to the
-/// router, which serves the probes too (for in-process tests and the route table).
-struct ProbesFirst<Router: HTTPResponder>: HTTPResponder where Router.Context == BasicRequestContext {
-    let probes: Probes
-    let router: Router
-
-    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        if request.method == .get || request.method == .head {
-            switch request.uri.path {
-            case "/livez": return probes.livez(request, context)
-            case "/readyz": return try probes.readyz(request, context)
-            default: break
-            }
-        }
-        return try await router.respond(to: request, context: context)
     }
 }

@@ -157,7 +157,7 @@ struct OpenAPITests {
     @Test("docs/openapi.yaml describes exactly the routes the server serves")
     func routesMatchDocument() async throws {
         let fixture = try await ServerFixture.make()
-        let served = Set(fixture.server.api.routes.map { "\($0.method.rawValue.uppercased()) \($0.path)" })
+        let served = Set(fixture.server.router().routes.map { "\($0.method.rawValue.uppercased()) \($0.path)" })
         let text = try String(contentsOf: packageRoot.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
         let document = try #require(try Yams.load(yaml: text) as? [String: Any])
         let paths = try #require(document["paths"] as? [String: Any])

@@ -27,7 +27,7 @@ public enum PublicKeyEncryption {
 
     /// The SHA-256 of a DER public key, lowercase hex.
     public static func fingerprint(ofDER der: Data) -> String {
-        SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+        Data(SHA256.hash(data: der)).hexEncodedString()
     }
 
     /// PEM (`-----BEGIN PUBLIC KEY-----`) for a DER `SubjectPublicKeyInfo`, as OpenSSL writes it.

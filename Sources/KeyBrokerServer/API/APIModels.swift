@@ -196,26 +196,6 @@ public struct StatusView: Codable, Sendable {
         self.organizations = organizations
         self.corruptKeyPairs = corruptKeyPairs
     }
-
-    /// The view of a broker status taken now (the CLI's embedded mode).
-    public init(_ status: BrokerStatus) {
-        checkedAt = status.checkedAt
-        store = nil
-        corruptKeyPairs = status.corruptKeyPairs.map {
-            CorruptKeyPair(id: $0.keyPairID, organization: $0.organization?.rawValue, problem: $0.problem)
-        }
-        keystores = status.keystores.map {
-            Keystore(name: $0.name, type: $0.type, healthy: $0.health.isHealthy, since: nil, checkedAt: status.checkedAt,
-                detail: $0.health.detail, latencyMs: $0.health.latency.milliseconds, error: $0.health.error.map { KeystoreErrorView($0) })
-        }
-        organizations = status.organizations.map {
-            Organization(
-                organization: $0.organization.rawValue, keystore: $0.policy.keystore, rotation: $0.policy.rotation.rawValue,
-                keyPairSpec: $0.policy.keyPairSpec.rawValue, currentKeyPair: $0.current.map { KeyPairView($0, current: true) },
-                nextRotation: $0.nextRotation, rotationDue: $0.rotationDue, keystoreChanged: $0.keystoreChanged,
-                fallbackInUse: false, lastRotationError: nil, nextRotationAttempt: nil)
-        }
-    }
 }
 
 /// `GET /v1/orgs/{org}`: an organization's effective configuration.

@@ -77,7 +77,7 @@ struct ServerFixture: Sendable {
 
     /// Runs `body` against the router in-process.
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: server.router())
+        let app = Application(responder: server.responder())
         try await app.test(.router, body)
     }
 

@@ -4,8 +4,8 @@ import Hummingbird
 import KeyBroker
 import NIOCore
 
-/// `/livez` and `/readyz`: no auth, no backend call, pre-encoded bodies. State comes from
-/// the ``HealthMonitor``'s background checks.
+/// `/livez` and `/readyz`: no auth, no backend call, pre-encoded bodies. State
+/// comes from the ``HealthMonitor``'s background checks.
 struct Probes: Sendable {
     let monitor: HealthMonitor
     let strict: @Sendable () -> Bool
@@ -16,6 +16,17 @@ struct Probes: Sendable {
     private static let degraded = body(#"{"status":"degraded"}"#)
     private static let unavailable = body(#"{"status":"unavailable"}"#)
     private static let headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
+
+    /// The routes (also answered ahead of the router by ``KeyBrokerResponder``, as the
+    /// server runs; the router serves them for in-process tests and the route table).
+    func collection() -> RouteCollection<KeyBrokerRequestContext> {
+        let routes = RouteCollection(context: KeyBrokerRequestContext.self)
+        routes.get("livez") { request, context in livez(request, context) }
+        routes.head("livez") { request, context in livez(request, context) }
+        routes.get("readyz") { request, context in try readyz(request, context) }
+        routes.head("readyz") { request, context in try readyz(request, context) }
+        return routes
+    }
 
     func livez(_ request: Request, _ context: some RequestContext) -> Response {
         Response(status: .ok, headers: Self.headers, body: .init(byteBuffer: Self.live))

@@ -3,6 +3,18 @@ import KeyBroker
 import Logging
 import NIOConcurrencyHelpers
 
+/// What one request is served with: the broker and the tokens of one configuration, taken
+/// together when the request arrives (``BrokerRuntime/snapshot``).
+public struct RuntimeSnapshot: Sendable {
+    /// The broker in force.
+    public let broker: Broker
+    /// The tokens of the same configuration.
+    public let authenticator: TokenAuthenticator
+
+    /// The body limit of that configuration.
+    var maxRequestBytes: Int { broker.config.server.maxRequestBytes }
+}
+
 /// The broker in force, swapped whole on reload: a request sees the old broker or the new
 /// one, never a mix.
 public final class BrokerRuntime: Sendable {
@@ -10,7 +22,7 @@ public final class BrokerRuntime: Sendable {
     public typealias ConfigSource = @Sendable () throws(ConfigError) -> LoadedConfig
 
     /// The broker and the authenticator for its tokens, swapped together.
-    private let current: NIOLockedValueBox<(broker: Broker, authenticator: TokenAuthenticator)>
+    private let current: NIOLockedValueBox<RuntimeSnapshot>
     private let reloading = NIOLockedValueBox(false)
     let source: ConfigSource
     let store: any KeyPairStore
@@ -23,11 +35,11 @@ public final class BrokerRuntime: Sendable {
     let now: @Sendable () -> Date
     let logger: Logger
 
-    /// The broker in force now.
-    public var broker: Broker { current.withLockedValue { $0.broker } }
+    /// The broker and tokens in force now, in one read: what a request is served with.
+    public var snapshot: RuntimeSnapshot { current.withLockedValue { $0 } }
 
-    /// The tokens of the configuration in force, parsed once per (re)load, not per request.
-    public var authenticator: TokenAuthenticator { current.withLockedValue { $0.authenticator } }
+    /// The broker in force now (for background work; requests use ``snapshot``).
+    public var broker: Broker { snapshot.broker }
 
     /// Opens the first broker.
     /// - Parameters:
@@ -50,7 +62,7 @@ public final class BrokerRuntime: Sendable {
         let broker = try await Self.open(
             loaded, store: self.store, cache: cache, generations: generations, metrics: metrics, monitor: monitor, now: now,
             logger: logger)
-        current = NIOLockedValueBox((broker, TokenAuthenticator(loaded.config.auth)))
+        current = NIOLockedValueBox(RuntimeSnapshot(broker: broker, authenticator: TokenAuthenticator(loaded.config.auth)))
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
     }
 
@@ -100,7 +112,7 @@ public final class BrokerRuntime: Sendable {
         let new = try await Self.open(
             loaded, store: store, cache: cache, generations: generations, metrics: metrics, monitor: monitor, now: now, logger: logger)
         try await beforeSwap()
-        current.withLockedValue { $0 = (new, TokenAuthenticator(loaded.config.auth)) }
+        current.withLockedValue { $0 = RuntimeSnapshot(broker: new, authenticator: TokenAuthenticator(loaded.config.auth)) }
         // After the swap: a request on the old broker that misses now cannot store its key
         // under the new generation.
         await cache.removeAll()

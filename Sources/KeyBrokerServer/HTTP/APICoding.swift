@@ -1,0 +1,51 @@
+public import Foundation
+public import Hummingbird
+import NIOCore
+import NIOFoundationCompat
+
+/// Encodes every JSON answer of the API: sorted keys, ISO 8601 dates, and
+/// `Cache-Control: no-store` (answers carry tokens' views and, for unwraps, data keys).
+public struct APIResponseEncoder: ResponseEncoder {
+    public init() {}
+
+    public func encode(_ value: some Encodable, from request: Request, context: some RequestContext) throws -> Response {
+        let data = try APIJSON.encoder.encode(value)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}
+
+/// Decodes request bodies, refusing in the API's error shape: a body over the context's
+/// limit (`server.maxRequestBytes`) is `413 body_too_large`, a body that is not the expected
+/// JSON `400 bad_request` naming the field.
+public struct APIRequestDecoder: RequestDecoder {
+    public init() {}
+
+    public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        let buffer = try await Self.collect(request, upTo: context.maxUploadSize)
+        do {
+            return try APIJSON.decoder.decode(T.self, from: Data(buffer: buffer))
+        } catch {
+            throw APIError.badRequest("the request body is not the expected JSON: \(Self.describe(error))")
+        }
+    }
+
+    /// The whole body, at most `limit` bytes.
+    static func collect(_ request: Request, upTo limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(limit) bytes (server.maxRequestBytes)")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        default: "malformed JSON"
+        }
+    }
+}

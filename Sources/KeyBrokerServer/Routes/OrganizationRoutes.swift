@@ -1,0 +1,213 @@
+import Foundation
+import Hummingbird
+import KeyBroker
+import NIOCore
+
+/// `/v1/orgs/{org}/…`: an organization's configuration, public key, key pairs, tests and
+/// unwraps. The organization comes parsed in ``OrganizationRequestContext``; each route
+/// declares its permission once, with ``RequirePermission``.
+struct OrganizationRoutes: Sendable {
+    /// Loads a candidate keystore sent to `POST /v1/orgs/{org}/test`.
+    typealias CandidateLoader = @Sendable (_ text: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
+
+    let runtime: BrokerRuntime
+    let scheduler: RotationScheduler
+    let support: RouteSupport
+    let metrics: ServerMetrics
+    let loadCandidate: CandidateLoader
+    let generationLimiter: GenerationLimiter
+
+    /// The routes, relative to `/v1/orgs/{org}`.
+    func collection() -> RouteCollection<OrganizationRequestContext> {
+        let routes = RouteCollection(context: OrganizationRequestContext.self)
+        let audit = support.audit
+        routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.viewKeys], for: .organization, audit: audit))
+            .get(use: organization)
+            .get("keypairs", use: keyPairs)
+        routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.encrypt, .viewKeys], for: .organization, audit: audit))
+            .get("public-key", use: publicKey)
+        routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.editKeys], for: .organization, audit: audit))
+            .post("keypairs", use: generate)
+            .post("test", use: test)
+        routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.decrypt], for: .organization, audit: audit))
+            .post("unwrap", use: unwrap)
+        return routes
+    }
+
+    // MARK: reads
+
+    @Sendable func organization(_ request: Request, _ context: OrganizationRequestContext) async throws -> OrganizationView {
+        let principal = try context.requireIdentity()
+        let broker = context.snapshot.broker
+        let id = context.organizationID
+        let policy = broker.policy(for: id)
+        let current: KeyPairRecord?
+        do {
+            current = try await broker.currentKeyPair(for: id)
+        } catch where error.kind == .notFound {
+            current = nil
+        } catch {
+            throw support.mapped(error, for: principal)
+        }
+        let failure = scheduler.failuresByOrganization[id]
+        return OrganizationView(
+            organization: id.rawValue, keystore: policy.keystore, keystoreType: broker.config.keystores[policy.keystore]?.type ?? "unknown",
+            rotation: policy.rotation.rawValue, keyPairSpec: policy.keyPairSpec.rawValue,
+            currentKeyPair: current.map { KeyPairView($0, current: true) }, nextRotation: broker.nextRotation(for: id, current: current),
+            lastRotationError: failure.map { principal.seesRedacted ? $0.redactedError : $0.error })
+    }
+
+    @Sendable func publicKey(_ request: Request, _ context: OrganizationRequestContext) async throws -> PublicKeyView {
+        let principal = try context.requireIdentity()
+        do {
+            return PublicKeyView(try await context.snapshot.broker.currentKeyPair(for: context.organizationID))
+        } catch {
+            throw support.mapped(error, for: principal)
+        }
+    }
+
+    @Sendable func keyPairs(_ request: Request, _ context: OrganizationRequestContext) async throws -> KeyPairPage {
+        let principal = try context.requireIdentity()
+        let limit = try request.uri.queryParameters["limit"].map { value -> Int in
+            guard let number = Int(value), (1...Broker.maximumHistoryPage).contains(number) else {
+                throw APIError.badRequest("limit must be a whole number from 1 to \(Broker.maximumHistoryPage)")
+            }
+            return number
+        } ?? 50
+        let offset = try request.uri.queryParameters["offset"].map { value -> Int in
+            guard let number = Int(value), number >= 0 else { throw APIError.badRequest("offset must be a whole number of 0 or more") }
+            return number
+        } ?? 0
+        let pairs: [StoredKeyPair]
+        do {
+            pairs = try await context.snapshot.broker.history(for: context.organizationID, limit: limit + 1, offset: offset)
+        } catch {
+            throw support.mapped(error, for: principal)
+        }
+        return KeyPairPage(
+            items: pairs.prefix(limit).map { KeyPairView($0.record, current: $0.isCurrent) },
+            nextOffset: pairs.count > limit ? offset + limit : nil)
+    }
+
+    // MARK: key operations
+
+    @Sendable func generate(_ request: Request, _ context: OrganizationRequestContext) async throws -> EditedResponse<KeyPairView> {
+        let principal = try context.requireIdentity()
+        let id = context.organizationID
+        let broker = context.snapshot.broker
+        let limit = broker.config.server.generationsPerOrganizationPerMinute
+        let (limiter, metrics, audit, now) = (generationLimiter, self.metrics, support.audit, runtime.now)
+        do {
+            // Concurrent requests for one organization share one generation; only a new
+            // generation counts against the per-minute cap.
+            let (record, joined) = try await broker.generateKeyPairJoining(
+                for: id, reason: .manual, requestedBy: "token:\(principal.name)",
+                admit: { () throws(BrokerError) in
+                    if let wait = limiter.acquire(id, limit: limit, now: now()) {
+                        metrics.generationRateLimited()
+                        throw BrokerError.rateLimited(
+                            retryAfter: wait,
+                            "organization '\(id)' had \(limit) new key pairs in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s")
+                    }
+                },
+                beforeCommit: { record throws(BrokerError) in
+                    // Synced before the pair is committed: every stored pair has its audit line.
+                    do {
+                        try await audit.record(.generate, actor: principal.name, organization: id, keyPairID: record.id, result: .pending, durable: true)
+                    } catch {
+                        throw BrokerError.auditFailed(error)
+                    }
+                })
+            scheduler.clearFailure(for: id)
+            if joined {
+                try await support.audited(.generate, principal, organization: id, keyPairID: record.id, result: .joined)
+            } else {
+                await audit.note(.generate, actor: principal.name, organization: id, keyPairID: record.id, result: .ok)
+            }
+            return EditedResponse(status: .created, response: KeyPairView(record, current: true))
+        } catch let error as BrokerError {
+            await audit.note(.generate, actor: principal.name, organization: id, result: .failed, error: error)
+            throw support.mapped(error, for: principal)
+        }
+    }
+
+    @Sendable func test(_ request: Request, _ context: OrganizationRequestContext) async throws -> TestReportView {
+        let principal = try context.requireIdentity()
+        let id = context.organizationID
+        let broker = context.snapshot.broker
+        let candidate = try await candidate(in: request, context: context, principal: principal)
+        // A test generates a key pair through the keystore as "change key now" does: it
+        // counts against the same per-organization cap, and is audited before it runs.
+        let limit = broker.config.server.generationsPerOrganizationPerMinute
+        if let wait = generationLimiter.acquire(id, limit: limit, now: runtime.now()) {
+            metrics.generationRateLimited()
+            throw support.mapped(
+                BrokerError.rateLimited(
+                    retryAfter: wait,
+                    "organization '\(id)' had \(limit) key-pair generations or tests in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"),
+                for: principal)
+        }
+        try await support.audited(.test, principal, organization: id, result: .pending)
+        do {
+            let report = try await broker.test(organization: id, candidate: candidate)
+            await support.audit.note(.test, actor: principal.name, organization: id, result: report.passed ? .passed : .failed)
+            return TestReportView(report, redacted: principal.seesRedacted)
+        } catch {
+            await support.audit.note(.test, actor: principal.name, organization: id, result: .failed, error: error)
+            throw support.mapped(error, for: principal)
+        }
+    }
+
+    /// The candidate keystore of a test's body, or `nil` for an empty body (the configured one).
+    private func candidate(
+        in request: Request, context: OrganizationRequestContext, principal: Principal
+    ) async throws -> (settings: KeystoreSettings, keystore: any Keystore)? {
+        let buffer = try await APIRequestDecoder.collect(request, upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else { return nil }
+        // A candidate makes the server call a backend of the caller's choosing: only operators
+        // (edit for every organization) may send one. What it may ask for (no paths, no
+        // endpoint, no environment) each plugin decides (PluginContext.Origin.api).
+        guard principal.may(.editKeys, for: nil) else {
+            await support.audit.note(.access, actor: principal.name, organization: context.organizationID, result: .denied)
+            throw APIError(
+                .forbidden, "forbidden",
+                "testing a candidate keystore needs encryption-key:edit for every organization (\"*\"); token '\(principal.name)' may test the configured keystore only (send no body)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else {
+            throw APIError.badRequest("the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore")
+        }
+        guard let keystore = object["keystore"] as? [String: Any], object.count == 1,
+            let data = try? JSONSerialization.data(withJSONObject: keystore)
+        else {
+            throw APIError.badRequest("the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'")
+        }
+        do {
+            return try loadCandidate(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    @Sendable func unwrap(_ request: Request, _ context: OrganizationRequestContext) async throws -> UnwrapResponse {
+        let principal = try context.requireIdentity()
+        let id = context.organizationID
+        let body = try await request.decode(as: UnwrapRequest.self, context: context)
+        guard let pairID = UUID(uuidString: body.keyPairId) else {
+            throw APIError.badRequest("keyPairId must be a UUID, found '\(DisplayText.escaped(String(body.keyPairId.prefix(64))))'")
+        }
+        guard let wrapped = Data(base64Encoded: body.wrappedKey), !wrapped.isEmpty else {
+            throw APIError.badRequest("wrappedKey must be the base64 RSA-OAEP-SHA256 ciphertext of the data key")
+        }
+        var dataKey: Data
+        do {
+            dataKey = try await context.snapshot.broker.unwrapDataKey(for: id, keyPairID: pairID, wrappedDataKey: wrapped)
+        } catch {
+            await support.audit.note(.unwrap, actor: principal.name, organization: id, keyPairID: pairID, result: .failed, error: error)
+            throw support.mapped(error, for: principal)
+        }
+        defer { PrivateKeyMaterial.wipe(&dataKey) }
+        // The data key leaves only once its audit record is written.
+        try await support.audited(.unwrap, principal, organization: id, keyPairID: pairID, result: .ok)
+        return UnwrapResponse(dataKey: dataKey.base64EncodedString())
+    }
+}
