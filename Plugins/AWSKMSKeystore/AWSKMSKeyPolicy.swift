@@ -7,8 +7,8 @@ public enum AWSKMSKeyPolicy {
     /// The actions a generation mode needs on the key, beside `kms:DescribeKey`.
     public static func actions(for generation: AWSKMSKeystore.Generation) -> [String] {
         switch generation {
-        case .dataKeyPair: ["kms:GenerateDataKeyPairWithoutPlaintext", "kms:Decrypt"]
-        case .local: ["kms:Encrypt", "kms:Decrypt"]
+        case .dataKeyPair: [KMSOperation.generateDataKeyPair.action, KMSOperation.decrypt.action]
+        case .local: [KMSOperation.encrypt.action, KMSOperation.decrypt.action]
         }
     }
 
@@ -26,7 +26,7 @@ public enum AWSKMSKeyPolicy {
                 "Sid": "KeyBrokerDescribeKey",
                 "Effect": "Allow",
                 "Principal": ["AWS": principal],
-                "Action": "kms:DescribeKey",
+                "Action": KMSOperation.describeKey.action,
                 "Resource": "*",
             ],
             [

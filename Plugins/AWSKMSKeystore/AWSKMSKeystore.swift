@@ -58,12 +58,10 @@ public final class AWSKMSKeystore: Keystore {
     private func generateUnverified(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
         switch generation {
         case .dataKeyPair:
-            let response = try await call("GenerateDataKeyPairWithoutPlaintext", context: context) { () throws(KMSError) in
-                try await client.call(
-                    "GenerateDataKeyPairWithoutPlaintext",
-                    GenerateDataKeyPairRequest(KeyId: key.description, KeyPairSpec: spec.rawValue, EncryptionContext: context.pairs),
-                    as: GenerateDataKeyPairResponse.self)
-            }
+            let response = try await call(
+                .generateDataKeyPair,
+                GenerateDataKeyPairRequest(KeyId: key.description, KeyPairSpec: spec.rawValue, EncryptionContext: context.pairs),
+                context: context)
             guard let publicKey = Data(base64Encoded: response.PublicKey),
                 let blob = Data(base64Encoded: response.PrivateKeyCiphertextBlob)
             else {
@@ -78,20 +76,18 @@ public final class AWSKMSKeystore: Keystore {
             } catch {
                 throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned an unusable public key: \(error)")
             }
-            let keyID = try verifiedKeyID(response.KeyId, operation: "GenerateDataKeyPairWithoutPlaintext")
+            let keyID = try verifiedKeyID(response.KeyId, operation: .generateDataKeyPair)
             return GeneratedKeyPair(publicKeyDER: publicKey, wrapped: WrappedPrivateKey(ciphertext: blob, backendKeyReference: keyID))
         case .local:
             return try await generateLocally(spec) { der throws(KeystoreError) in
                 let plaintext = der.base64EncodedString()
-                let response = try await call("Encrypt", context: context) { () throws(KMSError) in
-                    try await client.call(
-                        "Encrypt", EncryptRequest(KeyId: key.description, Plaintext: plaintext, EncryptionContext: context.pairs),
-                        as: EncryptResponse.self)
-                }
+                let response = try await call(
+                    .encrypt, EncryptRequest(KeyId: key.description, Plaintext: plaintext, EncryptionContext: context.pairs),
+                    context: context)
                 guard let blob = Data(base64Encoded: response.CiphertextBlob) else {
                     throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned a ciphertext that is not base64")
                 }
-                return WrappedPrivateKey(ciphertext: blob, backendKeyReference: try verifiedKeyID(response.KeyId, operation: "Encrypt"))
+                return WrappedPrivateKey(ciphertext: blob, backendKeyReference: try verifiedKeyID(response.KeyId, operation: .encrypt))
             }
         }
     }
@@ -100,12 +96,10 @@ public final class AWSKMSKeystore: Keystore {
         guard let keyARN = wrapped.backendKeyReference else {
             throw KeystoreError(.badCiphertext, keystore: name, message: "the stored pair has no KMS key ARN, so it was not wrapped by an aws-kms-symmetric keystore")
         }
-        let response = try await call("Decrypt", context: context, keyReference: keyARN) { () throws(KMSError) in
-            try await client.call(
-                "Decrypt",
-                DecryptRequest(KeyId: keyARN, CiphertextBlob: wrapped.ciphertext.base64EncodedString(), EncryptionContext: context.pairs),
-                as: DecryptResponse.self)
-        }
+        let response = try await call(
+            .decrypt,
+            DecryptRequest(KeyId: keyARN, CiphertextBlob: wrapped.ciphertext.base64EncodedString(), EncryptionContext: context.pairs),
+            context: context, keyReference: keyARN)
         // Key-substitution defence: the key that answered must be the key that wrapped the pair.
         guard response.KeyId == keyARN else {
             throw KeystoreError(
@@ -123,14 +117,14 @@ public final class AWSKMSKeystore: Keystore {
     /// (not an alias) of the configured partition, account and region, and the configured key
     /// itself when a key ARN is configured. It is stored on the pair and every later `Decrypt`
     /// is pinned to it, so an endpoint that names another key here must be refused now.
-    func verifiedKeyID(_ reported: String, operation: String) throws(KeystoreError) -> String {
+    func verifiedKeyID<Request, Response>(_ reported: String, operation: KMSOperation<Request, Response>) throws(KeystoreError) -> String {
         let shown = DisplayText.escaped(String(reported.prefix(256)))
         guard let arn = KMSKeyARN(reported), case .key = arn.resource, arn.partition == key.partition, arn.account == key.account,
             arn.region == key.region, key.resourceIsAlias || arn == key
         else {
             throw KeystoreError(
                 .wrongKey, keystore: name,
-                message: "KMS \(operation) reported key '\(shown)', which is not \(key.resourceIsAlias ? "a key of account \(key.account) in \(key.region)" : "the configured key \(key)"); refusing the pair",
+                message: "KMS \(operation.name) reported key '\(shown)', which is not \(key.resourceIsAlias ? "a key of account \(key.account) in \(key.region)" : "the configured key \(key)"); refusing the pair",
                 hint: "the endpoint is not answering as KMS does; check the endpoint setting")
         }
         return arn.description
@@ -139,9 +133,7 @@ public final class AWSKMSKeystore: Keystore {
     public func checkHealth() async -> KeystoreHealth {
         let response: DescribeKeyResponse
         do {
-            response = try await call("DescribeKey", context: nil) { () throws(KMSError) in
-                try await client.call("DescribeKey", DescribeKeyRequest(KeyId: key.description), as: DescribeKeyResponse.self)
-            }
+            response = try await call(.describeKey, DescribeKeyRequest(KeyId: key.description), context: nil)
         } catch {
             return .unhealthy(error)
         }
@@ -173,56 +165,15 @@ public final class AWSKMSKeystore: Keystore {
         return .healthy("\(arn) via \(key), enabled, \(generation.rawValue) generation")
     }
 
-    private func call<T>(
-        _ operation: String, context: EncryptionContext?, keyReference: String? = nil, _ body: () async throws(KMSError) -> T
-    ) async throws(KeystoreError) -> T {
+    /// One KMS call, its failure mapped to a keystore error naming the operation and the key.
+    private func call<Request, Response>(
+        _ operation: KMSOperation<Request, Response>, _ request: Request, context: EncryptionContext?, keyReference: String? = nil
+    ) async throws(KeystoreError) -> Response {
         do {
-            return try await body()
+            return try await client.call(operation, request)
         } catch {
             throw KMSErrorMapping.keystoreError(
-                error, operation: operation, keystore: name, key: keyReference ?? key.description, context: context)
+                error, operation: operation.name, keystore: name, key: keyReference ?? key.description, context: context)
         }
-    }
-}
-
-/// Maps KMS errors to typed keystore errors with a hint an operator can act on.
-enum KMSErrorMapping {
-    /// - Parameter key: the key the call named (the configured alias, or the pair's stored key ARN).
-    static func keystoreError(_ error: KMSError, operation: String, keystore: String, key: String, context: EncryptionContext?) -> KeystoreError {
-        let condition = context.map { ctx in
-            ctx.pairs.sorted { $0.key < $1.key }.map { "kms:EncryptionContext:\($0.key) = \($0.value)" }.joined(separator: ", ")
-        }
-        let (kind, hint): (KeystoreError.Kind, String?)
-        switch error.code {
-        case "AccessDeniedException", "AccessDenied":
-            (kind, hint) = (.denied, "the key policy must allow kms:\(operation)" + (condition.map { " with \($0)" } ?? "") + " for KeyBroker's principal; see: keybroker aws key-policy")
-        case "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "IncompleteSignature",
-            "ExpiredTokenException", "MissingAuthenticationToken", "MissingCredentials", "InvalidSignatureException":
-            (kind, hint) = (.denied, "check the AWS credentials KeyBroker uses (accessKeyId/secretAccessKey, AWS_* variables or the profile) and the server clock")
-        case "DisabledException", "KMSInvalidStateException", "KeyUnavailableException":
-            (kind, hint) = (.keyUnusable, "enable the key (aws kms enable-key) or cancel its scheduled deletion (aws kms cancel-key-deletion)")
-        case "NotFoundException":
-            (kind, hint) = (.keyUnusable, "check \(key): the alias or key does not exist in this account and region (keyAlias, region, endpoint)")
-        case "InvalidCiphertextException":
-            (kind, hint) = (.badCiphertext, "the stored key is corrupt, or the encryption context differs from the one it was wrapped with (another organization?)")
-        case "InvalidResponse":
-            (kind, hint) = (.internalFailure, "the endpoint answered with something that is not a KMS answer; check the endpoint setting")
-        case "IncorrectKeyException":
-            (kind, hint) = (.wrongKey, "the ciphertext was wrapped by another KMS key than the one recorded on the pair")
-        case _ where KMSError.throttlingCodes.contains(error.code):
-            (kind, hint) = (.throttled, "KMS request quota reached; KeyBroker retried with backoff; raise the quota or spread rotations")
-        case "ValidationException", "InvalidKeyUsageException", "UnsupportedOperationException", "InvalidGrantTokenException":
-            (kind, hint) = (.misconfigured, operation == "GenerateDataKeyPairWithoutPlaintext" ? "this endpoint may not support data key pairs; set generation: local" : "check the keystore configuration")
-        default:
-            if error.isTransport || (error.status ?? 0) >= 500 || error.code == "KMSInternalException" || error.code == "DependencyTimeoutException" {
-                (kind, hint) = (.unreachable, "KMS at \(error.isTransport ? "the configured endpoint" : "its endpoint") did not serve the request; check the endpoint and network, then retry")
-            } else {
-                (kind, hint) = (.internalFailure, nil)
-            }
-        }
-        let attempts = error.attempts > 1 ? " after \(error.attempts) attempts" : ""
-        return KeystoreError(
-            kind, keystore: keystore, message: "KMS \(operation) on \(key) failed\(attempts)", backendCode: error.code,
-            backendMessage: error.message, hint: hint)
     }
 }

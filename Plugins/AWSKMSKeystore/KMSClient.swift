@@ -4,64 +4,6 @@ import NIOCore
 import KeyBroker
 import NIOFoundationCompat
 
-/// How KMS calls are retried: throttling, 5xx and connection failures only, with capped
-/// exponential backoff and full jitter, within a total deadline.
-public struct KMSRetryPolicy: Sendable, Hashable {
-    /// Attempts in all, the first included.
-    public var maxAttempts: Int
-    /// The first backoff cap; doubled per attempt.
-    public var baseDelay: Duration
-    /// The largest backoff cap.
-    public var maxDelay: Duration
-    /// One HTTP request's time limit.
-    public var requestTimeout: Duration
-    /// The limit for a call with all its retries.
-    public var totalTimeout: Duration
-
-    /// Defaults sized for an interactive operation: at most about 10 s.
-    public static let `default` = KMSRetryPolicy(
-        maxAttempts: 4, baseDelay: .milliseconds(100), maxDelay: .seconds(2), requestTimeout: .seconds(5),
-        totalTimeout: .seconds(10))
-}
-
-/// A failed KMS call, with the service's own error type and message.
-public struct KMSError: Error, Sendable, CustomStringConvertible {
-    /// The KMS error type without its namespace prefix (`AccessDeniedException`), or a
-    /// transport description (`ConnectionFailed`, `Timeout`).
-    public let code: String
-    /// The service's message, verbatim.
-    public let message: String
-    /// The HTTP status, when a response arrived.
-    public let status: Int?
-    /// How many attempts were made.
-    public let attempts: Int
-    /// `false` when another attempt cannot help whatever the status says (an invalid answer).
-    let retryable: Bool
-
-    /// Creates an error.
-    init(code: String, message: String, status: Int?, attempts: Int, retryable: Bool = true) {
-        self.code = code
-        self.message = message
-        self.status = status
-        self.attempts = attempts
-        self.retryable = retryable
-    }
-
-    /// Whether the failure was in reaching KMS rather than an answer from it.
-    public var isTransport: Bool { status == nil }
-
-    /// Whether another attempt may succeed: throttling, 5xx and transport failures.
-    var isRetryable: Bool {
-        guard retryable else { return false }
-        guard let status else { return true }
-        return status >= 500 || Self.throttlingCodes.contains(code)
-    }
-
-    static let throttlingCodes: Set<String> = ["ThrottlingException", "LimitExceededException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"]
-
-    public var description: String { "\(code): \(message)" }
-}
-
 /// The KMS JSON 1.1 protocol over AsyncHTTPClient, signed with SigV4.
 final class KMSClient: Sendable {
     let endpoint: URL
@@ -88,9 +30,7 @@ final class KMSClient: Sendable {
     }
 
     /// Calls `TrentService.<operation>` with retries.
-    func call<Request: Encodable, Response: Decodable>(
-        _ operation: String, _ request: Request, as: Response.Type = Response.self
-    ) async throws(KMSError) -> Response {
+    func call<Request, Response>(_ operation: KMSOperation<Request, Response>, _ request: Request) async throws(KMSError) -> Response {
         let body: Data
         do {
             body = try JSONEncoder().encode(request)
@@ -105,7 +45,7 @@ final class KMSClient: Sendable {
             let remaining = deadline - clock.now
             let data: Data
             do {
-                data = try await send(operation, body: body, timeout: min(retry.requestTimeout, remaining), attempt: attempt)
+                data = try await send(operation.name, body: body, timeout: min(retry.requestTimeout, remaining), attempt: attempt)
             } catch {
                 guard error.isRetryable, attempt < retry.maxAttempts else { throw error }
                 // Full jitter: sleep a random time up to the capped exponential backoff.
@@ -115,14 +55,14 @@ final class KMSClient: Sendable {
                 do {
                     try await Task.sleep(for: sleep)
                 } catch {
-                    throw KMSError(code: "Cancelled", message: "KMS \(operation) was cancelled", status: nil, attempts: attempt)
+                    throw KMSError(code: "Cancelled", message: "KMS \(operation.name) was cancelled", status: nil, attempts: attempt)
                 }
                 continue
             }
             do {
                 return try JSONDecoder().decode(Response.self, from: data)
             } catch {
-                throw KMSError(code: "InvalidResponse", message: "KMS \(operation) answered with an unexpected body (\(error))", status: 200, attempts: attempt)
+                throw KMSError(code: "InvalidResponse", message: "KMS \(operation.name) answered with an unexpected body (\(error))", status: 200, attempts: attempt)
             }
         }
     }
@@ -221,58 +161,4 @@ final class KMSClient: Sendable {
         else { return nil }
         return String(text[start.upperBound..<end.lowerBound])
     }
-}
-
-// MARK: - The operations KeyBroker uses
-
-struct DescribeKeyRequest: Encodable {
-    let KeyId: String
-}
-
-struct DescribeKeyResponse: Decodable {
-    struct Metadata: Decodable {
-        let KeyId: String
-        let Arn: String
-        let Enabled: Bool
-        let KeyState: String?
-        let KeyUsage: String?
-        let KeySpec: String?
-        let CustomerMasterKeySpec: String?
-        let MultiRegion: Bool?
-    }
-    let KeyMetadata: Metadata
-}
-
-struct GenerateDataKeyPairRequest: Encodable {
-    let KeyId: String
-    let KeyPairSpec: String
-    let EncryptionContext: [String: String]
-}
-
-struct GenerateDataKeyPairResponse: Decodable {
-    let KeyId: String
-    let PublicKey: String
-    let PrivateKeyCiphertextBlob: String
-}
-
-struct EncryptRequest: Encodable {
-    let KeyId: String
-    let Plaintext: String
-    let EncryptionContext: [String: String]
-}
-
-struct EncryptResponse: Decodable {
-    let KeyId: String
-    let CiphertextBlob: String
-}
-
-struct DecryptRequest: Encodable {
-    let KeyId: String
-    let CiphertextBlob: String
-    let EncryptionContext: [String: String]
-}
-
-struct DecryptResponse: Decodable {
-    let KeyId: String
-    let Plaintext: String
 }

@@ -114,7 +114,7 @@ struct KeysCommand: AsyncParsableCommand {
                 view = try await client.get("/v1/orgs/\(organization.id)/public-key")
             } else {
                 let broker = try await options.openBroker()
-                view = PublicKeyView(try await attempt { try await broker.currentKeyPair(for: organization.id) })
+                view = try await attempt { try PublicKeyView(try await broker.currentKeyPair(for: organization.id)) }
             }
             if output.json {
                 try Terminal.json(view)

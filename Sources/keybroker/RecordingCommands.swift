@@ -22,7 +22,7 @@ struct EncryptCommand: AsyncParsableCommand {
             key = try await client.get("/v1/orgs/\(organization.id)/public-key")
         } else {
             let broker = try await options.openBroker()
-            key = PublicKeyView(try await attempt { try await broker.currentKeyPair(for: organization.id) })
+            key = try await attempt { try PublicKeyView(try await broker.currentKeyPair(for: organization.id)) }
         }
         guard let der = Data(base64Encoded: key.publicKeyDER), let id = UUID(uuidString: key.keyPair.id),
             let spec = KeyPairSpec(rawValue: key.keyPair.spec)

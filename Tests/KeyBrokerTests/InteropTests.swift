@@ -23,7 +23,7 @@ struct InteropTests {
         let org = Fixtures.org("interop")
         let record = try await broker.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
         #expect(record.spec == spec)
-        let pem = try directory.write("public.pem", PublicKeyEncryption.pem(ofDER: record.publicKeyDER))
+        let pem = try directory.write("public.pem", try PublicKeyEncryption.pem(ofDER: record.publicKeyDER))
         let dataKey = Fixtures.dataKey()
         try dataKey.write(to: directory.url.appendingPathComponent("data.key"))
 
@@ -42,7 +42,7 @@ struct InteropTests {
         let openssl = try #require(openssl, "openssl is not installed")
         let broker = try await Fixtures.broker(Fixtures.config(), in: directory)
         let record = try await broker.generateKeyPair(for: Fixtures.org("interop"), reason: .initial, requestedBy: "test")
-        let pem = try directory.write("public.pem", PublicKeyEncryption.pem(ofDER: record.publicKeyDER))
+        let pem = try directory.write("public.pem", try PublicKeyEncryption.pem(ofDER: record.publicKeyDER))
         let result = try ProcessRunner.run(openssl, ["pkey", "-pubin", "-in", pem, "-noout", "-text"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdoutText.contains("Public-Key: (2048 bit)"))

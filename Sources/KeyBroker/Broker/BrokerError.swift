@@ -58,7 +58,7 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
-    static func corruptRecord(_ detail: String) -> Self {
+    public static func corruptRecord(_ detail: String) -> Self {
         BrokerError(.corruptRecord, "a stored key pair cannot be read: \(detail)")
     }
 

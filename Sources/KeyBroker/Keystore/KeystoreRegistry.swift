@@ -1,3 +1,5 @@
+
+
 /// The keystore plugins a process knows, by `type`.
 ///
 /// A value, not a global: the executable builds one at start and hands it to the
@@ -20,14 +22,4 @@ public struct KeystoreRegistry: Sendable {
 
     /// The plugin for `type`, if registered.
     public func plugin(for type: String) -> (any KeystorePlugin.Type)? { plugins[type] }
-}
-
-/// A plugin registration that cannot work.
-public struct RegistryError: Error, Sendable, CustomStringConvertible {
-    /// The type that was registered twice.
-    public let duplicateType: String
-
-    public var description: String {
-        "a keystore plugin of type '\(duplicateType)' is already registered; each type must be registered once"
-    }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SwiftASN1
 import _CryptoExtras
 
 /// A plaintext RSA private key, held only as long as an unwrap needs it (invariant 4).
@@ -52,12 +53,12 @@ public final class PrivateKeyMaterial: @unchecked Sendable {
     /// The private key as PKCS#8 DER, the form AWS KMS returns for data-key pairs. The caller
     /// owns the returned buffer and should ``wipe(_:)`` it once it has been wrapped.
     public func pkcs8DERRepresentation() throws(KeyMaterialError) -> Data {
-        let pem = key.pkcs8PEMRepresentation
-        let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
-        guard let der = Data(base64Encoded: body) else {
-            throw KeyMaterialError("exporting the private key as PKCS#8 failed")
+        // swift-crypto exports PKCS#8 as PEM only; swift-asn1 (which it builds on) reads it.
+        do {
+            return Data(try PEMDocument(pemString: key.pkcs8PEMRepresentation).derBytes)
+        } catch {
+            throw KeyMaterialError("exporting the private key as PKCS#8 failed (\(error))")
         }
-        return der
     }
 
     /// Unwraps a data key wrapped with this pair's public key (RSA-OAEP-SHA256).
@@ -83,13 +84,4 @@ public final class PrivateKeyMaterial: @unchecked Sendable {
             memset(base, 0, buffer.count)
         }
     }
-}
-
-/// An error about RSA key material: parsing, generating, or using it.
-public struct KeyMaterialError: Error, Sendable, CustomStringConvertible {
-    /// What failed.
-    public let description: String
-
-    /// Creates an error.
-    public init(_ description: String) { self.description = description }
 }

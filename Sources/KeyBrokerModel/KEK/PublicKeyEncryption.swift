@@ -31,16 +31,12 @@ public enum PublicKeyEncryption {
     }
 
     /// PEM (`-----BEGIN PUBLIC KEY-----`) for a DER `SubjectPublicKeyInfo`, as OpenSSL writes it.
-    public static func pem(ofDER der: Data) -> String {
-        let base64 = der.base64EncodedString()
-        var lines = ["-----BEGIN PUBLIC KEY-----"]
-        var index = base64.startIndex
-        while index < base64.endIndex {
-            let end = base64.index(index, offsetBy: 64, limitedBy: base64.endIndex) ?? base64.endIndex
-            lines.append(String(base64[index..<end]))
-            index = end
+    /// - Throws: ``KeyMaterialError`` when the DER is not an RSA public key.
+    public static func pem(ofDER der: Data) throws(KeyMaterialError) -> String {
+        do {
+            return try _RSA.Encryption.PublicKey(derRepresentation: der).pemRepresentation + "\n"
+        } catch {
+            throw KeyMaterialError("the public key is not a valid DER SubjectPublicKeyInfo RSA key (\(error))")
         }
-        lines.append("-----END PUBLIC KEY-----")
-        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -1,19 +1,5 @@
 import Foundation
 
-/// Why a key pair was created.
-public enum KeyPairReason: String, CaseIterable, Sendable, CustomStringConvertible {
-    /// The organization's first pair.
-    case initial
-    /// The rotation cadence came due.
-    case scheduled
-    /// An operator asked for a new key now.
-    case manual
-    /// The organization's keystore changed in the configuration.
-    case configChange = "config-change"
-
-    public var description: String { rawValue }
-}
-
 /// One stored key-encryption key pair of an organization, current or historical.
 ///
 /// Everything needed to unwrap its private key later is on the record itself — the
@@ -67,18 +53,4 @@ public struct KeyPairRecord: Sendable, Hashable, Identifiable {
 
     /// The SHA-256 of the DER public key, hex: how operators and tools identify a public key.
     public var publicKeyFingerprint: String { PublicKeyEncryption.fingerprint(ofDER: publicKeyDER) }
-}
-
-/// A stored pair together with whether it is the organization's current one.
-public struct StoredKeyPair: Sendable, Hashable {
-    /// The pair.
-    public let record: KeyPairRecord
-    /// Whether new data keys are wrapped with this pair's public key.
-    public let isCurrent: Bool
-
-    /// Creates a stored pair.
-    public init(record: KeyPairRecord, isCurrent: Bool) {
-        self.record = record
-        self.isCurrent = isCurrent
-    }
 }

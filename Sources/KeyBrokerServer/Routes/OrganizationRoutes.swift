@@ -60,7 +60,7 @@ struct OrganizationRoutes: Sendable {
     @Sendable func publicKey(_ request: Request, _ context: OrganizationRequestContext) async throws -> PublicKeyView {
         let principal = try context.requireIdentity()
         do {
-            return PublicKeyView(try await context.snapshot.broker.currentKeyPair(for: context.organizationID))
+            return try PublicKeyView(try await context.snapshot.broker.currentKeyPair(for: context.organizationID))
         } catch {
             throw support.mapped(error, for: principal)
         }

@@ -1,43 +1,6 @@
 import Crypto
 import Foundation
 
-/// The outcome of testing a keystore configuration for an organization, step by step.
-/// Nothing a test creates is stored.
-public struct KeystoreTestReport: Sendable {
-    /// The organization the test ran for.
-    public let organization: OrganizationID
-    /// The keystore tested.
-    public let keystore: String
-    /// Its plugin type.
-    public let keystoreType: String
-    /// The spec of the test pair.
-    public let spec: KeyPairSpec
-    /// The steps in order; after a failed step the rest are skipped.
-    public let steps: [KeystoreTestStep]
-
-    /// Whether every step passed.
-    public var passed: Bool { steps.allSatisfy { $0.outcome == .passed } }
-}
-
-/// One step of a ``KeystoreTestReport``.
-public struct KeystoreTestStep: Sendable {
-    /// How a step ended.
-    public enum Outcome: String, Sendable {
-        case passed, failed, skipped
-    }
-
-    /// The step's name (`generate-key-pair`).
-    public let name: String
-    /// How it ended.
-    public let outcome: Outcome
-    /// How long it took.
-    public let duration: Duration
-    /// What went wrong, or a note on success.
-    public let detail: String?
-    /// The backend's error, when a keystore call failed.
-    public let keystoreError: KeystoreError?
-}
-
 extension Broker {
     /// The steps a keystore test runs, in order.
     public static let testStepNames = [
@@ -110,54 +73,5 @@ extension Broker {
         }
         return KeystoreTestReport(
             organization: organization, keystore: settings.name, keystoreType: settings.type, spec: spec, steps: run.steps)
-    }
-}
-
-/// A failed test step: what went wrong, and the keystore's error behind it, if any (kept so
-/// that a report can be redacted by the error's kind).
-struct KeystoreTestFailure: Error {
-    let detail: String
-    let keystoreError: KeystoreError?
-
-    init(_ detail: String, keystoreError: KeystoreError? = nil) {
-        self.detail = detail
-        self.keystoreError = keystoreError
-    }
-}
-
-/// Runs test steps in order, recording each, and skipping a step whose input failed.
-private struct TestRun {
-    var steps: [KeystoreTestStep] = []
-    private let clock = ContinuousClock()
-
-    mutating func step<Output, Failure: Error>(
-        _ name: String, _ body: () async throws(Failure) -> Output
-    ) async -> Output? {
-        guard !steps.contains(where: { $0.outcome != .passed }) else {
-            steps.append(KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil))
-            return nil
-        }
-        let start = clock.now
-        do {
-            let output = try await body()
-            steps.append(KeystoreTestStep(name: name, outcome: .passed, duration: clock.now - start, detail: nil, keystoreError: nil))
-            return output
-        } catch {
-            let failure = error as? KeystoreTestFailure
-            steps.append(KeystoreTestStep(
-                name: name, outcome: .failed, duration: clock.now - start, detail: failure?.detail ?? "\(error)",
-                keystoreError: failure?.keystoreError ?? (error as? KeystoreError)))
-            return nil
-        }
-    }
-
-    mutating func step<Input, Output, Failure: Error>(
-        _ name: String, after input: Input?, _ body: (Input) async throws(Failure) -> Output
-    ) async -> Output? {
-        guard let input else {
-            steps.append(KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil))
-            return nil
-        }
-        return await step(name) { () throws(Failure) in try await body(input) }
     }
 }

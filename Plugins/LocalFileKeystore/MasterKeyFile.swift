@@ -1,0 +1,110 @@
+import Crypto
+import Foundation
+import KeyBroker
+
+/// Reading and creating master key files, refusing any that others could read.
+enum MasterKeyFile {
+    /// Reads a key file, checking that it is a regular file of exactly 32 bytes that only
+    /// its owner can read or write.
+    /// - Returns: the key, or `nil` when the file does not exist.
+    static func read(_ file: URL, keystore: String) throws(KeystoreError) -> MasterKey? {
+        func failure(_ kind: KeystoreError.Kind, _ message: String) -> KeystoreError {
+            KeystoreError(kind, keystore: keystore, message: message)
+        }
+        // Open once and check what was opened (fstat), so the file cannot be swapped between
+        // the check and the read. Symbolic links are followed: mounted secrets use them.
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
+        // this way it opens at once and fstat refuses it (no read ever happens on it).
+        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw failure(.misconfigured, "master key file '\(file.path)' is not a regular file (a FIFO, device or directory); point path at the 32-byte key file")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw failure(
+                .denied,
+                "master key file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'")
+        }
+        guard info.st_uid == geteuid() else {
+            throw failure(
+                .denied,
+                "master key file '\(file.path)' belongs to uid \(info.st_uid), not to the user KeyBroker runs as (uid \(geteuid())); chown it to that user")
+        }
+        // One byte more than a key, to tell a longer file from a key file.
+        var data = Data(count: MasterKey.size + 1)
+        let count = data.withUnsafeMutableBytes { buffer -> Int in
+            guard let base = buffer.baseAddress else { return -1 }
+            var filled = 0
+            while filled < buffer.count {
+                let got = Foundation.read(descriptor, base + filled, buffer.count - filled)
+                if got < 0, errno == EINTR { continue }
+                if got <= 0 { return got < 0 ? -1 : filled }
+                filled += got
+            }
+            return filled
+        }
+        guard count >= 0 else {
+            throw failure(.denied, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        data.count = count
+        guard data.count == MasterKey.size else {
+            PrivateKeyMaterial.wipe(&data)
+            throw failure(
+                .misconfigured,
+                "master key file '\(file.path)' holds \(info.st_size) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE")
+        }
+        defer { PrivateKeyMaterial.wipe(&data) }
+        return MasterKey(bytes: data, file: file)
+    }
+
+    /// Creates a key file with 32 bytes from the CSPRNG, mode 0600, in a directory created
+    /// with mode 0700 where missing. Never overwrites: when another process created the file
+    /// first, that file is read instead.
+    static func create(_ file: URL, keystore: String) throws(KeystoreError) -> MasterKey {
+        func failure(_ kind: KeystoreError.Kind, _ message: String) -> KeystoreError {
+            KeystoreError(kind, keystore: keystore, message: message)
+        }
+        let directory = file.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw failure(.unreachable, "cannot create directory '\(directory.path)' for the master key: \(error.localizedDescription)")
+        }
+        // Write a complete file under a temporary name, then link it into place: link() never
+        // replaces an existing file, and a concurrent reader never sees a half-written key.
+        let temporary = directory.appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).tmp")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw failure(.unreachable, "cannot create a master key file in '\(directory.path)': \(String(cString: strerror(errno)))")
+        }
+        defer { unlink(temporary.path) }
+        var bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        defer { PrivateKeyMaterial.wipe(&bytes) }
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = written == MasterKey.size && fchmod(descriptor, 0o600) == 0 && fsync(descriptor) == 0
+        let reason = synced ? "" : (written >= 0 && written < MasterKey.size ? "short write" : String(cString: strerror(errno)))
+        close(descriptor)
+        guard synced else {
+            throw failure(.unreachable, "writing master key file '\(file.path)' failed: \(reason)")
+        }
+        guard link(temporary.path, file.path) == 0 else {
+            if errno == EEXIST, let existing = try read(file, keystore: keystore) { return existing }
+            throw failure(.unreachable, "cannot create master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        let directoryDescriptor = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+        return MasterKey(bytes: bytes, file: file)
+    }
+}

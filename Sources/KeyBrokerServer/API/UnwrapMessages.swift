@@ -1,0 +1,19 @@
+import Foundation
+import KeyBroker
+
+/// `POST /v1/orgs/{org}/unwrap` request.
+public struct UnwrapRequest: Codable, Sendable {
+    public let keyPairId: String
+    public let wrappedKey: String
+
+    /// Creates a request.
+    public init(keyPairId: String, wrappedKey: String) {
+        self.keyPairId = keyPairId
+        self.wrappedKey = wrappedKey
+    }
+}
+
+/// `POST /v1/orgs/{org}/unwrap` response.
+public struct UnwrapResponse: Codable, Sendable {
+    public let dataKey: String
+}
