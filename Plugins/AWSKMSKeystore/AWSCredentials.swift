@@ -72,24 +72,32 @@ public struct AWSCredentialChain: AWSCredentialProvider {
         }
         guard let file = credentialsFile else {
             throw AWSCredentialError(
-                description: "no AWS credentials: none in the keystore configuration (accessKeyId/secretAccessKey), none in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and no HOME or AWS_SHARED_CREDENTIALS_FILE to find a shared credentials file")
+                description:
+                    "no AWS credentials: none in the keystore configuration (accessKeyId/secretAccessKey), none in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and no HOME or AWS_SHARED_CREDENTIALS_FILE to find a shared credentials file"
+            )
         }
         let profileName = profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw AWSCredentialError(
-                description: "no AWS credentials: none in the keystore configuration (accessKeyId/secretAccessKey), none in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and no readable shared credentials file at \(file)")
+                description:
+                    "no AWS credentials: none in the keystore configuration (accessKeyId/secretAccessKey), none in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and no readable shared credentials file at \(file)"
+            )
         }
         let sections = Self.parseINI(text)
         guard let section = sections[profileName] else {
             throw AWSCredentialError(
-                description: "profile '\(profileName)' is not in \(file); profiles there: \(sections.keys.sorted().joined(separator: ", "))")
+                description: "profile '\(profileName)' is not in \(file); profiles there: \(sections.keys.sorted().joined(separator: ", "))"
+            )
         }
         guard let id = section["aws_access_key_id"], let secret = section["aws_secret_access_key"] else {
             throw AWSCredentialError(description: "profile '\(profileName)' in \(file) needs aws_access_key_id and aws_secret_access_key")
         }
         return AWSCredentials(
-            accessKeyID: id, secretAccessKey: secret, sessionToken: section["aws_session_token"],
-            source: "profile '\(profileName)' in \(file)")
+            accessKeyID: id,
+            secretAccessKey: secret,
+            sessionToken: section["aws_session_token"],
+            source: "profile '\(profileName)' in \(file)"
+        )
     }
 
     /// The shared credentials file, from the given environment only: an empty environment

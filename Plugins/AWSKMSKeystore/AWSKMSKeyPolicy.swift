@@ -19,7 +19,10 @@ public enum AWSKMSKeyPolicy {
     ///   - contextKey: the encryption-context key the organization id is bound under.
     ///   - organizations: the organizations the key may serve.
     public static func statements(
-        principal: String, generation: AWSKMSKeystore.Generation, contextKey: String, organizations: [OrganizationID]
+        principal: String,
+        generation: AWSKMSKeystore.Generation,
+        contextKey: String,
+        organizations: [OrganizationID]
     ) -> String {
         let statements: [[String: Any]] = [
             [
@@ -42,7 +45,11 @@ public enum AWSKMSKeyPolicy {
             ],
         ]
         // Strings, arrays and dictionaries only: serialization cannot fail, but is not trusted not to.
-        guard let data = try? JSONSerialization.data(withJSONObject: statements, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: statements,
+                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            )
         else { return "[]" }
         return String(decoding: data, as: UTF8.self)
     }

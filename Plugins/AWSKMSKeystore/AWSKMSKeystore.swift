@@ -43,14 +43,21 @@ public final class AWSKMSKeystore: Keystore {
             material = try await decryptPrivateKey(generated.wrapped, context: context)
         } catch {
             throw KeystoreError(
-                error.kind, keystore: name, message: "the new pair did not decrypt again through KMS, so it was not stored: \(error.message)",
-                backendCode: error.backendCode, backendMessage: error.backendMessage, hint: error.hint)
+                error.kind,
+                keystore: name,
+                message: "the new pair did not decrypt again through KMS, so it was not stored: \(error.message)",
+                backendCode: error.backendCode,
+                backendMessage: error.backendMessage,
+                hint: error.hint
+            )
         }
         guard material.publicKeyDER == generated.publicKeyDER else {
             throw KeystoreError(
-                .wrongKey, keystore: name,
+                .wrongKey,
+                keystore: name,
                 message: "KMS returned a public key that does not belong to the private key it encrypted; the pair was not stored",
-                hint: "the endpoint is not answering as KMS does; check the endpoint setting")
+                hint: "the endpoint is not answering as KMS does; check the endpoint setting"
+            )
         }
         return generated
     }
@@ -61,7 +68,8 @@ public final class AWSKMSKeystore: Keystore {
             let response = try await call(
                 .generateDataKeyPair,
                 GenerateDataKeyPairRequest(KeyId: key.description, KeyPairSpec: spec.rawValue, EncryptionContext: context.pairs),
-                context: context)
+                context: context
+            )
             guard let publicKey = Data(base64Encoded: response.PublicKey),
                 let blob = Data(base64Encoded: response.PrivateKeyCiphertextBlob)
             else {
@@ -82,8 +90,10 @@ public final class AWSKMSKeystore: Keystore {
             return try await generateLocally(spec) { der throws(KeystoreError) in
                 let plaintext = der.base64EncodedString()
                 let response = try await call(
-                    .encrypt, EncryptRequest(KeyId: key.description, Plaintext: plaintext, EncryptionContext: context.pairs),
-                    context: context)
+                    .encrypt,
+                    EncryptRequest(KeyId: key.description, Plaintext: plaintext, EncryptionContext: context.pairs),
+                    context: context
+                )
                 guard let blob = Data(base64Encoded: response.CiphertextBlob) else {
                     throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned a ciphertext that is not base64")
                 }
@@ -92,20 +102,31 @@ public final class AWSKMSKeystore: Keystore {
         }
     }
 
-    public func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
+    public func decryptPrivateKey(
+        _ wrapped: WrappedPrivateKey,
+        context: EncryptionContext
+    ) async throws(KeystoreError) -> PrivateKeyMaterial {
         guard let keyARN = wrapped.backendKeyReference else {
-            throw KeystoreError(.badCiphertext, keystore: name, message: "the stored pair has no KMS key ARN, so it was not wrapped by an aws-kms-symmetric keystore")
+            throw KeystoreError(
+                .badCiphertext,
+                keystore: name,
+                message: "the stored pair has no KMS key ARN, so it was not wrapped by an aws-kms-symmetric keystore"
+            )
         }
         let response = try await call(
             .decrypt,
             DecryptRequest(KeyId: keyARN, CiphertextBlob: wrapped.ciphertext.base64EncodedString(), EncryptionContext: context.pairs),
-            context: context, keyReference: keyARN)
+            context: context,
+            keyReference: keyARN
+        )
         // Key-substitution defence: the key that answered must be the key that wrapped the pair.
         guard response.KeyId == keyARN else {
             throw KeystoreError(
-                .wrongKey, keystore: name,
+                .wrongKey,
+                keystore: name,
                 message: "KMS decrypted with key \(response.KeyId), but the pair was wrapped by \(keyARN); refusing the result",
-                hint: "the endpoint or key policy is answering with another key; check the endpoint setting")
+                hint: "the endpoint or key policy is answering with another key; check the endpoint setting"
+            )
         }
         guard var der = Data(base64Encoded: response.Plaintext) else {
             throw KeystoreError(.internalFailure, keystore: name, message: "KMS returned a plaintext that is not base64")
@@ -123,9 +144,12 @@ public final class AWSKMSKeystore: Keystore {
             arn.region == key.region, key.resourceIsAlias || arn == key
         else {
             throw KeystoreError(
-                .wrongKey, keystore: name,
-                message: "KMS \(operation.name) reported key '\(shown)', which is not \(key.resourceIsAlias ? "a key of account \(key.account) in \(key.region)" : "the configured key \(key)"); refusing the pair",
-                hint: "the endpoint is not answering as KMS does; check the endpoint setting")
+                .wrongKey,
+                keystore: name,
+                message:
+                    "KMS \(operation.name) reported key '\(shown)', which is not \(key.resourceIsAlias ? "a key of account \(key.account) in \(key.region)" : "the configured key \(key)"); refusing the pair",
+                hint: "the endpoint is not answering as KMS does; check the endpoint setting"
+            )
         }
         return arn.description
     }
@@ -153,27 +177,46 @@ public final class AWSKMSKeystore: Keystore {
             wrongKind.append("its key usage is \(DisplayText.escaped(String(usage.prefix(64)))), not ENCRYPT_DECRYPT")
         }
         guard wrongKind.isEmpty else {
-            return .unhealthy(KeystoreError(
-                .misconfigured, keystore: name, message: "KMS key \(arn) cannot wrap keys: \(wrongKind.joined(separator: "; "))",
-                hint: "configure a symmetric ENCRYPT_DECRYPT key (KeySpec SYMMETRIC_DEFAULT)"))
+            return .unhealthy(
+                KeystoreError(
+                    .misconfigured,
+                    keystore: name,
+                    message: "KMS key \(arn) cannot wrap keys: \(wrongKind.joined(separator: "; "))",
+                    hint: "configure a symmetric ENCRYPT_DECRYPT key (KeySpec SYMMETRIC_DEFAULT)"
+                )
+            )
         }
         guard problems.isEmpty else {
-            return .unhealthy(KeystoreError(
-                .keyUnusable, keystore: name, message: "KMS key \(arn) cannot wrap keys: \(problems.joined(separator: "; "))",
-                backendCode: state, hint: "enable the key (aws kms enable-key) or cancel its deletion (aws kms cancel-key-deletion)"))
+            return .unhealthy(
+                KeystoreError(
+                    .keyUnusable,
+                    keystore: name,
+                    message: "KMS key \(arn) cannot wrap keys: \(problems.joined(separator: "; "))",
+                    backendCode: state,
+                    hint: "enable the key (aws kms enable-key) or cancel its deletion (aws kms cancel-key-deletion)"
+                )
+            )
         }
         return .healthy("\(arn) via \(key), enabled, \(generation.rawValue) generation")
     }
 
     /// One KMS call, its failure mapped to a keystore error naming the operation and the key.
     private func call<Request, Response>(
-        _ operation: KMSOperation<Request, Response>, _ request: Request, context: EncryptionContext?, keyReference: String? = nil
+        _ operation: KMSOperation<Request, Response>,
+        _ request: Request,
+        context: EncryptionContext?,
+        keyReference: String? = nil
     ) async throws(KeystoreError) -> Response {
         do {
             return try await client.call(operation, request)
         } catch {
             throw KMSErrorMapping.keystoreError(
-                error, operation: operation.name, keystore: name, key: keyReference ?? key.description, context: context)
+                error,
+                operation: operation.name,
+                keystore: name,
+                key: keyReference ?? key.description,
+                context: context
+            )
         }
     }
 }

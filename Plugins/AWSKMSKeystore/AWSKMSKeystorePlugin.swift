@@ -46,7 +46,9 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
             retry.totalTimeout = value
         }
         if retry.requestTimeout > retry.totalTimeout, let node = settings["requestTimeout"] {
-            node.error("'\(node.path)' (\(retry.requestTimeout)) is longer than totalTimeout (\(retry.totalTimeout)); a request cannot outlast its call")
+            node.error(
+                "'\(node.path)' (\(retry.requestTimeout)) is longer than totalTimeout (\(retry.totalTimeout)); a request cannot outlast its call"
+            )
         }
         if let retries = settings["retries"]?.mapping() {
             if let value = retries["maxAttempts"]?.integer(in: 1...10) { retry.maxAttempts = value }
@@ -62,10 +64,15 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         if let accessKey, let accessKeyNode {
             if let secretKey {
                 staticCredentials = AWSCredentials(
-                    accessKeyID: accessKey, secretAccessKey: secretKey, sessionToken: sessionToken,
-                    source: "keystore '\(name)' configuration")
+                    accessKeyID: accessKey,
+                    secretAccessKey: secretKey,
+                    sessionToken: sessionToken,
+                    source: "keystore '\(name)' configuration"
+                )
             } else {
-                accessKeyNode.error("'\(accessKeyNode.path)' needs secretAccessKey beside it (write both with ${VAR} references, not literal secrets)")
+                accessKeyNode.error(
+                    "'\(accessKeyNode.path)' needs secretAccessKey beside it (write both with ${VAR} references, not literal secrets)"
+                )
             }
         }
         let key = aliasNode.flatMap { node in regionNode.flatMap { homeRegion(of: node, region: $0) } }
@@ -95,7 +102,8 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         if key.region == region { return key }
         if key.isMultiRegion { return key.inRegion(region) }
         aliasNode.error(
-            "'\(aliasNode.path)' is in region \(key.region), but the home region is \(region); use a key in \(region), or a multi-Region key (key/mrk-…) that has a replica in \(region)")
+            "'\(aliasNode.path)' is in region \(key.region), but the home region is \(region); use a key in \(region), or a multi-Region key (key/mrk-…) that has a replica in \(region)"
+        )
         return nil
     }
 

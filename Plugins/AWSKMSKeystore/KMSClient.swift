@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import NIOCore
 import KeyBroker
+import NIOCore
 import NIOFoundationCompat
 
 /// The KMS JSON 1.1 protocol over AsyncHTTPClient, signed with SigV4.
@@ -19,9 +19,19 @@ final class KMSClient: Sendable {
     static let sharedHTTP = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(10)), ignoreUncleanSSLShutdown: false))
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(2), read: .seconds(10)),
+            ignoreUncleanSSLShutdown: false
+        )
+    )
 
-    init(endpoint: URL, region: String, credentials: any AWSCredentialProvider, retry: KMSRetryPolicy, http: HTTPClient = KMSClient.sharedHTTP) {
+    init(
+        endpoint: URL,
+        region: String,
+        credentials: any AWSCredentialProvider,
+        retry: KMSRetryPolicy,
+        http: HTTPClient = KMSClient.sharedHTTP
+    ) {
         self.endpoint = endpoint
         self.signer = SigV4Signer(service: "kms", region: region)
         self.credentials = credentials
@@ -62,7 +72,12 @@ final class KMSClient: Sendable {
             do {
                 return try JSONDecoder().decode(Response.self, from: data)
             } catch {
-                throw KMSError(code: "InvalidResponse", message: "KMS \(operation.name) answered with an unexpected body (\(error))", status: 200, attempts: attempt)
+                throw KMSError(
+                    code: "InvalidResponse",
+                    message: "KMS \(operation.name) answered with an unexpected body (\(error))",
+                    status: 200,
+                    attempts: attempt
+                )
             }
         }
     }
@@ -99,12 +114,21 @@ final class KMSClient: Sendable {
                 // Not a transport failure: KMS answered, with something no KMS answer is.
                 throw KMSError(
                     code: "InvalidResponse",
-                    message: "KMS \(operation) answered with a body larger than the \(Self.maximumResponseBytes / 1024) KiB limit; no KMS answer is that large, so the endpoint is not a KMS or is misbehaving",
-                    status: Int(response.status.code), attempts: attempt, retryable: false)
+                    message:
+                        "KMS \(operation) answered with a body larger than the \(Self.maximumResponseBytes / 1024) KiB limit; no KMS answer is that large, so the endpoint is not a KMS or is misbehaving",
+                    status: Int(response.status.code),
+                    attempts: attempt,
+                    retryable: false
+                )
             }
             let data = Data(buffer: buffer)
             guard (200..<300).contains(Int(response.status.code)) else {
-                throw Self.parseError(status: Int(response.status.code), body: data, headerType: response.headers.first(name: "x-amzn-ErrorType"), attempts: attempt)
+                throw Self.parseError(
+                    status: Int(response.status.code),
+                    body: data,
+                    headerType: response.headers.first(name: "x-amzn-ErrorType"),
+                    attempts: attempt
+                )
             }
             return data
         } catch let error as KMSError {
@@ -137,8 +161,11 @@ final class KMSClient: Sendable {
         // The message goes into logs and answers: bounded, and with control characters escaped.
         let shown = message.map { DisplayText.escaped(String($0.prefix(1024))) }
         return KMSError(
-            code: code ?? "HTTP\(status)", message: shown ?? "KMS answered HTTP \(status) without an error message",
-            status: status, attempts: attempts)
+            code: code ?? "HTTP\(status)",
+            message: shown ?? "KMS answered HTTP \(status) without an error message",
+            status: status,
+            attempts: attempts
+        )
     }
 
     /// The error code in an AWS JSON error type, which may carry a namespace before `#` and
@@ -151,7 +178,9 @@ final class KMSClient: Sendable {
         let trimmed = code.trimmingCharacters(in: .whitespacesAndNewlines)
         // A code is a name: letters, digits, '.', '_' and '-', at most 128 of them.
         guard !trimmed.isEmpty, trimmed.count <= 128,
-            trimmed.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) })
+            trimmed.unicodeScalars.allSatisfy({
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0))
+            })
         else { return nil }
         return trimmed
     }

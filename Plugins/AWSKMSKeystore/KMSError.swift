@@ -33,7 +33,9 @@ public struct KMSError: Error, Sendable, CustomStringConvertible {
         return status >= 500 || Self.throttlingCodes.contains(code)
     }
 
-    static let throttlingCodes: Set<String> = ["ThrottlingException", "LimitExceededException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"]
+    static let throttlingCodes: Set<String> = [
+        "ThrottlingException", "LimitExceededException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded",
+    ]
 
     public var description: String { "\(code): \(message)" }
 }

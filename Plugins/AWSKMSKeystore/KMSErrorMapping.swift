@@ -4,23 +4,43 @@ import KeyBroker
 /// Maps KMS errors to typed keystore errors with a hint an operator can act on.
 enum KMSErrorMapping {
     /// - Parameter key: the key the call named (the configured alias, or the pair's stored key ARN).
-    static func keystoreError(_ error: KMSError, operation: String, keystore: String, key: String, context: EncryptionContext?) -> KeystoreError {
+    static func keystoreError(
+        _ error: KMSError,
+        operation: String,
+        keystore: String,
+        key: String,
+        context: EncryptionContext?
+    ) -> KeystoreError {
         let condition = context.map { ctx in
             ctx.pairs.sorted { $0.key < $1.key }.map { "kms:EncryptionContext:\($0.key) = \($0.value)" }.joined(separator: ", ")
         }
         let (kind, hint): (KeystoreError.Kind, String?)
         switch error.code {
         case "AccessDeniedException", "AccessDenied":
-            (kind, hint) = (.denied, "the key policy must allow kms:\(operation)" + (condition.map { " with \($0)" } ?? "") + " for KeyBroker's principal; see: keybroker aws key-policy")
+            (kind, hint) = (
+                .denied,
+                "the key policy must allow kms:\(operation)" + (condition.map { " with \($0)" } ?? "")
+                    + " for KeyBroker's principal; see: keybroker aws key-policy"
+            )
         case "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "IncompleteSignature",
             "ExpiredTokenException", "MissingAuthenticationToken", "MissingCredentials", "InvalidSignatureException":
-            (kind, hint) = (.denied, "check the AWS credentials KeyBroker uses (accessKeyId/secretAccessKey, AWS_* variables or the profile) and the server clock")
+            (kind, hint) = (
+                .denied,
+                "check the AWS credentials KeyBroker uses (accessKeyId/secretAccessKey, AWS_* variables or the profile) and the server clock"
+            )
         case "DisabledException", "KMSInvalidStateException", "KeyUnavailableException":
-            (kind, hint) = (.keyUnusable, "enable the key (aws kms enable-key) or cancel its scheduled deletion (aws kms cancel-key-deletion)")
+            (kind, hint) = (
+                .keyUnusable, "enable the key (aws kms enable-key) or cancel its scheduled deletion (aws kms cancel-key-deletion)"
+            )
         case "NotFoundException":
-            (kind, hint) = (.keyUnusable, "check \(key): the alias or key does not exist in this account and region (keyAlias, region, endpoint)")
+            (kind, hint) = (
+                .keyUnusable, "check \(key): the alias or key does not exist in this account and region (keyAlias, region, endpoint)"
+            )
         case "InvalidCiphertextException":
-            (kind, hint) = (.badCiphertext, "the stored key is corrupt, or the encryption context differs from the one it was wrapped with (another organization?)")
+            (kind, hint) = (
+                .badCiphertext,
+                "the stored key is corrupt, or the encryption context differs from the one it was wrapped with (another organization?)"
+            )
         case "InvalidResponse":
             (kind, hint) = (.internalFailure, "the endpoint answered with something that is not a KMS answer; check the endpoint setting")
         case "IncorrectKeyException":
@@ -28,17 +48,31 @@ enum KMSErrorMapping {
         case _ where KMSError.throttlingCodes.contains(error.code):
             (kind, hint) = (.throttled, "KMS request quota reached; KeyBroker retried with backoff; raise the quota or spread rotations")
         case "ValidationException", "InvalidKeyUsageException", "UnsupportedOperationException", "InvalidGrantTokenException":
-            (kind, hint) = (.misconfigured, operation == KMSOperation.generateDataKeyPair.name ? "this endpoint may not support data key pairs; set generation: local" : "check the keystore configuration")
+            (kind, hint) = (
+                .misconfigured,
+                operation == KMSOperation.generateDataKeyPair.name
+                    ? "this endpoint may not support data key pairs; set generation: local" : "check the keystore configuration"
+            )
         default:
-            if error.isTransport || (error.status ?? 0) >= 500 || error.code == "KMSInternalException" || error.code == "DependencyTimeoutException" {
-                (kind, hint) = (.unreachable, "KMS at \(error.isTransport ? "the configured endpoint" : "its endpoint") did not serve the request; check the endpoint and network, then retry")
+            if error.isTransport || (error.status ?? 0) >= 500 || error.code == "KMSInternalException"
+                || error.code == "DependencyTimeoutException"
+            {
+                (kind, hint) = (
+                    .unreachable,
+                    "KMS at \(error.isTransport ? "the configured endpoint" : "its endpoint") did not serve the request; check the endpoint and network, then retry"
+                )
             } else {
                 (kind, hint) = (.internalFailure, nil)
             }
         }
         let attempts = error.attempts > 1 ? " after \(error.attempts) attempts" : ""
         return KeystoreError(
-            kind, keystore: keystore, message: "KMS \(operation) on \(key) failed\(attempts)", backendCode: error.code,
-            backendMessage: error.message, hint: hint)
+            kind,
+            keystore: keystore,
+            message: "KMS \(operation) on \(key) failed\(attempts)",
+            backendCode: error.code,
+            backendMessage: error.message,
+            hint: hint
+        )
     }
 }

@@ -16,6 +16,10 @@ public struct KMSRetryPolicy: Sendable, Hashable {
 
     /// Defaults sized for an interactive operation: at most about 10 s.
     public static let `default` = KMSRetryPolicy(
-        maxAttempts: 4, baseDelay: .milliseconds(100), maxDelay: .seconds(2), requestTimeout: .seconds(5),
-        totalTimeout: .seconds(10))
+        maxAttempts: 4,
+        baseDelay: .milliseconds(100),
+        maxDelay: .seconds(2),
+        requestTimeout: .seconds(5),
+        totalTimeout: .seconds(10)
+    )
 }

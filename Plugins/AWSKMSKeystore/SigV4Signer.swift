@@ -28,8 +28,13 @@ public struct SigV4Signer: Sendable {
     ///   - date: the signing time.
     /// - Returns: `X-Amz-Date`, `X-Amz-Security-Token` (with a session token) and `Authorization`.
     public func sign(
-        method: String, path: String, query: String = "", headers: [(String, String)], body: Data,
-        credentials: AWSCredentials, date: Date
+        method: String,
+        path: String,
+        query: String = "",
+        headers: [(String, String)],
+        body: Data,
+        credentials: AWSCredentials,
+        date: Date
     ) -> [(String, String)] {
         let amzDate = Self.timestamp(date)
         let day = String(amzDate.prefix(8))
@@ -62,10 +67,12 @@ public struct SigV4Signer: Sendable {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
         let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
-        added.append((
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
-        ))
+        added.append(
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
+            )
+        )
         return added
     }
 
@@ -73,7 +80,15 @@ public struct SigV4Signer: Sendable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = .gmt
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        return String(
+            format: "%04d%02d%02dT%02d%02d%02dZ",
+            c.year ?? 0,
+            c.month ?? 0,
+            c.day ?? 0,
+            c.hour ?? 0,
+            c.minute ?? 0,
+            c.second ?? 0
+        )
     }
 
     private static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {

@@ -39,12 +39,20 @@ public final class LocalFileKeystore: Keystore {
     ///   - createIfMissing: whether generation may create the current key file when it does not exist.
     ///   - logger: where the creation of a key file is reported.
     public init(
-        name: String, currentKeyFile: URL, previousKeyFiles: [URL], createIfMissing: Bool,
+        name: String,
+        currentKeyFile: URL,
+        previousKeyFiles: [URL],
+        createIfMissing: Bool,
         logger: Logger = Logger(label: "keybroker.local-file")
     ) {
         self.name = name
         ring = MasterKeyRing(
-            keystore: name, current: currentKeyFile, previous: previousKeyFiles, createIfMissing: createIfMissing, logger: logger)
+            keystore: name,
+            current: currentKeyFile,
+            previous: previousKeyFiles,
+            createIfMissing: createIfMissing,
+            logger: logger
+        )
     }
 
     public func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
@@ -63,17 +71,27 @@ public final class LocalFileKeystore: Keystore {
         }
     }
 
-    public func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
+    public func decryptPrivateKey(
+        _ wrapped: WrappedPrivateKey,
+        context: EncryptionContext
+    ) async throws(KeystoreError) -> PrivateKeyMaterial {
         let blob = wrapped.ciphertext
         guard blob.count >= Self.headerSize + Self.nonceSize + Self.tagSize, blob.prefix(4) == Self.magic else {
             throw KeystoreError(
-                .badCiphertext, keystore: name,
-                message: "the stored key is not a local-file blob (bad magic or too short); it was wrapped by another keystore type or is corrupt")
+                .badCiphertext,
+                keystore: name,
+                message:
+                    "the stored key is not a local-file blob (bad magic or too short); it was wrapped by another keystore type or is corrupt"
+            )
         }
         let start = blob.startIndex
         let version = blob[start + 4]
         guard version == Self.version else {
-            throw KeystoreError(.badCiphertext, keystore: name, message: "the stored key has format version \(version); this build reads version \(Self.version)")
+            throw KeystoreError(
+                .badCiphertext,
+                keystore: name,
+                message: "the stored key has format version \(version); this build reads version \(Self.version)"
+            )
         }
         let keyID = Data(blob[(start + 5)..<(start + Self.headerSize)])
         let master = try await ring.key(withID: keyID)
@@ -83,12 +101,16 @@ public final class LocalFileKeystore: Keystore {
         do {
             let box = try AES.GCM.SealedBox(
                 nonce: AES.GCM.Nonce(data: blob[(start + Self.headerSize)..<nonceEnd]),
-                ciphertext: blob[nonceEnd..<(blob.endIndex - Self.tagSize)], tag: blob.suffix(Self.tagSize))
+                ciphertext: blob[nonceEnd..<(blob.endIndex - Self.tagSize)],
+                tag: blob.suffix(Self.tagSize)
+            )
             der = try AES.GCM.open(box, using: master.key, authenticating: header + context.canonicalBytes)
         } catch {
             throw KeystoreError(
-                .badCiphertext, keystore: name,
-                message: "the stored key failed authentication under context \(context): it belongs to another organization, or was altered")
+                .badCiphertext,
+                keystore: name,
+                message: "the stored key failed authentication under context \(context): it belongs to another organization, or was altered"
+            )
         }
         return try privateKey(fromUnwrapped: &der)
     }

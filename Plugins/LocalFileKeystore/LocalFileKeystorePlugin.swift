@@ -37,7 +37,11 @@ public enum LocalFileKeystorePlugin: KeystorePlugin {
             return nil
         }
         return LocalFileKeystore(
-            name: name, currentKeyFile: current, previousKeyFiles: previous, createIfMissing: createIfMissing,
-            logger: context.logger)
+            name: name,
+            currentKeyFile: current,
+            previousKeyFiles: previous,
+            createIfMissing: createIfMissing,
+            logger: context.logger
+        )
     }
 }

@@ -26,18 +26,23 @@ enum MasterKeyFile {
             throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            throw failure(.misconfigured, "master key file '\(file.path)' is not a regular file (a FIFO, device or directory); point path at the 32-byte key file")
+            throw failure(
+                .misconfigured,
+                "master key file '\(file.path)' is not a regular file (a FIFO, device or directory); point path at the 32-byte key file"
+            )
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
             throw failure(
                 .denied,
-                "master key file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'")
+                "master key file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'"
+            )
         }
         guard info.st_uid == geteuid() else {
             throw failure(
                 .denied,
-                "master key file '\(file.path)' belongs to uid \(info.st_uid), not to the user KeyBroker runs as (uid \(geteuid())); chown it to that user")
+                "master key file '\(file.path)' belongs to uid \(info.st_uid), not to the user KeyBroker runs as (uid \(geteuid())); chown it to that user"
+            )
         }
         // One byte more than a key, to tell a longer file from a key file.
         var data = Data(count: MasterKey.size + 1)
@@ -60,7 +65,8 @@ enum MasterKeyFile {
             PrivateKeyMaterial.wipe(&data)
             throw failure(
                 .misconfigured,
-                "master key file '\(file.path)' holds \(info.st_size) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE")
+                "master key file '\(file.path)' holds \(info.st_size) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE"
+            )
         }
         defer { PrivateKeyMaterial.wipe(&data) }
         return MasterKey(bytes: data, file: file)
@@ -75,7 +81,11 @@ enum MasterKeyFile {
         }
         let directory = file.deletingLastPathComponent()
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                at: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
         } catch {
             throw failure(.unreachable, "cannot create directory '\(directory.path)' for the master key: \(error.localizedDescription)")
         }

@@ -34,16 +34,19 @@ actor MasterKeyRing {
             let created = try await BlockingWork.io { () throws(KeystoreError) in try MasterKeyFile.create(file, keystore: keystore) }
             logger.warning(
                 "created a new master key file; back it up: without it no key pair it wraps can be decrypted",
-                metadata: ["keystore": "\(keystore)", "file": "\(currentFile.path)", "keyID": "\(created.idHex)"])
+                metadata: ["keystore": "\(keystore)", "file": "\(currentFile.path)", "keyID": "\(created.idHex)"]
+            )
             key = created
         }
         guard let key else {
             throw KeystoreError(
-                .misconfigured, keystore: keystore,
+                .misconfigured,
+                keystore: keystore,
                 message: "master key file '\(currentFile.path)' does not exist",
                 hint: createIfMissing
                     ? "restore it from backup if it existed before (pairs it wrapped cannot be decrypted without it); a new one is created only when a key pair is generated"
-                    : "restore it from backup, or set createIfMissing: true to create a new one (only for a new deployment: pairs wrapped by a lost key cannot be recovered)")
+                    : "restore it from backup, or set createIfMissing: true to create a new one (only for a new deployment: pairs wrapped by a lost key cannot be recovered)"
+            )
         }
         current = key
         return key
@@ -54,11 +57,14 @@ actor MasterKeyRing {
         var keys: [MasterKey] = []
         let keystore = self.keystore
         for file in previousFiles {
-            guard let key = try await BlockingWork.io({ () throws(KeystoreError) in try MasterKeyFile.read(file, keystore: keystore) }) else {
+            guard let key = try await BlockingWork.io({ () throws(KeystoreError) in try MasterKeyFile.read(file, keystore: keystore) })
+            else {
                 throw KeystoreError(
-                    .misconfigured, keystore: keystore,
+                    .misconfigured,
+                    keystore: keystore,
                     message: "previous master key file '\(file.path)' (listed in previousPaths) does not exist",
-                    hint: "restore it from backup; the pairs it wrapped cannot be decrypted without it")
+                    hint: "restore it from backup; the pairs it wrapped cannot be decrypted without it"
+                )
             }
             keys.append(key)
         }
@@ -74,9 +80,12 @@ actor MasterKeyRing {
         let hex = id.hexEncodedString()
         let known = ([current] + previous).map { "\($0.idHex) (\($0.file.path))" }
         throw KeystoreError(
-            .wrongKey, keystore: keystore,
-            message: "the stored key was wrapped by master key id \(hex), which is not configured; configured: \(known.joined(separator: ", "))",
-            hint: "add the key file with id \(hex) to previousPaths")
+            .wrongKey,
+            keystore: keystore,
+            message:
+                "the stored key was wrapped by master key id \(hex), which is not configured; configured: \(known.joined(separator: ", "))",
+            hint: "add the key file with id \(hex) to previousPaths"
+        )
     }
 
     func health() async -> KeystoreHealth {

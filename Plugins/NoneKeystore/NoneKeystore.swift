@@ -41,15 +41,26 @@ public struct NoneKeystore: Keystore {
         }
     }
 
-    public func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
+    public func decryptPrivateKey(
+        _ wrapped: WrappedPrivateKey,
+        context: EncryptionContext
+    ) async throws(KeystoreError) -> PrivateKeyMaterial {
         let blob = wrapped.ciphertext
         let headerSize = Self.magic.count + 1 + 4
         guard blob.count > headerSize, blob.prefix(4) == Self.magic else {
-            throw KeystoreError(.badCiphertext, keystore: name, message: "the stored key is not a 'none' keystore blob (bad magic); it was wrapped by another keystore type")
+            throw KeystoreError(
+                .badCiphertext,
+                keystore: name,
+                message: "the stored key is not a 'none' keystore blob (bad magic); it was wrapped by another keystore type"
+            )
         }
         let version = blob[blob.startIndex + 4]
         guard version == Self.version else {
-            throw KeystoreError(.badCiphertext, keystore: name, message: "the stored key has format version \(version); this build reads version \(Self.version)")
+            throw KeystoreError(
+                .badCiphertext,
+                keystore: name,
+                message: "the stored key has format version \(version); this build reads version \(Self.version)"
+            )
         }
         let lengthBytes = blob[(blob.startIndex + 5)..<(blob.startIndex + 9)]
         let length = Int(lengthBytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
@@ -59,8 +70,10 @@ public struct NoneKeystore: Keystore {
         let contextStart = blob.startIndex + headerSize
         guard blob[contextStart..<(contextStart + length)] == context.canonicalBytes else {
             throw KeystoreError(
-                .badCiphertext, keystore: name,
-                message: "the stored key belongs to another encryption context than \(context); it is another organization's key")
+                .badCiphertext,
+                keystore: name,
+                message: "the stored key belongs to another encryption context than \(context); it is another organization's key"
+            )
         }
         var der = Data(blob[(contextStart + length)...])
         return try privateKey(fromUnwrapped: &der)

@@ -1,6 +1,6 @@
 import Foundation
-import KeyBroker
 import GRDB
+import KeyBroker
 
 /// The rules for the one file that holds every key pair: a missing file is created only
 /// where the configuration says so, an empty or foreign file is never taken for a new
@@ -42,7 +42,8 @@ enum SQLiteDatabaseFile {
         guard createIfMissing else {
             throw unavailable(
                 url,
-                "does not exist. If KeyBroker ran here before, its key pairs are in that file: check that the volume holding it is mounted, or restore it from a backup. Only for a new deployment, set storage.sqlite.createIfMissing: true to create an empty one")
+                "does not exist. If KeyBroker ran here before, its key pairs are in that file: check that the volume holding it is mounted, or restore it from a backup. Only for a new deployment, set storage.sqlite.createIfMissing: true to create an empty one"
+            )
         }
         try create(url, migrator: migrator)
     }
@@ -56,7 +57,8 @@ enum SQLiteDatabaseFile {
         guard info.st_size > 0 else {
             throw unavailable(
                 url,
-                "is empty (0 bytes), so it is not a KeyBroker database. If the volume that holds the database did not mount, mount it; if the file was damaged, restore it from a backup. KeyBroker never takes an empty file for a new deployment: for a new one, delete the empty file and set storage.sqlite.createIfMissing: true")
+                "is empty (0 bytes), so it is not a KeyBroker database. If the volume that holds the database did not mount, mount it; if the file was damaged, restore it from a backup. KeyBroker never takes an empty file for a new deployment: for a new one, delete the empty file and set storage.sqlite.createIfMissing: true"
+            )
         }
     }
 
@@ -77,7 +79,8 @@ enum SQLiteDatabaseFile {
         guard !applied.isEmpty else {
             throw unavailable(
                 url,
-                "is an SQLite database without KeyBroker's schema (no key_pair table): it is not KeyBroker's database, or its content was lost. Point storage.sqlite.path at KeyBroker's database, or restore it from a backup; KeyBroker does not take it for a new deployment")
+                "is an SQLite database without KeyBroker's schema (no key_pair table): it is not KeyBroker's database, or its content was lost. Point storage.sqlite.path at KeyBroker's database, or restore it from a backup; KeyBroker does not take it for a new deployment"
+            )
         }
     }
 
@@ -86,7 +89,10 @@ enum SQLiteDatabaseFile {
         let directory = url.deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(
-                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                at: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
         } catch {
             throw unavailable(url, "cannot be created: its directory cannot be created (\(error.localizedDescription))")
         }
@@ -134,7 +140,8 @@ enum SQLiteDatabaseFile {
             if errno == ENOENT {
                 throw unavailable(
                     url,
-                    "was deleted while KeyBroker had it open; new key pairs would be lost at the next restart, so the store refuses them. Restore the file from a backup (or put it back), then restart keybroker")
+                    "was deleted while KeyBroker had it open; new key pairs would be lost at the next restart, so the store refuses them. Restore the file from a backup (or put it back), then restart keybroker"
+                )
             }
             throw unavailable(url, "cannot be checked: \(String(cString: strerror(errno)))")
         }
@@ -153,7 +160,8 @@ enum SQLiteDatabaseFile {
     static func replacedError(_ url: URL) -> StoreError {
         unavailable(
             url,
-            "was replaced by another file while KeyBroker had it open; new key pairs would go to the old, unlinked file, so the store refuses them. Restart keybroker to open the file now at that path (check first that it is the right one)")
+            "was replaced by another file while KeyBroker had it open; new key pairs would go to the old, unlinked file, so the store refuses them. Restart keybroker to open the file now at that path (check first that it is the right one)"
+        )
     }
 
     private static func syncDirectory(_ directory: URL) {
@@ -184,7 +192,8 @@ enum SQLiteErrors {
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:
             return StoreError(
                 .damaged,
-                "database file '\(file.path)' is damaged (\(detail)) while \(action); restore it from a backup and restart keybroker")
+                "database file '\(file.path)' is damaged (\(detail)) while \(action); restore it from a backup and restart keybroker"
+            )
         default:
             return StoreError(.unavailable, "the key-pair store '\(file.path)' failed while \(action) (\(detail))")
         }

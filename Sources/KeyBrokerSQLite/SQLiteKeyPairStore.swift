@@ -1,6 +1,6 @@
 import Foundation
-import KeyBroker
 import GRDB
+import KeyBroker
 import Synchronization
 
 /// A ``KeyPairStore`` in one SQLite file, through GRDB, in WAL mode (readers never wait
@@ -75,7 +75,8 @@ public final class SQLiteKeyPairStore: KeyPairStore {
             guard migrated else {
                 throw SQLiteDatabaseFile.unavailable(
                     url,
-                    "has an older schema than this version writes; open it once with a command that writes (e.g. keybroker status) to migrate it")
+                    "has an older schema than this version writes; open it once with a command that writes (e.g. keybroker status) to migrate it"
+                )
             }
         } else {
             do {
@@ -112,7 +113,8 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                 guard let evidence = await loaded.keystores[name]?.priorUseEvidence() else { continue }
                 throw SQLiteDatabaseFile.unavailable(
                     settings.path,
-                    "does not exist, but keystore '\(name)' was used before (\(evidence)): KeyBroker ran here, and its key pairs were in that file. Restore it from a backup (or mount the volume that holds it). A new, empty database would give every organization a new pair and strand every recording made before, so KeyBroker does not create one. Only to start over for good, move the keystore's key files away too")
+                    "does not exist, but keystore '\(name)' was used before (\(evidence)): KeyBroker ran here, and its key pairs were in that file. Restore it from a backup (or mount the volume that holds it). A new, empty database would give every organization a new pair and strand every recording made before, so KeyBroker does not create one. Only to start over for good, move the keystore's key files away too"
+                )
             }
         }
         return try await BlockingWork.io { () throws(StoreError) in try SQLiteKeyPairStore(settings, readOnly: readOnly) }
@@ -128,26 +130,28 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: key pairs") { db in
-            try db.execute(sql: """
-                CREATE TABLE key_pair (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    id TEXT NOT NULL UNIQUE,
-                    organization TEXT NOT NULL,
-                    keystore_name TEXT NOT NULL,
-                    keystore_type TEXT NOT NULL,
-                    backend_key_reference TEXT,
-                    spec TEXT NOT NULL,
-                    public_key BLOB NOT NULL,
-                    wrapped_private_key BLOB NOT NULL,
-                    encryption_context TEXT NOT NULL,
-                    created_at_us INTEGER NOT NULL,
-                    reason TEXT NOT NULL,
-                    requested_by TEXT NOT NULL,
-                    is_current INTEGER NOT NULL DEFAULT 0 CHECK (is_current IN (0, 1))
-                );
-                CREATE UNIQUE INDEX key_pair_one_current_per_org ON key_pair(organization) WHERE is_current = 1;
-                CREATE INDEX key_pair_by_org ON key_pair(organization, created_at_us DESC, seq DESC);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE key_pair (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        organization TEXT NOT NULL,
+                        keystore_name TEXT NOT NULL,
+                        keystore_type TEXT NOT NULL,
+                        backend_key_reference TEXT,
+                        spec TEXT NOT NULL,
+                        public_key BLOB NOT NULL,
+                        wrapped_private_key BLOB NOT NULL,
+                        encryption_context TEXT NOT NULL,
+                        created_at_us INTEGER NOT NULL,
+                        reason TEXT NOT NULL,
+                        requested_by TEXT NOT NULL,
+                        is_current INTEGER NOT NULL DEFAULT 0 CHECK (is_current IN (0, 1))
+                    );
+                    CREATE UNIQUE INDEX key_pair_one_current_per_org ON key_pair(organization) WHERE is_current = 1;
+                    CREATE INDEX key_pair_by_org ON key_pair(organization, created_at_us DESC, seq DESC);
+                    """
+            )
         }
         return migrator
     }
@@ -164,7 +168,8 @@ public final class SQLiteKeyPairStore: KeyPairStore {
             guard (try? SQLiteDatabaseFile.identity(at: wal)) == walIdentity else {
                 throw SQLiteDatabaseFile.unavailable(
                     wal,
-                    "(the write-ahead log) was deleted or replaced while KeyBroker had it open; pairs committed since the last checkpoint would be lost at the next restart, so the store refuses new ones. Restart keybroker after checking the database")
+                    "(the write-ahead log) was deleted or replaced while KeyBroker had it open; pairs committed since the last checkpoint would be lost at the next restart, so the store refuses new ones. Restart keybroker after checking the database"
+                )
             }
         }
     }
@@ -206,20 +211,23 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     private func insert(_ record: KeyPairRecord, arguments: StatementArguments, in db: Database) throws {
         try db.execute(
             sql: "UPDATE key_pair SET is_current = 0 WHERE organization = ? AND is_current = 1",
-            arguments: [record.organization.rawValue])
+            arguments: [record.organization.rawValue]
+        )
         try db.execute(
             sql: """
                 INSERT INTO key_pair (id, organization, keystore_name, keystore_type, backend_key_reference, spec,
                     public_key, wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                 """,
-            arguments: arguments)
+            arguments: arguments
+        )
     }
 
     public func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? {
         try await read("reading the current key pair of organization '\(organization)'") { db in
             try Row.fetchOne(
-                db, sql: "SELECT \(Self.columns) FROM key_pair WHERE organization = ? AND is_current = 1",
+                db,
+                sql: "SELECT \(Self.columns) FROM key_pair WHERE organization = ? AND is_current = 1",
                 arguments: [organization.rawValue]
             ).map { row in try SQLiteRow(row).record() }
         }
@@ -228,7 +236,8 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     public func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
         try await read("reading key pair \(id.uuidString.lowercased())") { db in
             try Row.fetchOne(
-                db, sql: "SELECT \(Self.columns) FROM key_pair WHERE id = ? AND organization = ?",
+                db,
+                sql: "SELECT \(Self.columns) FROM key_pair WHERE id = ? AND organization = ?",
                 arguments: [id.uuidString.lowercased(), organization.rawValue]
             ).map { row in try SQLiteRow(row).stored() }
         }
@@ -273,9 +282,11 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     """
             ).map { row in
                 KeystoreUsage(
-                    keystoreName: SQLiteRow.printable(row, "keystore_name"), keystoreType: SQLiteRow.printable(row, "keystore_type"),
+                    keystoreName: SQLiteRow.printable(row, "keystore_name"),
+                    keystoreType: SQLiteRow.printable(row, "keystore_type"),
                     organization: SQLiteRow.printable(row, "organization"),
-                    count: (try? row.decode(DatabaseValue.self, forColumn: "n")).flatMap { Int.fromDatabaseValue($0) } ?? 0)
+                    count: (try? row.decode(DatabaseValue.self, forColumn: "n")).flatMap { Int.fromDatabaseValue($0) } ?? 0
+                )
             }
         }
     }
@@ -296,7 +307,8 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     SELECT \(Self.columns) FROM key_pair INDEXED BY key_pair_one_current_per_org
                     WHERE is_current = 1 AND organization > ? ORDER BY organization LIMIT \(Self.checkPageSize)
                     """,
-                arguments: [after])
+                arguments: [after]
+            )
             guard rows.count == Self.checkPageSize else { return nil }
             return rows.last.map { SQLiteRow.printable($0, "organization") }
         }

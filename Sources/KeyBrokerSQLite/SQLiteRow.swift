@@ -1,6 +1,6 @@
 import Foundation
-import KeyBroker
 import GRDB
+import KeyBroker
 
 /// Reads one `key_pair` row with strict type checks.
 ///
@@ -25,18 +25,24 @@ struct SQLiteRow {
 
     func record() throws(StoreError) -> KeyPairRecord {
         let idValue = try text("id")
-        guard let id = UUID(uuidString: idValue) else { throw corrupt("column id holds '\(DisplayText.escaped(String(idValue.prefix(64))))', not a UUID") }
+        guard let id = UUID(uuidString: idValue) else {
+            throw corrupt("column id holds '\(DisplayText.escaped(String(idValue.prefix(64))))', not a UUID")
+        }
         let organizationValue = try text("organization")
         guard let organization = OrganizationID(organizationValue) else {
             throw corrupt("column organization holds \(OrganizationID.invalidMessage(String(organizationValue.prefix(160))))")
         }
         let specValue = try text("spec")
         guard let spec = KeyPairSpec(rawValue: specValue) else {
-            throw corrupt("column spec holds '\(DisplayText.escaped(String(specValue.prefix(64))))', not one of \(KeyPairSpec.allowedValues)")
+            throw corrupt(
+                "column spec holds '\(DisplayText.escaped(String(specValue.prefix(64))))', not one of \(KeyPairSpec.allowedValues)"
+            )
         }
         let reasonValue = try text("reason")
         guard let reason = KeyPairReason(rawValue: reasonValue) else {
-            throw corrupt("column reason holds '\(DisplayText.escaped(String(reasonValue.prefix(64))))', not one of \(KeyPairReason.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw corrupt(
+                "column reason holds '\(DisplayText.escaped(String(reasonValue.prefix(64))))', not one of \(KeyPairReason.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         let contextValue = try text("encryption_context")
         guard let context = EncryptionContext(canonicalBytes: Data(contextValue.utf8)) else {
@@ -47,10 +53,19 @@ struct SQLiteRow {
             throw corrupt("column created_at_us holds \(micros) µs, outside the years 1970-9999")
         }
         return KeyPairRecord(
-            id: id, organization: organization, keystoreName: try text("keystore_name"), keystoreType: try text("keystore_type"),
-            backendKeyReference: try optionalText("backend_key_reference"), spec: spec, publicKeyDER: try blob("public_key"),
-            wrappedPrivateKey: try blob("wrapped_private_key"), encryptionContext: context, createdAt: createdAt, reason: reason,
-            requestedBy: try text("requested_by"))
+            id: id,
+            organization: organization,
+            keystoreName: try text("keystore_name"),
+            keystoreType: try text("keystore_type"),
+            backendKeyReference: try optionalText("backend_key_reference"),
+            spec: spec,
+            publicKeyDER: try blob("public_key"),
+            wrappedPrivateKey: try blob("wrapped_private_key"),
+            encryptionContext: context,
+            createdAt: createdAt,
+            reason: reason,
+            requestedBy: try text("requested_by")
+        )
     }
 
     /// The report for a row whose ``record()`` failed.
@@ -98,8 +113,10 @@ struct SQLiteRow {
 
     private func corrupt(_ problem: String) -> StoreError {
         StoreError(
-            .corruptRecord, "key pair \(idText) cannot be read: \(problem); the row was altered or damaged, restore it from a backup",
-            keyPairID: idText)
+            .corruptRecord,
+            "key pair \(idText) cannot be read: \(problem); the row was altered or damaged, restore it from a backup",
+            keyPairID: idText
+        )
     }
 
     // MARK: conversions

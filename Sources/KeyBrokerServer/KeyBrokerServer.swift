@@ -22,7 +22,8 @@ public struct KeyBrokerServer: Sendable {
     let adminRoutes: AdminRoutes
 
     /// Loads a candidate keystore sent to `POST /v1/orgs/{org}/test`.
-    public typealias CandidateLoader = @Sendable (_ text: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
+    public typealias CandidateLoader =
+        @Sendable (_ text: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
 
     /// Opens the store and the broker, ready to serve.
     /// - Parameters:
@@ -32,8 +33,12 @@ public struct KeyBrokerServer: Sendable {
     ///   - store: the key-pair store.
     ///   - now: the clock (tests inject one).
     public init(
-        loaded: LoadedConfig, source: @escaping BrokerRuntime.ConfigSource, loadCandidate: @escaping CandidateLoader,
-        store: any KeyPairStore, now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+        loaded: LoadedConfig,
+        source: @escaping BrokerRuntime.ConfigSource,
+        loadCandidate: @escaping CandidateLoader,
+        store: any KeyPairStore,
+        now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
     ) async throws {
         let metrics = ServerMetrics()
         self.metrics = metrics
@@ -44,8 +49,13 @@ public struct KeyBrokerServer: Sendable {
         let runtime = self.runtime
         probes = Probes(monitor: runtime.monitor, strict: { runtime.broker.config.server.strictReadiness })
         organizationRoutes = OrganizationRoutes(
-            runtime: runtime, scheduler: scheduler, support: support, metrics: metrics, loadCandidate: loadCandidate,
-            generationLimiter: GenerationLimiter())
+            runtime: runtime,
+            scheduler: scheduler,
+            support: support,
+            metrics: metrics,
+            loadCandidate: loadCandidate,
+            generationLimiter: GenerationLimiter()
+        )
         adminRoutes = AdminRoutes(runtime: runtime, scheduler: scheduler, support: support)
         self.logger = logger
     }
@@ -58,7 +68,11 @@ public struct KeyBrokerServer: Sendable {
         let measured = router.group().add(middleware: RequestMetricsMiddleware<KeyBrokerRequestContext>(metrics: metrics))
         let metrics = self.metrics
         measured.get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
+            )
         }
         let api = measured.group("v1").add(middleware: TokenAuthenticatorMiddleware<KeyBrokerRequestContext>())
         api.addRoutes(adminRoutes.collection())
@@ -94,7 +108,8 @@ public struct KeyBrokerServer: Sendable {
                 BackgroundLoop(name: "reload-on-sighup", once: true) { [self] in await reloadOnHangup(hangups) },
             ],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
-            logger: logger)
+            logger: logger
+        )
         try await app.runService()
     }
 
@@ -110,7 +125,10 @@ public struct KeyBrokerServer: Sendable {
                 }
                 scheduler.runSoon()
                 for warning in result.warnings { logger.warning("\(warning)") }
-                logger.notice("configuration reloaded", metadata: ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"])
+                logger.notice(
+                    "configuration reloaded",
+                    metadata: ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"]
+                )
             } catch let error as ConfigError {
                 await audit.note(.reload, actor: "SIGHUP", result: .failed, error: error)
                 for diagnostic in error.diagnostics {

@@ -21,21 +21,34 @@ public final class ServerMetrics: Sendable {
     }
 
     func request(route: String, method: String, status: Int, duration: Duration) {
-        Counter(label: "keybroker_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory).increment()
+        Counter(
+            label: "keybroker_http_requests_total",
+            dimensions: [("route", route), ("method", method), ("status", String(status))],
+            factory: factory
+        ).increment()
         CoreMetrics.Timer(label: "keybroker_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
             .recordNanoseconds(Int64(duration.seconds * 1e9))
     }
 
     func keystoreCall(keystore: String, operation: String, duration: Duration, error: KeystoreError?) {
-        CoreMetrics.Timer(label: "keybroker_keystore_call_duration_seconds", dimensions: [("keystore", keystore), ("operation", operation)], factory: factory)
-            .recordNanoseconds(Int64(duration.seconds * 1e9))
+        CoreMetrics.Timer(
+            label: "keybroker_keystore_call_duration_seconds",
+            dimensions: [("keystore", keystore), ("operation", operation)],
+            factory: factory
+        )
+        .recordNanoseconds(Int64(duration.seconds * 1e9))
         Counter(
             label: "keybroker_keystore_calls_total",
-            dimensions: [("keystore", keystore), ("operation", operation), ("result", error == nil ? "ok" : "error")], factory: factory
+            dimensions: [("keystore", keystore), ("operation", operation), ("result", error == nil ? "ok" : "error")],
+            factory: factory
         ).increment()
         if let error {
-            Counter(label: "keybroker_keystore_errors_total", dimensions: [("keystore", keystore), ("kind", error.kind.description)], factory: factory)
-                .increment()
+            Counter(
+                label: "keybroker_keystore_errors_total",
+                dimensions: [("keystore", keystore), ("kind", error.kind.description)],
+                factory: factory
+            )
+            .increment()
         }
     }
 
@@ -51,7 +64,8 @@ public final class ServerMetrics: Sendable {
 
     func rotation(reason: KeyPairReason, succeeded: Bool) {
         Counter(
-            label: "keybroker_rotations_total", dimensions: [("reason", reason.rawValue), ("result", succeeded ? "done" : "failed")],
+            label: "keybroker_rotations_total",
+            dimensions: [("reason", reason.rawValue), ("result", succeeded ? "done" : "failed")],
             factory: factory
         ).increment()
     }

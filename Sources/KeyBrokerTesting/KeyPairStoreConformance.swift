@@ -24,7 +24,11 @@ public struct KeyPairStoreConformance: Sendable {
         public let corrupt: @Sendable (UUID) async throws -> Void
 
         /// Creates a subject.
-        public init(store: any KeyPairStore, secondConnection: (any KeyPairStore)?, corrupt: @escaping @Sendable (UUID) async throws -> Void) {
+        public init(
+            store: any KeyPairStore,
+            secondConnection: (any KeyPairStore)?,
+            corrupt: @escaping @Sendable (UUID) async throws -> Void
+        ) {
             self.store = store
             self.secondConnection = secondConnection
             self.corrupt = corrupt
@@ -123,11 +127,13 @@ public struct KeyPairStoreConformance: Sendable {
         try await store.insertCurrent(try StoreSamples.record(for: acme, keystore: "kms", type: "aws-kms-symmetric"))
         try await store.insertCurrent(try StoreSamples.record(for: beta, keystore: "local"))
         let usage = Set(try await store.keystoreUsage())
-        #expect(usage == [
-            KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "acme", count: 3),
-            KeystoreUsage(keystoreName: "kms", keystoreType: "aws-kms-symmetric", organization: "acme", count: 1),
-            KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "beta", count: 1),
-        ])
+        #expect(
+            usage == [
+                KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "acme", count: 3),
+                KeystoreUsage(keystoreName: "kms", keystoreType: "aws-kms-symmetric", organization: "acme", count: 1),
+                KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "beta", count: 1),
+            ]
+        )
     }
 
     /// An unreadable record fails the requests that need it, as a corrupt record, and is
@@ -168,14 +174,25 @@ public struct KeyPairStoreConformance: Sendable {
 public enum StoreSamples {
     /// A pair of `organization` with a real RSA-2048 public key (shared by all samples).
     public static func record(
-        for organization: OrganizationID, keystore: String = "local", type: String = "none", createdAt: Date = Date()
+        for organization: OrganizationID,
+        keystore: String = "local",
+        type: String = "none",
+        createdAt: Date = Date()
     ) throws -> KeyPairRecord {
         KeyPairRecord(
-            id: UUID(), organization: organization, keystoreName: keystore, keystoreType: type, backendKeyReference: nil,
-            spec: .rsa2048, publicKeyDER: try publicKey.get(), wrappedPrivateKey: Data((0..<64).map { _ in UInt8.random(in: 0...255) }),
+            id: UUID(),
+            organization: organization,
+            keystoreName: keystore,
+            keystoreType: type,
+            backendKeyReference: nil,
+            spec: .rsa2048,
+            publicKeyDER: try publicKey.get(),
+            wrappedPrivateKey: Data((0..<64).map { _ in UInt8.random(in: 0...255) }),
             encryptionContext: .organization(organization),
             createdAt: Date(timeIntervalSince1970: (createdAt.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000),
-            reason: .manual, requestedBy: "conformance")
+            reason: .manual,
+            requestedBy: "conformance"
+        )
     }
 
     private static let publicKey = Result { try PrivateKeyMaterial(generating: .rsa2048).publicKeyDER }

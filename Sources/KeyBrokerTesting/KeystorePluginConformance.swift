@@ -40,7 +40,9 @@ public struct KeystorePluginConformance: Sendable {
     ///   - settings: working settings as YAML values by key (without `type`), given an empty
     ///     scratch directory the suite removes afterwards.
     public init(
-        plugin: any KeystorePlugin.Type, requiredKeys: [String] = [], fileOnlyKeys: [String: String] = [:],
+        plugin: any KeystorePlugin.Type,
+        requiredKeys: [String] = [],
+        fileOnlyKeys: [String: String] = [:],
         settings: @escaping @Sendable (_ directory: URL) throws -> [String: String]
     ) throws {
         self.plugin = plugin
@@ -79,7 +81,10 @@ public struct KeystorePluginConformance: Sendable {
             var withTypo = try settings(directory)
             withTypo["definitelyNotAKey"] = "1"
             let typo = try failures(withTypo, in: directory)
-            #expect(typo.contains { $0.message.contains("unknown key 'definitelyNotAKey'") && $0.location != nil }, "\(plugin.type): \(typo)")
+            #expect(
+                typo.contains { $0.message.contains("unknown key 'definitelyNotAKey'") && $0.location != nil },
+                "\(plugin.type): \(typo)"
+            )
             for key in requiredKeys {
                 var without = try settings(directory)
                 without[key] = nil
@@ -98,7 +103,8 @@ public struct KeystorePluginConformance: Sendable {
                 let refused = try failures(candidate, in: directory, origin: .api)
                 #expect(
                     refused.contains { $0.message.contains("is not allowed in a keystore sent over the API") && $0.message.contains(key) },
-                    "\(plugin.type): '\(key)' from the API: \(refused)")
+                    "\(plugin.type): '\(key)' from the API: \(refused)"
+                )
             }
             var reference = base
             reference["contextKey"] = "\"${HOME}\""
@@ -120,7 +126,10 @@ public struct KeystorePluginConformance: Sendable {
             let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: first.publicKeyDER)
             #expect(try key.unwrapDataKey(wrapped) == dataKey, "\(plugin.type): its public key wraps what its private key unwraps")
             let second = try await keystore.generateKeyPair(.rsa2048, context: context)
-            #expect(first.publicKeyDER != second.publicKeyDER && first.wrapped.ciphertext != second.wrapped.ciphertext, "\(plugin.type): pairs differ")
+            #expect(
+                first.publicKeyDER != second.publicKeyDER && first.wrapped.ciphertext != second.wrapped.ciphertext,
+                "\(plugin.type): pairs differ"
+            )
         }
     }
 
@@ -129,7 +138,9 @@ public struct KeystorePluginConformance: Sendable {
             let keystore = try load(try settings(directory), in: directory)
             let organization = try OrganizationID.checked("org-a")
             let generated = try await keystore.generateKeyPair(.rsa2048, context: .organization(organization))
-            for other in [EncryptionContext.organization(try OrganizationID.checked("org-b")), .organization(organization, contextKey: "tenant")] {
+            for other in [
+                EncryptionContext.organization(try OrganizationID.checked("org-b")), .organization(organization, contextKey: "tenant"),
+            ] {
                 do throws(KeystoreError) {
                     _ = try await keystore.decryptPrivateKey(generated.wrapped, context: other)
                     Issue.record("\(plugin.type): unwrapped under \(other) (invariant 5)")
@@ -150,7 +161,10 @@ public struct KeystorePluginConformance: Sendable {
                 var damaged = blob
                 damaged[damaged.startIndex + index] ^= 0x01
                 await #expect(throws: KeystoreError.self, "\(plugin.type): byte \(index) flipped") {
-                    try await keystore.decryptPrivateKey(WrappedPrivateKey(ciphertext: damaged, backendKeyReference: generated.wrapped.backendKeyReference), context: context)
+                    try await keystore.decryptPrivateKey(
+                        WrappedPrivateKey(ciphertext: damaged, backendKeyReference: generated.wrapped.backendKeyReference),
+                        context: context
+                    )
                 }
             }
             await #expect(throws: KeystoreError.self, "\(plugin.type): an empty blob") {
@@ -191,7 +205,11 @@ public struct KeystorePluginConformance: Sendable {
         return try ConfigLoader(registry: registry, environment: [:]).loadCandidate(path: path).keystore
     }
 
-    private func failures(_ settings: [String: String], in directory: URL, origin: PluginContext.Origin = .configurationFile) throws -> [ConfigDiagnostic] {
+    private func failures(
+        _ settings: [String: String],
+        in directory: URL,
+        origin: PluginContext.Origin = .configurationFile
+    ) throws -> [ConfigDiagnostic] {
         let loader = ConfigLoader(registry: registry, environment: ProcessInfo.processInfo.environment)
         let configPath = directory.appendingPathComponent("keybroker.yaml").path
         do {

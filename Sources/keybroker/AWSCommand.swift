@@ -5,7 +5,10 @@ import KeyBroker
 
 struct AWSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "aws", abstract: "Helpers for aws-kms-symmetric keystores.", subcommands: [KeyPolicy.self])
+        commandName: "aws",
+        abstract: "Helpers for aws-kms-symmetric keystores.",
+        subcommands: [KeyPolicy.self]
+    )
 
     struct KeyPolicy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -15,7 +18,8 @@ struct AWSCommand: AsyncParsableCommand {
                 Grants kms:DescribeKey, and the generation mode's actions only under the condition \
                 kms:EncryptionContext:<contextKey> = one of the organizations. Without --org, the \
                 organizations configured to use the keystore are listed.
-                """)
+                """
+        )
 
         @OptionGroup var options: ConfigOptions
 
@@ -38,7 +42,9 @@ struct AWSCommand: AsyncParsableCommand {
             case (let account?, _) where !(account.count == 12 && account.allSatisfy({ $0.isASCII && $0.isNumber })):
                 throw ValidationError("--account must be a 12-digit AWS account id, found '\(account)'")
             case (_, let principal?) where !(principal.hasPrefix("arn:aws") && principal.contains(":iam::")):
-                throw ValidationError("--principal must be an IAM ARN such as arn:aws:iam::111122223333:role/keybroker, found '\(principal)'")
+                throw ValidationError(
+                    "--principal must be an IAM ARN such as arn:aws:iam::111122223333:role/keybroker, found '\(principal)'"
+                )
             default:
                 break
             }
@@ -51,11 +57,17 @@ struct AWSCommand: AsyncParsableCommand {
             let loaded = try options.load()
             guard let settings = loaded.config.keystores[keystore] else {
                 throw CLIFailure(
-                    ["error: keystore '\(keystore)' is not configured; configured: \(loaded.config.keystores.keys.sorted().joined(separator: ", "))"],
-                    exitCode: CLIFailure.usageExitCode)
+                    [
+                        "error: keystore '\(keystore)' is not configured; configured: \(loaded.config.keystores.keys.sorted().joined(separator: ", "))"
+                    ],
+                    exitCode: CLIFailure.usageExitCode
+                )
             }
             guard let kms = loaded.keystores[keystore] as? AWSKMSKeystore else {
-                throw CLIFailure(["error: keystore '\(keystore)' is of type \(settings.type), not aws-kms-symmetric"], exitCode: CLIFailure.usageExitCode)
+                throw CLIFailure(
+                    ["error: keystore '\(keystore)' is of type \(settings.type), not aws-kms-symmetric"],
+                    exitCode: CLIFailure.usageExitCode
+                )
             }
             var organizations = self.organizations.compactMap(OrganizationID.init)
             if organizations.isEmpty {
@@ -64,12 +76,20 @@ struct AWSCommand: AsyncParsableCommand {
             guard !organizations.isEmpty else {
                 throw CLIFailure(
                     ["error: no organization is configured to use keystore '\(keystore)'; name them with --org ORG"],
-                    exitCode: CLIFailure.usageExitCode)
+                    exitCode: CLIFailure.usageExitCode
+                )
             }
-            Terminal.error("add these statements to the key policy of the KMS key behind \(kms.key) (generation: \(kms.generation.rawValue)):")
-            Terminal.write(AWSKMSKeyPolicy.statements(
-                principal: principal ?? "arn:aws:iam::\(account ?? ""):root", generation: kms.generation, contextKey: settings.contextKey,
-                organizations: organizations) + "\n")
+            Terminal.error(
+                "add these statements to the key policy of the KMS key behind \(kms.key) (generation: \(kms.generation.rawValue)):"
+            )
+            Terminal.write(
+                AWSKMSKeyPolicy.statements(
+                    principal: principal ?? "arn:aws:iam::\(account ?? ""):root",
+                    generation: kms.generation,
+                    contextKey: settings.contextKey,
+                    organizations: organizations
+                ) + "\n"
+            )
         }
     }
 }

@@ -6,7 +6,10 @@ import KeyBrokerServer
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "Check configuration files.", subcommands: [Validate.self])
+        commandName: "config",
+        abstract: "Check configuration files.",
+        subcommands: [Validate.self]
+    )
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -14,7 +17,8 @@ struct ConfigCommand: AsyncParsableCommand {
             discussion: """
                 Reports every error with file:line:column. When the database exists, also checks \
                 that every keystore its key pairs need is still configured.
-                """)
+                """
+        )
 
         @OptionGroup var options: ConfigOptions
         @OptionGroup var output: OutputOptions
@@ -49,17 +53,23 @@ struct ConfigCommand: AsyncParsableCommand {
                     let organizations: [String]
                     let diagnostics: [DiagnosticView]
                 }
-                try Terminal.json(Report(
-                    file: options.config, valid: valid, keystores: config?.keystores.keys.sorted() ?? [],
-                    organizations: config?.organizations.keys.map(\.rawValue).sorted() ?? [],
-                    diagnostics: diagnostics.map(DiagnosticView.init)))
+                try Terminal.json(
+                    Report(
+                        file: options.config,
+                        valid: valid,
+                        keystores: config?.keystores.keys.sorted() ?? [],
+                        organizations: config?.organizations.keys.map(\.rawValue).sorted() ?? [],
+                        diagnostics: diagnostics.map(DiagnosticView.init)
+                    )
+                )
                 return
             }
             for diagnostic in diagnostics { Terminal.error(diagnostic.description) }
             if let config, valid {
                 let keystores = config.keystores.values.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.type))" }
                 Terminal.write(
-                    "\(options.config): valid; keystores: \(keystores.joined(separator: ", ")); default keystore '\(config.defaults.keystore)', rotation \(config.defaults.rotation), \(config.defaults.keyPairSpec); \(config.organizations.count) organization(s) with their own settings\n")
+                    "\(options.config): valid; keystores: \(keystores.joined(separator: ", ")); default keystore '\(config.defaults.keystore)', rotation \(config.defaults.rotation), \(config.defaults.keyPairSpec); \(config.organizations.count) organization(s) with their own settings\n"
+                )
             }
         }
     }

@@ -13,7 +13,8 @@ struct KeyBrokerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ConfigCommand.self, KeysCommand.self, TestCommand.self, StatusCommand.self, AWSCommand.self,
             TokenCommand.self, EncryptCommand.self, DecryptCommand.self, InspectCommand.self,
-        ])
+        ]
+    )
 
     /// Runs a command, mapping every failure to one line on stderr and a documented exit code.
     static func main() async {

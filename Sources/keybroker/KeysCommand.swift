@@ -5,13 +5,16 @@ import KeyBrokerServer
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "Manage an organization's key pairs.",
-        subcommands: [Generate.self, List.self, Public.self])
+        commandName: "keys",
+        abstract: "Manage an organization's key pairs.",
+        subcommands: [Generate.self, List.self, Public.self]
+    )
 
     struct Generate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a new key pair now and make it current (\"change key now\").",
-            discussion: "Older pairs stay stored and keep decrypting the recordings made with them.")
+            discussion: "Older pairs stay stored and keep decrypting the recordings made with them."
+        )
 
         @OptionGroup var options: ConfigOptions
         @OptionGroup var remote: RemoteOptions
@@ -26,9 +29,17 @@ struct KeysCommand: AsyncParsableCommand {
                 let (broker, audit) = try await options.openBrokerAndAudit()
                 let organization = organization.id
                 let record = try await attempt {
-                    try await broker.generateKeyPair(for: organization, reason: .manual, requestedBy: cliActor) { record throws(BrokerError) in
+                    try await broker.generateKeyPair(for: organization, reason: .manual, requestedBy: cliActor) {
+                        record throws(BrokerError) in
                         do {
-                            try await audit.record(.generate, actor: cliActor, organization: organization, keyPairID: record.id, result: .pending, durable: true)
+                            try await audit.record(
+                                .generate,
+                                actor: cliActor,
+                                organization: organization,
+                                keyPairID: record.id,
+                                result: .pending,
+                                durable: true
+                            )
                         } catch {
                             throw BrokerError.auditFailed(error)
                         }
@@ -41,7 +52,8 @@ struct KeysCommand: AsyncParsableCommand {
                 try Terminal.json(view)
             } else {
                 Terminal.write(
-                    "generated key pair \(view.id) for organization '\(view.organization)' (\(view.spec), keystore '\(view.keystore)'); it is now current\n")
+                    "generated key pair \(view.id) for organization '\(view.organization)' (\(view.spec), keystore '\(view.keystore)'); it is now current\n"
+                )
             }
         }
     }
@@ -75,7 +87,9 @@ struct KeysCommand: AsyncParsableCommand {
                 return
             }
             guard !pairs.isEmpty else {
-                Terminal.write("organization '\(organization.id)' has no key pairs; create one with: keybroker keys generate --org \(organization.id)\n")
+                Terminal.write(
+                    "organization '\(organization.id)' has no key pairs; create one with: keybroker keys generate --org \(organization.id)\n"
+                )
                 return
             }
             let rows = pairs.map { pair in
@@ -84,14 +98,19 @@ struct KeysCommand: AsyncParsableCommand {
                     pair.backendKeyReference ?? "-", pair.requestedBy,
                 ]
             }
-            Terminal.write(Terminal.table(
-                ["ID", "CURRENT", "CREATED", "REASON", "SPEC", "KEYSTORE", "BACKEND KEY", "REQUESTED BY"], rows))
+            Terminal.write(
+                Terminal.table(
+                    ["ID", "CURRENT", "CREATED", "REASON", "SPEC", "KEYSTORE", "BACKEND KEY", "REQUESTED BY"],
+                    rows
+                )
+            )
         }
     }
 
     struct Public: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the organization's current public key (no keystore is called).")
+            abstract: "Print the organization's current public key (no keystore is called)."
+        )
 
         enum Format: String, ExpressibleByArgument, CaseIterable {
             case pem, der
@@ -125,7 +144,10 @@ struct KeysCommand: AsyncParsableCommand {
                 do {
                     try bytes.write(to: URL(fileURLWithPath: path), options: .atomic)
                 } catch {
-                    throw CLIFailure(["error: cannot write '\(path)': \(error.localizedDescription)"], exitCode: CLIFailure.operationExitCode)
+                    throw CLIFailure(
+                        ["error: cannot write '\(path)': \(error.localizedDescription)"],
+                        exitCode: CLIFailure.operationExitCode
+                    )
                 }
             } else {
                 FileHandle.standardOutput.write(bytes)

@@ -1,11 +1,11 @@
+import AWSKMSKeystore
 import ArgumentParser
 import Foundation
 import KeyBroker
 import KeyBrokerSQLite
-import AWSKMSKeystore
+import KeyBrokerServer
 import LocalFileKeystore
 import Logging
-import KeyBrokerServer
 import NoneKeystore
 
 /// Options every command that reads the configuration takes.
@@ -89,11 +89,13 @@ struct ConfigOptions: ParsableArguments {
 /// `--org`.
 struct OrganizationOption: ParsableArguments {
     @Option(
-        name: .customLong("org"), help: ArgumentHelp("The organization id.", valueName: "org"),
+        name: .customLong("org"),
+        help: ArgumentHelp("The organization id.", valueName: "org"),
         transform: { raw in
             guard let id = OrganizationID(raw) else { throw ValidationError(OrganizationID.invalidMessage(raw)) }
             return id
-        })
+        }
+    )
     var id: OrganizationID
 }
 

@@ -7,7 +7,8 @@ struct EncryptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encrypt",
         abstract: "Encrypt a recording with the organization's current public key (no keystore call).",
-        discussion: "Use - for standard input or output. The output appears under its name only once complete.")
+        discussion: "Use - for standard input or output. The output appears under its name only once complete."
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var remote: RemoteOptions
@@ -48,7 +49,8 @@ struct DecryptCommand: AsyncParsableCommand {
             Use - for standard input or output. A file output appears under its name only when the \
             whole recording authenticated; to standard output, plaintext is written as segments \
             authenticate, and a failure exits 1.
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var remote: RemoteOptions
@@ -77,16 +79,33 @@ struct DecryptCommand: AsyncParsableCommand {
                 if let client {
                     let response: UnwrapResponse = try await client.post(
                         "/v1/orgs/\(header.organization)/unwrap",
-                        body: try JSONEncoder().encode(UnwrapRequest(
-                            keyPairId: header.keyPairID.uuidString.lowercased(), wrappedKey: header.wrappedDataKey.base64EncodedString())))
-                    guard let key = Data(base64Encoded: response.dataKey) else { throw RecordingError.dataKey("the server sent a malformed key") }
+                        body: try JSONEncoder().encode(
+                            UnwrapRequest(
+                                keyPairId: header.keyPairID.uuidString.lowercased(),
+                                wrappedKey: header.wrappedDataKey.base64EncodedString()
+                            )
+                        )
+                    )
+                    guard let key = Data(base64Encoded: response.dataKey) else {
+                        throw RecordingError.dataKey("the server sent a malformed key")
+                    }
                     return key
                 }
                 guard let (broker, audit) = local else { throw RecordingError.dataKey("no broker or server to unwrap the data key with") }
-                let key = try await broker.unwrapDataKey(for: header.organization, keyPairID: header.keyPairID, wrappedDataKey: header.wrappedDataKey)
+                let key = try await broker.unwrapDataKey(
+                    for: header.organization,
+                    keyPairID: header.keyPairID,
+                    wrappedDataKey: header.wrappedDataKey
+                )
                 // As in the server: the data key is used only once its unwrap is recorded.
                 do {
-                    try await audit.record(.unwrap, actor: cliActor, organization: header.organization, keyPairID: header.keyPairID, result: .ok)
+                    try await audit.record(
+                        .unwrap,
+                        actor: cliActor,
+                        organization: header.organization,
+                        keyPairID: header.keyPairID,
+                        result: .ok
+                    )
                 } catch {
                     throw BrokerError.auditFailed(error)
                 }
@@ -104,7 +123,9 @@ struct DecryptCommand: AsyncParsableCommand {
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "inspect", abstract: "Show an encrypted recording's header (no secrets, no keystore call).")
+        commandName: "inspect",
+        abstract: "Show an encrypted recording's header (no secrets, no keystore call)."
+    )
 
     @OptionGroup var output: OutputOptions
     @Argument(help: "The encrypted recording, or - for standard input.") var input: String
@@ -126,19 +147,26 @@ struct InspectCommand: ParsableCommand {
             let headerBytes: Int
         }
         let view = View(
-            formatVersion: Int(RecordingHeader.version), organization: header.organization.rawValue,
-            keyPairId: header.keyPairID.uuidString.lowercased(), keyPairSpec: header.spec.rawValue,
-            wrappedDataKeyBytes: header.wrappedDataKey.count, segmentSize: header.segmentSize, headerBytes: header.encoded.count)
+            formatVersion: Int(RecordingHeader.version),
+            organization: header.organization.rawValue,
+            keyPairId: header.keyPairID.uuidString.lowercased(),
+            keyPairSpec: header.spec.rawValue,
+            wrappedDataKeyBytes: header.wrappedDataKey.count,
+            segmentSize: header.segmentSize,
+            headerBytes: header.encoded.count
+        )
         if output.json {
             try Terminal.json(view)
         } else {
-            Terminal.write("""
+            Terminal.write(
+                """
                 format:        KeyBroker recording v\(view.formatVersion) (AES-256-GCM segments of \(view.segmentSize) bytes)
                 organization:  \(view.organization)
                 key pair:      \(view.keyPairId) (\(view.keyPairSpec))
                 data key:      wrapped with RSA-OAEP-SHA256 (\(view.wrappedDataKeyBytes) bytes)
 
-                """)
+                """
+            )
         }
     }
 }
@@ -161,7 +189,8 @@ enum ProgressLine {
             var line = "\(verb) \(format(Double(done)))"
             if let total, total > 0 {
                 let left = rate > 0 ? Double(total - done) / rate : 0
-                line += " of \(format(Double(total))) (\(Int(Double(done) * 100 / Double(total)))%), \(format(rate))/s, \(Int(left.rounded()))s left"
+                line +=
+                    " of \(format(Double(total))) (\(Int(Double(done) * 100 / Double(total)))%), \(format(rate))/s, \(Int(left.rounded()))s left"
             } else {
                 line += ", \(format(rate))/s"
             }

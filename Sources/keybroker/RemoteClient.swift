@@ -17,18 +17,25 @@ struct RemoteOptions: ParsableArguments {
     func client() throws -> RemoteClient? {
         guard let server else { return nil }
         guard let url = URL(string: server), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-            throw CLIFailure(["error: --server must be an http(s) URL such as http://127.0.0.1:8080, found '\(server)'"], exitCode: CLIFailure.usageExitCode)
+            throw CLIFailure(
+                ["error: --server must be an http(s) URL such as http://127.0.0.1:8080, found '\(server)'"],
+                exitCode: CLIFailure.usageExitCode
+            )
         }
         let loopback = ["127.0.0.1", "localhost", "::1", "[::1]"].contains(url.host ?? "")
         guard url.scheme == "https" || loopback else {
             throw CLIFailure(
-                ["error: --server must use https unless it is on this host (127.0.0.1, localhost, ::1): the token and unwrapped keys would cross the network in clear"],
-                exitCode: CLIFailure.usageExitCode)
+                [
+                    "error: --server must use https unless it is on this host (127.0.0.1, localhost, ::1): the token and unwrapped keys would cross the network in clear"
+                ],
+                exitCode: CLIFailure.usageExitCode
+            )
         }
         guard let token = ProcessInfo.processInfo.environment["KEYBROKER_TOKEN"], !token.isEmpty else {
             throw CLIFailure(
                 ["error: --server needs a token in the KEYBROKER_TOKEN environment variable (create one with: keybroker token create)"],
-                exitCode: CLIFailure.usageExitCode)
+                exitCode: CLIFailure.usageExitCode
+            )
         }
         return RemoteClient(base: server.hasSuffix("/") ? String(server.dropLast()) : server, token: token)
     }
@@ -77,7 +84,10 @@ struct RemoteClient {
         do {
             return try APIJSON.decoder.decode(T.self, from: data)
         } catch {
-            throw CLIFailure(["error: the server's answer to \(path) is not what this version of keybroker expects (\(error))"], exitCode: CLIFailure.operationExitCode)
+            throw CLIFailure(
+                ["error: the server's answer to \(path) is not what this version of keybroker expects (\(error))"],
+                exitCode: CLIFailure.operationExitCode
+            )
         }
     }
 }

@@ -11,7 +11,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Stops gracefully on SIGTERM or SIGINT; reloads the configuration on SIGHUP (an invalid \
             configuration is refused and the running one kept). Listens on server.listen.
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -35,7 +36,9 @@ struct ServeCommand: AsyncParsableCommand {
                 loadCandidate: { text throws(ConfigError) in
                     try candidateLoader.loadCandidate(text: text, source: "request body", relativeTo: configPath)
                 },
-                store: store, logger: logger)
+                store: store,
+                logger: logger
+            )
         } catch {
             throw CLIFailure(error)
         }

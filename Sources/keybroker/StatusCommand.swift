@@ -5,7 +5,9 @@ import KeyBrokerServer
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show every keystore's health and every organization's current key pair.")
+        commandName: "status",
+        abstract: "Show every keystore's health and every organization's current key pair."
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var remote: RemoteOptions
@@ -28,8 +30,10 @@ struct StatusCommand: AsyncParsableCommand {
 
     static func text(_ status: StatusView) -> String {
         let keystoreRows = status.keystores.map { keystore in
-            [keystore.name, keystore.type, keystore.healthy ? "healthy" : "UNHEALTHY",
-             String(format: "%.1f ms", keystore.latencyMs), keystore.detail]
+            [
+                keystore.name, keystore.type, keystore.healthy ? "healthy" : "UNHEALTHY",
+                String(format: "%.1f ms", keystore.latencyMs), keystore.detail,
+            ]
         }
         var out = "KEYSTORES\n" + Terminal.table(["NAME", "TYPE", "HEALTH", "LATENCY", "DETAIL"], keystoreRows)
         out += "\nORGANIZATIONS\n"

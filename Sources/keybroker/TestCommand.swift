@@ -12,16 +12,20 @@ struct TestCommand: AsyncParsableCommand {
             Generates a key pair through the keystore, encrypts test data with its public key, \
             decrypts the private key through the keystore, decrypts the test data, compares, and \
             checks that the keystore refuses another organization's context. Exits 1 when a step fails.
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var organization: OrganizationOption
     @OptionGroup var output: OutputOptions
 
-    @Option(help: ArgumentHelp(
-        "Test this keystore configuration instead of the organization's: a YAML file holding one keystore entry as it would stand under 'keystores:'.",
-        valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Test this keystore configuration instead of the organization's: a YAML file holding one keystore entry as it would stand under 'keystores:'.",
+            valueName: "file"
+        )
+    )
     var candidate: String?
 
     func run() async throws {
@@ -64,23 +68,30 @@ struct TestCommand: AsyncParsableCommand {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             let object = try? Yams.load(yaml: text) as? [String: Any]
         else {
-            throw CLIFailure(["error: '\(path)' is not a readable YAML mapping of one keystore's settings"], exitCode: CLIFailure.usageExitCode)
+            throw CLIFailure(
+                ["error: '\(path)' is not a readable YAML mapping of one keystore's settings"],
+                exitCode: CLIFailure.usageExitCode
+            )
         }
         // YAML can hold what JSON cannot (dates, binary, NaN): refuse it rather than hand it on.
         let body: [String: Any] = ["keystore": object]
         guard JSONSerialization.isValidJSONObject(body), let data = try? JSONSerialization.data(withJSONObject: body) else {
             throw CLIFailure(
                 ["error: '\(path)' holds values that have no JSON form (a date, binary data, NaN); write them as strings"],
-                exitCode: CLIFailure.usageExitCode)
+                exitCode: CLIFailure.usageExitCode
+            )
         }
         return data
     }
 
     static func text(_ report: TestReportView) -> String {
-        var out = "testing keystore '\(report.keystore)' (\(report.keystoreType)) for organization '\(report.organization)' with \(report.spec); nothing is saved\n"
+        var out =
+            "testing keystore '\(report.keystore)' (\(report.keystoreType)) for organization '\(report.organization)' with \(report.spec); nothing is saved\n"
         let rows = report.steps.map { step in
-            [step.name, step.outcome.uppercased(), step.outcome == "skipped" ? "-" : String(format: "%.1f ms", step.durationMs),
-             [step.detail, step.backendError?.hint.map { "hint: \($0)" }].compactMap { $0 }.joined(separator: "; ")]
+            [
+                step.name, step.outcome.uppercased(), step.outcome == "skipped" ? "-" : String(format: "%.1f ms", step.durationMs),
+                [step.detail, step.backendError?.hint.map { "hint: \($0)" }].compactMap { $0 }.joined(separator: "; "),
+            ]
         }
         out += Terminal.table(["STEP", "RESULT", "TIME", "DETAIL"], rows)
         out += report.passed ? "PASSED: the keystore works for this organization\n" : "FAILED: see the failing step above\n"

@@ -6,17 +6,24 @@ import Logging
 
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "API tokens.", subcommands: [Create.self])
+        commandName: "token",
+        abstract: "API tokens.",
+        subcommands: [Create.self]
+    )
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a new random API token once, and the line to add under auth.tokens.",
-            discussion: "Only the token's SHA-256 goes into the configuration; the token itself is shown once and stored nowhere.")
+            discussion: "Only the token's SHA-256 goes into the configuration; the token itself is shown once and stored nowhere."
+        )
 
         @Option(help: "A name for audit logs (e.g. recorder-eu).")
         var name: String
 
-        @Option(name: .customLong("permission"), help: "encryption-key:view, encryption-key:edit, recording:encrypt or recording:decrypt (repeatable).")
+        @Option(
+            name: .customLong("permission"),
+            help: "encryption-key:view, encryption-key:edit, recording:encrypt or recording:decrypt (repeatable)."
+        )
         var permissions: [String]
 
         @Option(name: .customLong("org"), help: "An organization the token may act for (repeatable), or * for all.")
@@ -27,7 +34,9 @@ struct TokenCommand: AsyncParsableCommand {
                 throw ValidationError("--name must be letters, digits, '-', '_' or '.'")
             }
             for permission in permissions where Permission(rawValue: permission) == nil {
-                throw ValidationError("unknown permission '\(permission)'; allowed: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown permission '\(permission)'; allowed: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             guard !permissions.isEmpty else { throw ValidationError("give at least one --permission") }
             guard !organizations.isEmpty else { throw ValidationError("give at least one --org (or --org '*' for all)") }
@@ -40,13 +49,15 @@ struct TokenCommand: AsyncParsableCommand {
         func run() throws {
             let (token, hash) = TokenAuthenticator.newToken()
             let orgs = organizations.map { $0 == "*" ? "\"*\"" : $0 }.joined(separator: ", ")
-            Terminal.write("""
+            Terminal.write(
+                """
                 token (shown once; give it to the client, store it in a secret manager):
                   \(token)
                 add under auth.tokens in the configuration, then reload (kill -HUP or POST /v1/admin/reload):
                   - { name: \(name), sha256: \(hash), permissions: [\(permissions.joined(separator: ", "))], orgs: [\(orgs)] }
 
-                """)
+                """
+            )
         }
     }
 }

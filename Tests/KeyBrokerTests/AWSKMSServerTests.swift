@@ -6,7 +6,11 @@ import Testing
 
 /// The plugin against moto's server with SigV4 signature checking on: a real server
 /// computes and compares every signature.
-@Suite("aws-kms-symmetric against moto (signatures checked)", .serialized, .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage))
+@Suite(
+    "aws-kms-symmetric against moto (signatures checked)",
+    .serialized,
+    .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage)
+)
 struct AWSKMSMotoTests {
     let directory: TemporaryDirectory
     let server: KMSTestServer
@@ -17,8 +21,16 @@ struct AWSKMSMotoTests {
         server = try SharedKMS.moto()
     }
 
-    private func keystore(_ generation: String = "local", endpoint: String? = nil, keyAlias: String? = nil, extra: String = "") throws -> any Keystore {
-        try SharedKMS.keystore(server.keystoreYAML(generation: generation, endpoint: endpoint, keyAlias: keyAlias, extra: extra), in: directory)
+    private func keystore(
+        _ generation: String = "local",
+        endpoint: String? = nil,
+        keyAlias: String? = nil,
+        extra: String = ""
+    ) throws -> any Keystore {
+        try SharedKMS.keystore(
+            server.keystoreYAML(generation: generation, endpoint: endpoint, keyAlias: keyAlias, extra: extra),
+            in: directory
+        )
     }
 
     @Test("correctly signed requests are accepted: health describes the key, local generation round-trips")
@@ -38,7 +50,10 @@ struct AWSKMSMotoTests {
     func wrongSecret() async throws {
         let proxy = try server.proxyEndpoint()
         let before = try server.proxyCounts()["DescribeKey"] ?? 0
-        let yaml = server.keystoreYAML(generation: "local", endpoint: proxy).replacingOccurrences(of: server.info.secretAccessKey, with: "wrong-secret-0000")
+        let yaml = server.keystoreYAML(generation: "local", endpoint: proxy).replacingOccurrences(
+            of: server.info.secretAccessKey,
+            with: "wrong-secret-0000"
+        )
         let keystore = try SharedKMS.keystore(yaml, in: directory)
         let health = await keystore.checkHealth()
         #expect(health.error?.kind == .denied)
@@ -74,7 +89,10 @@ struct AWSKMSMotoTests {
 
     @Test("the broker generates through KMS, stores the key ARN, and unwraps after rotations")
     func brokerEndToEnd() async throws {
-        let config = Fixtures.config(organizations: "{ org-a: { keystore: kms } }", extraKeystores: "  kms: \(server.keystoreYAML(generation: "local"))")
+        let config = Fixtures.config(
+            organizations: "{ org-a: { keystore: kms } }",
+            extraKeystores: "  kms: \(server.keystoreYAML(generation: "local"))"
+        )
         let broker = try await Fixtures.broker(config, in: directory)
         var records: [KeyPairRecord] = []
         for _ in 0..<2 { records.append(try await broker.generateKeyPair(for: org, reason: .manual, requestedBy: "test")) }
@@ -100,7 +118,10 @@ struct AWSKMSMotoTests {
 
     @Test("persistent throttling ends as a throttled error with KMS's code, after maxAttempts")
     func throttlingGivesUp() async throws {
-        let keystore = try keystore(endpoint: try server.proxyEndpoint(), extra: ", retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }")
+        let keystore = try keystore(
+            endpoint: try server.proxyEndpoint(),
+            extra: ", retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }"
+        )
         try server.injectFaults(["throttle", "throttle", "throttle", "throttle"])
         let health = await keystore.checkHealth()
         #expect(health.error?.kind == .throttled)
@@ -111,7 +132,10 @@ struct AWSKMSMotoTests {
 
     @Test("a slow endpoint times out within the total deadline, as unreachable")
     func timeout() async throws {
-        let keystore = try keystore(endpoint: try server.proxyEndpoint(), extra: ", requestTimeout: 300ms, totalTimeout: 700ms, retries: { baseDelay: 1ms, maxDelay: 5ms }")
+        let keystore = try keystore(
+            endpoint: try server.proxyEndpoint(),
+            extra: ", requestTimeout: 300ms, totalTimeout: 700ms, retries: { baseDelay: 1ms, maxDelay: 5ms }"
+        )
         try server.injectFaults(["delay:2", "delay:2", "delay:2"])
         let clock = ContinuousClock()
         let start = clock.now
@@ -137,7 +161,10 @@ struct AWSKMSMotoTests {
 
     @Test("an unreachable endpoint is reported as unreachable with the connection error")
     func unreachable() async throws {
-        let keystore = try keystore(endpoint: "http://127.0.0.1:9", extra: ", totalTimeout: 1s, retries: { maxAttempts: 2, baseDelay: 1ms, maxDelay: 5ms }")
+        let keystore = try keystore(
+            endpoint: "http://127.0.0.1:9",
+            extra: ", totalTimeout: 1s, retries: { maxAttempts: 2, baseDelay: 1ms, maxDelay: 5ms }"
+        )
         let health = await keystore.checkHealth()
         #expect(health.error?.kind == .unreachable)
         #expect(health.error?.backendCode == "ConnectionFailed")
@@ -162,7 +189,10 @@ struct AWSKMSLocalStackTests {
 
     @Test("data-key-pair generation: KMS makes the pair, the broker round-trips through it")
     func dataKeyPair() async throws {
-        let config = Fixtures.config(organizations: "{ org-a: { keystore: kms } }", extraKeystores: "  kms: \(server.keystoreYAML(generation: "data-key-pair"))")
+        let config = Fixtures.config(
+            organizations: "{ org-a: { keystore: kms } }",
+            extraKeystores: "  kms: \(server.keystoreYAML(generation: "data-key-pair"))"
+        )
         let broker = try await Fixtures.broker(config, in: directory)
         let record = try await broker.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
         #expect(record.backendKeyReference == server.info.keyArn)

@@ -18,7 +18,11 @@ struct BrokerTests {
     private func roundTrip(_ broker: Broker, _ record: KeyPairRecord, organization: OrganizationID? = nil) async throws -> Bool {
         let dataKey = Fixtures.dataKey()
         let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: record.publicKeyDER)
-        let unwrapped = try await broker.unwrapDataKey(for: organization ?? record.organization, keyPairID: record.id, wrappedDataKey: wrapped)
+        let unwrapped = try await broker.unwrapDataKey(
+            for: organization ?? record.organization,
+            keyPairID: record.id,
+            wrappedDataKey: wrapped
+        )
         return unwrapped == dataKey
     }
 
@@ -137,9 +141,11 @@ struct BrokerTests {
               local: { type: local-file, path: data/master.key, createIfMissing: true }
             """
         let removed = await #expect(throws: ConfigError.self) { try await self.broker(withoutOther) }
-        #expect(removed?.errors.map(\.message) == [
-            "keystore 'other' is not configured, but 3 stored key pair(s) need it to decrypt (org-a: 2, org-b: 1); put it back under 'keystores:' (organizations need not use it) so their recordings stay readable"
-        ])
+        #expect(
+            removed?.errors.map(\.message) == [
+                "keystore 'other' is not configured, but 3 stored key pair(s) need it to decrypt (org-a: 2, org-b: 1); put it back under 'keystores:' (organizations need not use it) so their recordings stay readable"
+            ]
+        )
 
         let retyped = """
             storage: { sqlite: { path: data/keybroker.sqlite } }
@@ -149,14 +155,22 @@ struct BrokerTests {
             defaults: { keystore: local }
             """
         let error = await #expect(throws: ConfigError.self) { try await self.broker(retyped) }
-        #expect(error?.errors.first?.message.hasPrefix("keystore 'other' is now of type 'none', but 3 stored key pair(s) were wrapped by it as type 'local-file'") == true)
+        #expect(
+            error?.errors.first?.message.hasPrefix(
+                "keystore 'other' is now of type 'none', but 3 stored key pair(s) were wrapped by it as type 'local-file'"
+            ) == true
+        )
         #expect(error?.errors.first?.location?.line == 4)
     }
 
     @Test("test() reports the failing step with the backend's error and saves nothing")
     func testReportsFailingStep() async throws {
-        let broker = try await broker(Fixtures.config(
-            organizations: "{ org-a: { keystore: flaky } }", extraKeystores: "  flaky: { type: test-failing, failOn: decrypt }"))
+        let broker = try await broker(
+            Fixtures.config(
+                organizations: "{ org-a: { keystore: flaky } }",
+                extraKeystores: "  flaky: { type: test-failing, failOn: decrypt }"
+            )
+        )
         let report = try await broker.test(organization: org)
         #expect(!report.passed)
         #expect(report.keystore == "flaky")
@@ -176,7 +190,10 @@ struct BrokerTests {
         #expect(report.passed)
         #expect(report.steps.allSatisfy { $0.outcome == .passed })
 
-        let candidatePath = try directory.write("candidate.yaml", "name: next\ntype: local-file\npath: data/next.key\ncreateIfMissing: true\nkeyPairSpec: RSA_2048\n")
+        let candidatePath = try directory.write(
+            "candidate.yaml",
+            "name: next\ntype: local-file\npath: data/next.key\ncreateIfMissing: true\nkeyPairSpec: RSA_2048\n"
+        )
         let candidate = try Fixtures.loader().loadCandidate(path: candidatePath)
         let candidateReport = try await broker.test(organization: org, candidate: candidate)
         #expect(candidateReport.passed)
@@ -193,7 +210,10 @@ struct BrokerTests {
             func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
                 try await inner.generateKeyPair(spec, context: EncryptionContext(["fixed": "x"]))
             }
-            func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
+            func decryptPrivateKey(
+                _ wrapped: WrappedPrivateKey,
+                context: EncryptionContext
+            ) async throws(KeystoreError) -> PrivateKeyMaterial {
                 try await inner.decryptPrivateKey(wrapped, context: EncryptionContext(["fixed": "x"]))
             }
             func checkHealth() async -> KeystoreHealth { .healthy("careless") }
@@ -209,7 +229,10 @@ struct BrokerTests {
     @Test("a failed generation leaves the current pair untouched, and the public key needs no keystore")
     func failedGenerationKeepsCurrent() async throws {
         let config = { (failOn: String) in
-            Fixtures.config(organizations: "{ org-a: { keystore: flaky } }", extraKeystores: "  flaky: { type: test-failing, failOn: \(failOn) }")
+            Fixtures.config(
+                organizations: "{ org-a: { keystore: flaky } }",
+                extraKeystores: "  flaky: { type: test-failing, failOn: \(failOn) }"
+            )
         }
         let working = try await broker(config("nothing"))
         let current = try await working.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
@@ -244,7 +267,9 @@ struct BrokerTests {
         let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
         let clock = TestClock(start)
         let broker = try await broker(
-            Fixtures.config(organizations: "{ org-a: { rotation: weekly }, org-n: { rotation: never } }"), now: { clock.now })
+            Fixtures.config(organizations: "{ org-a: { rotation: weekly }, org-n: { rotation: never } }"),
+            now: { clock.now }
+        )
         #expect(try await broker.rotationDue(for: org, at: start), "no pair yet: due at once")
         try await broker.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
         try await broker.generateKeyPair(for: Fixtures.org("org-n"), reason: .initial, requestedBy: "test")
@@ -259,13 +284,15 @@ struct BrokerTests {
         #expect(orgStatus.nextRotation == start.addingTimeInterval(7 * 86_400))
     }
 
-    @Test("cadences follow the UTC calendar",
+    @Test(
+        "cadences follow the UTC calendar",
         arguments: [
             (RotationCadence.daily, "2026-01-31T10:00:00Z", "2026-02-01T10:00:00Z"),
             (.weekly, "2026-01-31T10:00:00Z", "2026-02-07T10:00:00Z"),
             (.monthly, "2026-01-31T10:00:00Z", "2026-02-28T10:00:00Z"),
             (.yearly, "2028-02-29T10:00:00Z", "2029-02-28T10:00:00Z"),
-        ])
+        ]
+    )
     func cadences(cadence: RotationCadence, created: String, expected: String) throws {
         let parse = { (text: String) in try Date(text, strategy: .iso8601) }
         #expect(cadence.nextRotation(after: try parse(created)) == (try parse(expected)))
@@ -276,8 +303,12 @@ struct BrokerTests {
     func status() async throws {
         let first = try await broker()
         try await first.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
-        let broker = try await broker(Fixtures.config(
-            organizations: "{ org-a: { keystore: flaky }, org-new: {} }", extraKeystores: "  flaky: { type: test-failing, failOn: health }"))
+        let broker = try await broker(
+            Fixtures.config(
+                organizations: "{ org-a: { keystore: flaky }, org-new: {} }",
+                extraKeystores: "  flaky: { type: test-failing, failOn: health }"
+            )
+        )
         let status = try await broker.status()
         #expect(status.keystores.map(\.name) == ["flaky", "local", "other", "plain"])
         let flaky = try #require(status.keystores.first)
@@ -320,8 +351,11 @@ struct TamperedStoreTests {
         // Copy the victim's wrapped key and context into the attacker's row.
         try alter(
             "UPDATE key_pair SET wrapped_private_key = ?, encryption_context = ?, public_key = ? WHERE id = ?",
-            [victim.wrappedPrivateKey, String(decoding: victim.encryptionContext.canonicalBytes, as: UTF8.self),
-             victim.publicKeyDER, attacker.id.uuidString.lowercased()])
+            [
+                victim.wrappedPrivateKey, String(decoding: victim.encryptionContext.canonicalBytes, as: UTF8.self),
+                victim.publicKeyDER, attacker.id.uuidString.lowercased(),
+            ]
+        )
         let wrapped = try PublicKeyEncryption.wrapDataKey(Fixtures.dataKey(), publicKeyDER: victim.publicKeyDER)
         let error = await #expect(throws: BrokerError.self) {
             try await broker.unwrapDataKey(for: Fixtures.org("attacker"), keyPairID: attacker.id, wrappedDataKey: wrapped)

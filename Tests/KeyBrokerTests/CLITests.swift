@@ -25,7 +25,9 @@ struct CLITests {
     func operatorFlow() throws {
         let validate = try keybroker("config", "validate")
         #expect(validate.status == 0, "\(validate.stderr)")
-        #expect(validate.stdoutText.hasPrefix("config/keybroker.yaml: valid; keystores: local (local-file), other (local-file), plain (none)"))
+        #expect(
+            validate.stdoutText.hasPrefix("config/keybroker.yaml: valid; keystores: local (local-file), other (local-file), plain (none)")
+        )
         #expect(!FileManager.default.fileExists(atPath: directory.path("data")), "validate must change nothing")
 
         let test = try keybroker("test", "--org", "acme")
@@ -39,10 +41,13 @@ struct CLITests {
         #expect(first["organization"] as? String == "acme")
         #expect(first["reason"] as? String == "manual")
         #expect(first["spec"] as? String == "RSA_2048")
-        #expect(Set(first.keys) == [
-            "id", "organization", "current", "createdAt", "reason", "requestedBy", "keystore", "keystoreType",
-            "backendKeyReference", "spec", "publicKeyFingerprint",
-        ], "no key material in the output")
+        #expect(
+            Set(first.keys) == [
+                "id", "organization", "current", "createdAt", "reason", "requestedBy", "keystore", "keystoreType",
+                "backendKeyReference", "spec", "publicKeyFingerprint",
+            ],
+            "no key material in the output"
+        )
         #expect(try keybroker("keys", "generate", "--org", "acme").status == 0)
 
         let list = try #require(try json(try keybroker("keys", "list", "--org", "acme", "--json")) as? [[String: Any]])
@@ -75,20 +80,25 @@ struct CLITests {
 
     @Test("a broken configuration exits 2 with every error on its own stderr line")
     func brokenConfiguration() throws {
-        try directory.write("config/keybroker.yaml", """
+        try directory.write(
+            "config/keybroker.yaml",
+            """
             storage: { sqlite: { path: ../data/db.sqlite } }
             keystores:
               local: { type: local-fil, path: m.key }
             defaults: { keystore: local, rotation: hourly }
-            """)
+            """
+        )
         let result = try keybroker("config", "validate")
         #expect(result.status == 2)
         #expect(result.stdout.isEmpty)
-        #expect(result.stderr == """
-            keybroker: config/keybroker.yaml:3:18: error: unknown keystore type 'local-fil'; known types: aws-kms-symmetric, local-file, none (did you mean 'local-file'?)
-            keybroker: config/keybroker.yaml:4:40: error: 'defaults.rotation' must be one of daily, weekly, monthly, yearly, never, found 'hourly'
+        #expect(
+            result.stderr == """
+                keybroker: config/keybroker.yaml:3:18: error: unknown keystore type 'local-fil'; known types: aws-kms-symmetric, local-file, none (did you mean 'local-file'?)
+                keybroker: config/keybroker.yaml:4:40: error: 'defaults.rotation' must be one of daily, weekly, monthly, yearly, never, found 'hourly'
 
-            """)
+                """
+        )
         let json = try #require(try json(try keybroker("config", "validate", "--json")) as? [String: Any])
         #expect(json["valid"] as? Bool == false)
         #expect((json["diagnostics"] as? [[String: Any]])?.first?["line"] as? Int == 3)
@@ -104,11 +114,17 @@ struct CLITests {
         #expect(try keybroker("no-such-command").status == 2)
         let missing = try keybroker("status", "--config", "nope.yaml")
         #expect(missing.status == 2)
-        #expect(missing.stderr == "keybroker: error: configuration file 'nope.yaml' does not exist; pass --config PATH (the embedded default is config/keybroker.yaml)\n")
+        #expect(
+            missing.stderr
+                == "keybroker: error: configuration file 'nope.yaml' does not exist; pass --config PATH (the embedded default is config/keybroker.yaml)\n"
+        )
 
         let noPair = try keybroker("keys", "public", "--org", "nobody")
         #expect(noPair.status == 1)
-        #expect(noPair.stderr == "keybroker: error: organization 'nobody' has no key pair yet; create one with: keybroker keys generate --org nobody\n")
+        #expect(
+            noPair.stderr
+                == "keybroker: error: organization 'nobody' has no key pair yet; create one with: keybroker keys generate --org nobody\n"
+        )
         #expect(try keybroker("--help").status == 0)
         let cleartext = try keybroker("status", "--server", "http://kb.example.internal:8080")
         #expect(cleartext.status == 2)
@@ -125,7 +141,9 @@ struct CLITests {
         #expect(report["passed"] as? Bool == true)
 
         let key = directory.path("loose.key")
-        #expect(FileManager.default.createFile(atPath: key, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o644]))
+        #expect(
+            FileManager.default.createFile(atPath: key, contents: Data(repeating: 1, count: 32), attributes: [.posixPermissions: 0o644])
+        )
         try directory.write("loose.yaml", "type: local-file\npath: loose.key\n")
         let failing = try keybroker("test", "--org", "acme", "--candidate", "loose.yaml")
         #expect(failing.status == 1)
@@ -145,17 +163,26 @@ struct CLITests {
 
     @Test("removing a keystore that stored pairs need is refused by every command")
     func removedKeystoreRefused() throws {
-        try directory.write("config/keybroker.yaml", Fixtures.config(organizations: "{ acme: { keystore: other } }").replacingOccurrences(of: "path: data/", with: "path: ../data/"))
+        try directory.write(
+            "config/keybroker.yaml",
+            Fixtures.config(organizations: "{ acme: { keystore: other } }").replacingOccurrences(of: "path: data/", with: "path: ../data/")
+        )
         #expect(try keybroker("keys", "generate", "--org", "acme").status == 0)
-        try directory.write("config/keybroker.yaml", """
+        try directory.write(
+            "config/keybroker.yaml",
+            """
             storage: { sqlite: { path: ../data/keybroker.sqlite } }
             keystores:
               local: { type: local-file, path: ../data/master.key }
-            """)
+            """
+        )
         for command in [["config", "validate"], ["status"], ["keys", "list", "--org", "acme"]] {
             let result = try ProcessRunner.run(ProcessRunner.keybroker, command, in: directory.url)
             #expect(result.status == 2, "\(command)")
-            #expect(result.stderr.contains("keystore 'other' is not configured, but 1 stored key pair(s) need it to decrypt (acme: 1)"), "\(command)")
+            #expect(
+                result.stderr.contains("keystore 'other' is not configured, but 1 stored key pair(s) need it to decrypt (acme: 1)"),
+                "\(command)"
+            )
         }
     }
 
@@ -180,7 +207,12 @@ struct CLITests {
         #expect(try Data(contentsOf: directory.url.appendingPathComponent("call.out")) == plaintext)
 
         // Pipes: - for standard input and output.
-        let piped = try ProcessRunner.run(ProcessRunner.keybroker, ["encrypt", "--org", "acme", "-", "-"], in: directory.url, stdin: plaintext)
+        let piped = try ProcessRunner.run(
+            ProcessRunner.keybroker,
+            ["encrypt", "--org", "acme", "-", "-"],
+            in: directory.url,
+            stdin: plaintext
+        )
         #expect(piped.status == 0)
         let back = try ProcessRunner.run(ProcessRunner.keybroker, ["decrypt", "-", "-"], in: directory.url, stdin: piped.stdout)
         #expect(back.stdout == plaintext)
@@ -203,12 +235,22 @@ struct CLITests {
 
     @Test("aws key-policy prints statements that grant exactly the needed actions under the organization condition")
     func awsKeyPolicy() throws {
-        let kms = "{ type: aws-kms-symmetric, keyAlias: \"arn:aws:kms:eu-west-1:111122223333:alias/recordings\", region: eu-west-1, contextKey: tenant-id }"
-        try directory.write("config/keybroker.yaml", Fixtures.config(
-            organizations: "{ acme: { keystore: kms }, beta: { keystore: kms }, gamma: {} }", extraKeystores: "  kms: \(kms)"))
+        let kms =
+            "{ type: aws-kms-symmetric, keyAlias: \"arn:aws:kms:eu-west-1:111122223333:alias/recordings\", region: eu-west-1, contextKey: tenant-id }"
+        try directory.write(
+            "config/keybroker.yaml",
+            Fixtures.config(
+                organizations: "{ acme: { keystore: kms }, beta: { keystore: kms }, gamma: {} }",
+                extraKeystores: "  kms: \(kms)"
+            )
+        )
         let result = try keybroker("aws", "key-policy", "--keystore", "kms", "--account", "444455556666")
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("add these statements to the key policy of the KMS key behind arn:aws:kms:eu-west-1:111122223333:alias/recordings (generation: data-key-pair)"))
+        #expect(
+            result.stderr.contains(
+                "add these statements to the key policy of the KMS key behind arn:aws:kms:eu-west-1:111122223333:alias/recordings (generation: data-key-pair)"
+            )
+        )
         let statements = try #require(try json(result) as? [[String: Any]])
         #expect(statements.map { $0["Sid"] as? String } == ["KeyBrokerDescribeKey", "KeyBrokerWrapOrganizationKeys"])
         let wrap = statements[1]
@@ -218,9 +260,20 @@ struct CLITests {
         #expect(condition["StringEquals"]?["kms:EncryptionContext:tenant-id"] == ["acme", "beta"])
         #expect(condition["ForAllValues:StringEquals"]?["kms:EncryptionContextKeys"] == ["tenant-id"])
 
-        let one = try keybroker("aws", "key-policy", "--keystore", "kms", "--principal", "arn:aws:iam::444455556666:role/keybroker", "--org", "gamma")
+        let one = try keybroker(
+            "aws",
+            "key-policy",
+            "--keystore",
+            "kms",
+            "--principal",
+            "arn:aws:iam::444455556666:role/keybroker",
+            "--org",
+            "gamma"
+        )
         let scoped = try #require(try json(one) as? [[String: Any]])
-        #expect(((scoped[1]["Condition"] as? [String: [String: [String]]])?["StringEquals"]?["kms:EncryptionContext:tenant-id"]) == ["gamma"])
+        #expect(
+            ((scoped[1]["Condition"] as? [String: [String: [String]]])?["StringEquals"]?["kms:EncryptionContext:tenant-id"]) == ["gamma"]
+        )
         #expect(try keybroker("aws", "key-policy", "--keystore", "local", "--account", "444455556666").status == 2)
         #expect(try keybroker("aws", "key-policy", "--keystore", "kms", "--account", "12").status == 2)
     }

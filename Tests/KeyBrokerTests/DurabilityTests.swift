@@ -25,7 +25,10 @@ struct DurabilityTests {
         #expect(try store.synchronousMode() == 2, "2 is FULL; GRDB's WAL default NORMAL (1) does not sync commits")
     }
 
-    @Test("the commit of a new pair is synced before the CLI reports it (strace)", .enabled(if: DurabilityTests.straceAvailable, "strace is not installed: run scripts/install-test-tools"))
+    @Test(
+        "the commit of a new pair is synced before the CLI reports it (strace)",
+        .enabled(if: DurabilityTests.straceAvailable, "strace is not installed: run scripts/install-test-tools")
+    )
     func commitSyncedBeforeAnswer() throws {
         try directory.write("config/keybroker.yaml", Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/"))
         // Create the database first, so the traced run is a plain commit into an existing WAL.
@@ -33,8 +36,13 @@ struct DurabilityTests {
         #expect(first.status == 0, "\(first.stderr)")
         let trace = directory.path("trace.txt")
         let result = try ProcessRunner.run(
-            "/usr/bin/env", ["strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,write", "-o", trace, ProcessRunner.keybroker, "keys", "generate", "--org", "org-a"],
-            in: directory.url)
+            "/usr/bin/env",
+            [
+                "strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,write", "-o", trace, ProcessRunner.keybroker, "keys", "generate",
+                "--org", "org-a",
+            ],
+            in: directory.url
+        )
         #expect(result.status == 0, "\(result.stderr)")
         let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
         let answer = lines.firstIndex { $0.contains("write(1") && $0.contains("generated key pair") }
@@ -50,14 +58,17 @@ struct DurabilityTests {
 
     /// A database path in each state, and what opening it must say. None of them may be taken
     /// for a new deployment, except a missing file where the configuration says to create one.
-    @Test("opening the database: missing, empty, foreign, not a file, not SQLite", arguments: [
-        ("missing, createIfMissing false", "missing", false, "does not exist. If KeyBroker ran here before"),
-        ("empty (0 bytes), createIfMissing true", "empty", true, "is empty (0 bytes), so it is not a KeyBroker database"),
-        ("empty (0 bytes), createIfMissing false", "empty", false, "is empty (0 bytes)"),
-        ("an SQLite file without KeyBroker's schema", "foreign", true, "is an SQLite database without KeyBroker's schema"),
-        ("a directory", "directory", true, "is not a regular file"),
-        ("a file that is not SQLite", "garbage", true, "is damaged"),
-    ])
+    @Test(
+        "opening the database: missing, empty, foreign, not a file, not SQLite",
+        arguments: [
+            ("missing, createIfMissing false", "missing", false, "does not exist. If KeyBroker ran here before"),
+            ("empty (0 bytes), createIfMissing true", "empty", true, "is empty (0 bytes), so it is not a KeyBroker database"),
+            ("empty (0 bytes), createIfMissing false", "empty", false, "is empty (0 bytes)"),
+            ("an SQLite file without KeyBroker's schema", "foreign", true, "is an SQLite database without KeyBroker's schema"),
+            ("a directory", "directory", true, "is not a regular file"),
+            ("a file that is not SQLite", "garbage", true, "is damaged"),
+        ]
+    )
     func refusedDatabases(_ label: String, _ state: String, _ createIfMissing: Bool, _ expected: String) throws {
         let url = databaseURL
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -193,8 +204,10 @@ struct DurabilityTests {
     static func overwriteTablePages(_ path: String) throws {
         let queue = try DatabaseQueue(path: path)
         let (root, pageSize) = try queue.read { db in
-            (try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'key_pair'") ?? 0,
-             try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+            (
+                try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'key_pair'") ?? 0,
+                try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            )
         }
         try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
@@ -209,8 +222,18 @@ struct DurabilityTests {
     static func record(organization: String = "org-a") throws -> KeyPairRecord {
         let key = try TestKeys.rsa2048()
         return KeyPairRecord(
-            id: UUID(), organization: Fixtures.org(organization), keystoreName: "plain", keystoreType: "none", backendKeyReference: nil,
-            spec: .rsa2048, publicKeyDER: key.publicKeyDER, wrappedPrivateKey: Data([1, 2, 3]),
-            encryptionContext: .organization(Fixtures.org(organization)), createdAt: Date(), reason: .manual, requestedBy: "test")
+            id: UUID(),
+            organization: Fixtures.org(organization),
+            keystoreName: "plain",
+            keystoreType: "none",
+            backendKeyReference: nil,
+            spec: .rsa2048,
+            publicKeyDER: key.publicKeyDER,
+            wrappedPrivateKey: Data([1, 2, 3]),
+            encryptionContext: .organization(Fixtures.org(organization)),
+            createdAt: Date(),
+            reason: .manual,
+            requestedBy: "test"
+        )
     }
 }

@@ -19,8 +19,12 @@ struct FailClosedTests {
         let broker = fixture.server.runtime.broker
         let pair = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"),
-                body: try ServerFixture.unwrapBody(pair, Fixtures.dataKey())) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/unwrap",
+                method: .post,
+                headers: fixture.headers("acme-recorder"),
+                body: try ServerFixture.unwrapBody(pair, Fixtures.dataKey())
+            ) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.errorCode == "audit_unavailable")
                 #expect(!response.text.contains("dataKey"), "the data key does not leave unaudited")
@@ -51,8 +55,12 @@ struct FailClosedTests {
         let fixture = try await ServerFixture.make(body: ServerFixture.configBody(audit: "{ destination: /dev/full, onFailure: continue }"))
         let pair = try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"),
-                body: try ServerFixture.unwrapBody(pair, Fixtures.dataKey())) { #expect($0.status == .ok) }
+            try await client.execute(
+                uri: "/v1/orgs/acme/unwrap",
+                method: .post,
+                headers: fixture.headers("acme-recorder"),
+                body: try ServerFixture.unwrapBody(pair, Fixtures.dataKey())
+            ) { #expect($0.status == .ok) }
             try await client.execute(uri: "/metrics", method: .get) { #expect($0.text.contains("keybroker_audit_write_failures_total")) }
         }
     }
@@ -62,14 +70,19 @@ struct FailClosedTests {
         let seen = Locked<[Bool]>([])
         let directory = try TemporaryDirectory()
         let audit = directory.path("audit.log")
-        let fixture = try await ServerFixture.make(directory: directory, store: { inner in
-            ObservingStore(inner: inner) { record in
-                let text = (try? String(contentsOfFile: audit, encoding: .utf8)) ?? ""
-                seen.update { $0.append(text.contains(record.id.uuidString.lowercased())) }
+        let fixture = try await ServerFixture.make(
+            directory: directory,
+            store: { inner in
+                ObservingStore(inner: inner) { record in
+                    let text = (try? String(contentsOfFile: audit, encoding: .utf8)) ?? ""
+                    seen.update { $0.append(text.contains(record.id.uuidString.lowercased())) }
+                }
             }
-        })
+        )
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/keypairs", method: .post, headers: fixture.headers("admin")) { #expect($0.status == .created) }
+            try await client.execute(uri: "/v1/orgs/acme/keypairs", method: .post, headers: fixture.headers("admin")) {
+                #expect($0.status == .created)
+            }
         }
         _ = await fixture.server.scheduler.runOnce()
         #expect(seen.value == [true, true], "the API's and the scheduler's generations were audited before their commits")
@@ -82,7 +95,8 @@ struct FailClosedTests {
             let results = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?, String?).self) { group in
                 for _ in 0..<50 {
                     group.addTask {
-                        try await client.execute(uri: "/v1/orgs/acme/keypairs", method: .post, headers: fixture.headers("acme-admin")) { response in
+                        try await client.execute(uri: "/v1/orgs/acme/keypairs", method: .post, headers: fixture.headers("acme-admin")) {
+                            response in
                             (response.status, try? response.json(KeyPairView.self).id, response.headers[.retryAfter])
                         }
                     }
@@ -116,7 +130,9 @@ struct FailClosedTests {
                 }
                 clock.update { $0 += 0.001 }
             }
-            try await client.execute(uri: "/v1/orgs/beta/keypairs", method: .post, headers: fixture.headers("admin")) { #expect($0.status == .created) }
+            try await client.execute(uri: "/v1/orgs/beta/keypairs", method: .post, headers: fixture.headers("admin")) {
+                #expect($0.status == .created)
+            }
             clock.update { $0 += 60 }
             try await client.execute(uri: "/v1/orgs/acme/keypairs", method: .post, headers: fixture.headers("acme-admin")) {
                 #expect($0.status == .created, "a minute later the window has moved")
@@ -135,7 +151,10 @@ struct FailClosedTests {
             for word in text.split(whereSeparator: { $0.isWhitespace || "`\"',;()[]{}<>".contains($0) }) { words.insert(String(word)) }
         }
         #expect(!found.isEmpty)
-        #expect(found.isSubset(of: DocumentedTokenHashes.all), "every hash in the docs is known to the loader: \(found.subtracting(DocumentedTokenHashes.all))")
+        #expect(
+            found.isSubset(of: DocumentedTokenHashes.all),
+            "every hash in the docs is known to the loader: \(found.subtracting(DocumentedTokenHashes.all))"
+        )
         let guessable = words.filter { DocumentedTokenHashes.all.contains(ServerFixture.tokenHash($0)) }
         #expect(guessable.isEmpty, "no word of the documentation is the token of a documented hash: \(guessable)")
         let loaded = try Fixtures.loader().load(path: packageRoot.appendingPathComponent("config/examples/multi-tenant.yaml").path)
@@ -181,8 +200,10 @@ struct ReviewFindingTests {
     @Test("a keystore test whose binding probe is refused (as KMS refuses a foreign context) leaves the keystore healthy")
     func bindingProbeIsNoOutage() async throws {
         let body = ServerFixture.configBody(
-            organizations: "{ acme: { keystore: strict } }", extraKeystores: "  strict: { type: test-failing, failOn: deny-foreign-context }",
-            extra: "server: { listen: 127.0.0.1:0, readiness: { strict: true } }\n")
+            organizations: "{ acme: { keystore: strict } }",
+            extraKeystores: "  strict: { type: test-failing, failOn: deny-foreign-context }",
+            extra: "server: { listen: 127.0.0.1:0, readiness: { strict: true } }\n"
+        )
         let fixture = try await ServerFixture.make(body: body)
         await fixture.server.runtime.monitor.checkAll(fixture.server.runtime.broker)
         try await fixture.test { client in
@@ -191,7 +212,9 @@ struct ReviewFindingTests {
                 let report = try response.json(TestReportView.self)
                 #expect(report.passed)
             }
-            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok, "a tenant's test cannot take the replica out") }
+            try await client.execute(uri: "/readyz", method: .get) {
+                #expect($0.status == .ok, "a tenant's test cannot take the replica out")
+            }
         }
     }
 
@@ -248,14 +271,24 @@ struct ReviewFindingTests {
 
     @Test("an unwrap whose ciphertext is not the pair's size costs no keystore call")
     func wrongSizeCostsNoKeystoreCall() async throws {
-        let fixture = try await ServerFixture.make(body: ServerFixture.configBody(
-            organizations: "{ acme: { keystore: counted } }", extraKeystores: "  counted: { type: test-counting }",
-            extra: "privateKeyCache: { maxAge: 0s }\n"))
+        let fixture = try await ServerFixture.make(
+            body: ServerFixture.configBody(
+                organizations: "{ acme: { keystore: counted } }",
+                extraKeystores: "  counted: { type: test-counting }",
+                extra: "privateKeyCache: { maxAge: 0s }\n"
+            )
+        )
         CountingKeystore.reset("counted")
         let pair = try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"),
-                body: try ByteBuffer(json: ["keyPairId": pair.id.uuidString, "wrappedKey": Data(repeating: 1, count: 10).base64EncodedString()])) {
+            try await client.execute(
+                uri: "/v1/orgs/acme/unwrap",
+                method: .post,
+                headers: fixture.headers("acme-recorder"),
+                body: try ByteBuffer(json: [
+                    "keyPairId": pair.id.uuidString, "wrappedKey": Data(repeating: 1, count: 10).base64EncodedString(),
+                ])
+            ) {
                 #expect($0.status == .badRequest)
             }
         }
@@ -266,8 +299,11 @@ struct ReviewFindingTests {
     func cliIsAudited() throws {
         for (destination, status) in [("../audit.log", Int32(0)), ("/dev/full", Int32(1))] {
             let directory = try TemporaryDirectory()
-            try directory.write("config/keybroker.yaml", Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/")
-                + "\naudit: { destination: \(destination) }\n")
+            try directory.write(
+                "config/keybroker.yaml",
+                Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/")
+                    + "\naudit: { destination: \(destination) }\n"
+            )
             let result = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "generate", "--org", "acme", "--json"], in: directory.url)
             #expect(result.status == status, "\(destination): \(result.stderr)")
             if status == 0 {
@@ -289,8 +325,11 @@ struct ReviewFindingTests {
         try directory.write("config/keybroker.yaml", Fixtures.config().replacingOccurrences(of: "path: data/", with: "path: ../data/"))
         let candidate = try directory.write("c.yaml", "type: none\nwhen: 2026-12-02\nratio: .nan\n")
         let result = try ProcessRunner.run(
-            ProcessRunner.keybroker, ["test", "--org", "acme", "--candidate", candidate, "--server", "http://127.0.0.1:9"], in: directory.url,
-            environment: ["KEYBROKER_TOKEN": "x", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""])
+            ProcessRunner.keybroker,
+            ["test", "--org", "acme", "--candidate", candidate, "--server", "http://127.0.0.1:9"],
+            in: directory.url,
+            environment: ["KEYBROKER_TOKEN": "x", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""]
+        )
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr.contains("have no JSON form"), "\(result.stderr)")
     }

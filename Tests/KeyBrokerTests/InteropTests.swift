@@ -14,12 +14,16 @@ struct InteropTests {
         ProcessRunner.which("openssl")
     }
 
-    @Test("a data key wrapped by `openssl pkeyutl` with an exported public key unwraps through the broker",
-        arguments: [KeyPairSpec.rsa2048, .rsa3072])
+    @Test(
+        "a data key wrapped by `openssl pkeyutl` with an exported public key unwraps through the broker",
+        arguments: [KeyPairSpec.rsa2048, .rsa3072]
+    )
     func opensslWrapsBrokerUnwraps(spec: KeyPairSpec) async throws {
         let openssl = try #require(openssl, "openssl is not installed: scripts/test installs it (apt-get install openssl)")
         let broker = try await Fixtures.broker(
-            Fixtures.config().replacingOccurrences(of: "keyPairSpec: RSA_2048", with: "keyPairSpec: \(spec)"), in: directory)
+            Fixtures.config().replacingOccurrences(of: "keyPairSpec: RSA_2048", with: "keyPairSpec: \(spec)"),
+            in: directory
+        )
         let org = Fixtures.org("interop")
         let record = try await broker.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
         #expect(record.spec == spec)
@@ -27,10 +31,13 @@ struct InteropTests {
         let dataKey = Fixtures.dataKey()
         try dataKey.write(to: directory.url.appendingPathComponent("data.key"))
 
-        let result = try ProcessRunner.run(openssl, [
-            "pkeyutl", "-encrypt", "-pubin", "-inkey", pem, "-in", directory.path("data.key"),
-            "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
-        ])
+        let result = try ProcessRunner.run(
+            openssl,
+            [
+                "pkeyutl", "-encrypt", "-pubin", "-inkey", pem, "-in", directory.path("data.key"),
+                "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
+            ]
+        )
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.count == spec.bits / 8)
         let unwrapped = try await broker.unwrapDataKey(for: org, keyPairID: record.id, wrappedDataKey: result.stdout)

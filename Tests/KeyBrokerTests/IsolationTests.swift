@@ -14,15 +14,20 @@ struct IsolationTests {
     func statusRedactedEverywhere() async throws {
         let body = ServerFixture.configBody(
             organizations: "{ acme: { keystore: shared }, beta: { keystore: shared } }",
-            extraKeystores: "  shared: { type: test-failing, failOn: decrypt-leaky }")
+            extraKeystores: "  shared: { type: test-failing, failOn: decrypt-leaky }"
+        )
         let fixture = try await ServerFixture.make(body: body)
         let broker = fixture.server.runtime.broker
         try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         let beta = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
             // beta's failed call marks the shared keystore unhealthy with beta's error.
-            try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("admin"),
-                body: try ServerFixture.unwrapBody(beta, Fixtures.dataKey())) { #expect($0.status == .serviceUnavailable) }
+            try await client.execute(
+                uri: "/v1/orgs/beta/unwrap",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ServerFixture.unwrapBody(beta, Fixtures.dataKey())
+            ) { #expect($0.status == .serviceUnavailable) }
             try await client.execute(uri: "/v1/status", method: .get, headers: fixture.headers("viewer")) { response in
                 #expect(response.text.contains("beta"), "an operator sees it all")
                 #expect(response.text.contains("/srv/keybroker"))
@@ -65,13 +70,19 @@ struct IsolationTests {
     func candidatePathIsNoOracle() async throws {
         let fixture = try await ServerFixture.make()
         #expect(mkfifo(fixture.directory.path("fifo"), 0o600) == 0)
-        let paths = ["/etc/shadow", "/etc/passwd", "/nonexistent/master.key", fixture.directory.path("fifo"), fixture.directory.url.path,
-            fixture.directory.path("data/master.key"), "relative.key"]
+        let paths = [
+            "/etc/shadow", "/etc/passwd", "/nonexistent/master.key", fixture.directory.path("fifo"), fixture.directory.url.path,
+            fixture.directory.path("data/master.key"), "relative.key",
+        ]
         try await fixture.test { client in
             var messages: Set<String> = []
             for path in paths {
-                try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
-                    body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": path]])) { response in
+                try await client.execute(
+                    uri: "/v1/orgs/acme/test",
+                    method: .post,
+                    headers: fixture.headers("admin"),
+                    body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": path]])
+                ) { response in
                     #expect(response.status == .badRequest, "\(path)")
                     let error = try response.json(ErrorBody.self).error
                     messages.formUnion(error.diagnostics?.map(\.message) ?? [])
@@ -80,7 +91,11 @@ struct IsolationTests {
                     }
                 }
             }
-            #expect(messages == ["'path' is not allowed in a keystore sent over the API: it names a file on the server; test such a keystore on the host with keybroker test --candidate FILE"])
+            #expect(
+                messages == [
+                    "'path' is not allowed in a keystore sent over the API: it names a file on the server; test such a keystore on the host with keybroker test --candidate FILE"
+                ]
+            )
         }
     }
 
@@ -92,23 +107,37 @@ struct IsolationTests {
             var refusals: Set<String> = []
             for size in [0, 1, 16, 31, 33, 48, 64, 190] {
                 let plaintext = Data((0..<size).map { UInt8(truncatingIfNeeded: $0) })
-                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"),
-                    body: try ServerFixture.unwrapBody(pair, plaintext)) { response in
+                try await client.execute(
+                    uri: "/v1/orgs/acme/unwrap",
+                    method: .post,
+                    headers: fixture.headers("acme-recorder"),
+                    body: try ServerFixture.unwrapBody(pair, plaintext)
+                ) { response in
                     #expect(response.status == .badRequest, "\(size) bytes")
                     #expect(!response.text.contains("dataKey"), "\(size) bytes")
                     refusals.insert(response.text)
                 }
             }
             let dataKey = Fixtures.dataKey()
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"),
-                body: try ServerFixture.unwrapBody(pair, dataKey)) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/unwrap",
+                method: .post,
+                headers: fixture.headers("acme-recorder"),
+                body: try ServerFixture.unwrapBody(pair, dataKey)
+            ) { response in
                 #expect(response.status == .ok)
                 let answer = try response.json(UnwrapResponse.self)
                 #expect(answer.dataKey == dataKey.base64EncodedString())
             }
             // Garbage that is no RSA ciphertext at all gets the same answer too.
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"),
-                body: try ByteBuffer(json: ["keyPairId": pair.id.uuidString, "wrappedKey": Data(repeating: 7, count: 256).base64EncodedString()])) {
+            try await client.execute(
+                uri: "/v1/orgs/acme/unwrap",
+                method: .post,
+                headers: fixture.headers("acme-recorder"),
+                body: try ByteBuffer(json: [
+                    "keyPairId": pair.id.uuidString, "wrappedKey": Data(repeating: 7, count: 256).base64EncodedString(),
+                ])
+            ) {
                 refusals.insert($0.text)
             }
             #expect(refusals.count == 1, "one answer for every refusal: \(refusals)")
@@ -127,8 +156,11 @@ struct IsolationTests {
         try await fixture.test { client in
             var answers: [String] = []
             for id in [beta.id, UUID()] {
-                let body = try ByteBuffer(json: ["keyPairId": id.uuidString, "wrappedKey": Data(repeating: 1, count: 256).base64EncodedString()])
-                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: body) { response in
+                let body = try ByteBuffer(json: [
+                    "keyPairId": id.uuidString, "wrappedKey": Data(repeating: 1, count: 256).base64EncodedString(),
+                ])
+                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: body) {
+                    response in
                     #expect(response.status == .notFound)
                     answers.append(response.text.replacingOccurrences(of: id.uuidString.lowercased(), with: "ID"))
                 }

@@ -8,7 +8,11 @@ import Testing
 /// malformed way (the fault proxy, in front of moto with signatures checked) gives a typed
 /// error with a code an operator can read — never a trap, never a code with the protocol's
 /// `prefix#` or `:suffix` still on it.
-@Suite("No input crashes the process: malformed KMS answers", .serialized, .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage))
+@Suite(
+    "No input crashes the process: malformed KMS answers",
+    .serialized,
+    .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage)
+)
 struct KMSMalformedAnswerTests {
     /// What each answer must become: the backend code (nil: KeyBroker's own finding, no
     /// code), the kind, and whether the client tries again.
@@ -36,8 +40,13 @@ struct KMSMalformedAnswerTests {
         let proxy = try server.proxyEndpoint()
         let directory = try TemporaryDirectory()
         let keystore = try SharedKMS.keystore(
-            server.keystoreYAML(generation: "local", endpoint: proxy, extra: ", totalTimeout: 5s, retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }"),
-            in: directory)
+            server.keystoreYAML(
+                generation: "local",
+                endpoint: proxy,
+                extra: ", totalTimeout: 5s, retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }"
+            ),
+            in: directory
+        )
         let context = EncryptionContext.organization(Fixtures.org("acme"))
         let existing = try await keystore.generateKeyPair(.rsa2048, context: context)
 
@@ -46,12 +55,24 @@ struct KMSMalformedAnswerTests {
             defer { try? server.setMode("pass") }
             let calls: [(operation: String, run: @Sendable () async -> KeystoreError?)] = [
                 ("DescribeKey", { await keystore.checkHealth().error }),
-                ("Encrypt", {
-                    do throws(KeystoreError) { _ = try await keystore.generateKeyPair(.rsa2048, context: context); return nil } catch { return error }
-                }),
-                ("Decrypt", {
-                    do throws(KeystoreError) { _ = try await keystore.decryptPrivateKey(existing.wrapped, context: context); return nil } catch { return error }
-                }),
+                (
+                    "Encrypt",
+                    {
+                        do throws(KeystoreError) {
+                            _ = try await keystore.generateKeyPair(.rsa2048, context: context)
+                            return nil
+                        } catch { return error }
+                    }
+                ),
+                (
+                    "Decrypt",
+                    {
+                        do throws(KeystoreError) {
+                            _ = try await keystore.decryptPrivateKey(existing.wrapped, context: context)
+                            return nil
+                        } catch { return error }
+                    }
+                ),
             ]
             for call in calls {
                 let before = try server.proxyCounts()[call.operation] ?? 0
@@ -87,7 +108,10 @@ struct KMSMalformedAnswerTests {
         try server.setMode("type:#")
         let directory = try TemporaryDirectory()
         let kms = server.keystoreYAML(generation: "local", endpoint: proxy, extra: ", retries: { maxAttempts: 1 }")
-        let body = ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{ acme: { keystore: kms } }", extraKeystores: "  kms: \(kms)"))
+        let body =
+            ServerFixture.inConfigFolder(
+                ServerFixture.configBody(organizations: "{ acme: { keystore: kms } }", extraKeystores: "  kms: \(kms)")
+            )
             + "server: { listen: 127.0.0.1:0, healthCheckInterval: 1s }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
         let process = try ServerProcess(directory: directory.url)
@@ -114,7 +138,9 @@ struct KMSMalformedAnswerTests {
             ("Encrypt=corrupt-ciphertext", "the new pair did not decrypt again through KMS, so it was not stored"),
         ] {
             try server.injectFaults([action])
-            let error = await #expect(throws: KeystoreError.self, "\(action)") { try await keystore.generateKeyPair(.rsa2048, context: context) }
+            let error = await #expect(throws: KeystoreError.self, "\(action)") {
+                try await keystore.generateKeyPair(.rsa2048, context: context)
+            }
             #expect(error?.message.contains(expected) == true, "\(action): \(error?.message ?? "")")
         }
         try server.injectFaults([])
@@ -133,7 +159,12 @@ struct KMSMalformedAnswerTests {
         ]
         for (raw, expected) in cases {
             #expect(KMSClient.errorCode(raw) == expected, "'\(raw)'")
-            let fromBody = KMSClient.parseError(status: 400, body: Data(#"{"__type": \#(String(data: try! JSONEncoder().encode(raw), encoding: .utf8)!)}"#.utf8), headerType: nil, attempts: 1)
+            let fromBody = KMSClient.parseError(
+                status: 400,
+                body: Data(#"{"__type": \#(String(data: try! JSONEncoder().encode(raw), encoding: .utf8)!)}"#.utf8),
+                headerType: nil,
+                attempts: 1
+            )
             #expect(fromBody.code == expected ?? "HTTP400", "body '\(raw)'")
             let fromHeader = KMSClient.parseError(status: 400, body: Data(), headerType: raw, attempts: 1)
             #expect(fromHeader.code == expected ?? "HTTP400", "header '\(raw)'")

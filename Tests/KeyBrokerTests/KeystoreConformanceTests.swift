@@ -21,7 +21,8 @@ struct PluginUnderTest: Sendable, CustomTestStringConvertible {
             PluginUnderTest(name: "none") { try KeystorePluginConformance(plugin: NoneKeystorePlugin.self) { _ in [:] } },
             PluginUnderTest(name: "local-file") {
                 try KeystorePluginConformance(
-                    plugin: LocalFileKeystorePlugin.self, requiredKeys: ["path"],
+                    plugin: LocalFileKeystorePlugin.self,
+                    requiredKeys: ["path"],
                     fileOnlyKeys: ["path": "master.key", "createIfMissing": "true", "previousPaths": "[old.key]"]
                 ) { directory in
                     ["path": "\"\(directory.appendingPathComponent("master.key").path)\"", "createIfMissing": "true"]
@@ -30,19 +31,23 @@ struct PluginUnderTest: Sendable, CustomTestStringConvertible {
         ]
         for (kind, generation, label) in [(KMSTestServer.Kind.motoWithAuth, "local", "moto"), (.localstack, "data-key-pair", "LocalStack")]
         where KMSTestServer.available(kind) {
-            plugins.append(PluginUnderTest(name: "aws-kms-symmetric (\(generation) generation, \(label))") {
-                let server = try kind == .localstack ? SharedKMS.localstack() : SharedKMS.moto()
-                return try KeystorePluginConformance(
-                    plugin: AWSKMSKeystorePlugin.self, requiredKeys: ["keyAlias", "region"],
-                    fileOnlyKeys: ["endpoint": "\"http://127.0.0.1:9\"", "profile": "ops"]
-                ) { _ in
-                    [
-                        "keyAlias": "\"\(server.info.aliasArn)\"", "region": server.info.region, "endpoint": "\"\(server.info.endpoint)\"",
-                        "generation": generation, "accessKeyId": server.info.accessKeyId,
-                        "secretAccessKey": "\"\(server.info.secretAccessKey)\"",
-                    ]
+            plugins.append(
+                PluginUnderTest(name: "aws-kms-symmetric (\(generation) generation, \(label))") {
+                    let server = try kind == .localstack ? SharedKMS.localstack() : SharedKMS.moto()
+                    return try KeystorePluginConformance(
+                        plugin: AWSKMSKeystorePlugin.self,
+                        requiredKeys: ["keyAlias", "region"],
+                        fileOnlyKeys: ["endpoint": "\"http://127.0.0.1:9\"", "profile": "ops"]
+                    ) { _ in
+                        [
+                            "keyAlias": "\"\(server.info.aliasArn)\"", "region": server.info.region,
+                            "endpoint": "\"\(server.info.endpoint)\"",
+                            "generation": generation, "accessKeyId": server.info.accessKeyId,
+                            "secretAccessKey": "\"\(server.info.secretAccessKey)\"",
+                        ]
+                    }
                 }
-            })
+            )
         }
         return plugins
     }

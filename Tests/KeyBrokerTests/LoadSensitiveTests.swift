@@ -13,7 +13,8 @@ struct LoadSensitiveTests {
     func killNineKeepsAuditComplete() async throws {
         let directory = try TemporaryDirectory()
         let organizations = (0..<16).map { "org-\($0)" }
-        let body = ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
+        let body =
+            ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
             + "server: { listen: 127.0.0.1:0 }\nscheduler: { enabled: false }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
         let server = try ServerProcess(directory: directory.url)
@@ -22,7 +23,12 @@ struct LoadSensitiveTests {
             await withTaskGroup(of: Void.self) { group in
                 for org in organizations {
                     group.addTask {
-                        let answer = try? await server.request(.POST, "/v1/orgs/\(org)/keypairs", token: ExtremeValueTests.tokens["admin"], timeout: .seconds(5))
+                        let answer = try? await server.request(
+                            .POST,
+                            "/v1/orgs/\(org)/keypairs",
+                            token: ExtremeValueTests.tokens["admin"],
+                            timeout: .seconds(5)
+                        )
                         if answer?.status == 201 {
                             answered.update { $0 += 1 }
                         }
@@ -48,7 +54,8 @@ struct LoadSensitiveTests {
     @Test("probes answer while keys are generated for many organizations at once (generation runs off the cooperative pool)")
     func probesUnderGenerationLoad() async throws {
         let directory = try TemporaryDirectory()
-        let body = ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
+        let body =
+            ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
             .replacingOccurrences(of: "keyPairSpec: RSA_2048", with: "keyPairSpec: RSA_3072")
             + "server: { listen: 127.0.0.1:0 }\nscheduler: { enabled: false }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
@@ -57,7 +64,9 @@ struct LoadSensitiveTests {
         let load = Task {
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<24 {
-                    group.addTask { _ = try? await server.request(.POST, "/v1/orgs/org-\(index)/keypairs", token: ExtremeValueTests.tokens["admin"]) }
+                    group.addTask {
+                        _ = try? await server.request(.POST, "/v1/orgs/org-\(index)/keypairs", token: ExtremeValueTests.tokens["admin"])
+                    }
                 }
             }
             done.update { $0 = true }

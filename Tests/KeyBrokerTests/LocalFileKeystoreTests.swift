@@ -12,8 +12,11 @@ struct LocalFileKeystoreTests {
 
     private func keystore(_ file: String = "master.key", previous: [String] = [], create: Bool = true) -> LocalFileKeystore {
         LocalFileKeystore(
-            name: "local", currentKeyFile: directory.url.appendingPathComponent(file),
-            previousKeyFiles: previous.map { directory.url.appendingPathComponent($0) }, createIfMissing: create)
+            name: "local",
+            currentKeyFile: directory.url.appendingPathComponent(file),
+            previousKeyFiles: previous.map { directory.url.appendingPathComponent($0) },
+            createIfMissing: create
+        )
     }
 
     private func mode(_ file: String) throws -> Int {
@@ -62,7 +65,9 @@ struct LocalFileKeystoreTests {
     @Test("a key file owned by another user is refused", .enabled(if: geteuid() == 0, "needs root to chown"))
     func foreignOwner() async throws {
         let path = directory.path("master.key")
-        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o600])
+        )
         #expect(chown(path, 12345, 12345) == 0)
         let error = await #expect(throws: KeystoreError.self) {
             try await keystore().generateKeyPair(.rsa2048, context: context)
@@ -155,7 +160,9 @@ struct LocalFileKeystoreTests {
 
     @Test("the plugin reads its settings and rejects unknown ones")
     func pluginSettings() throws {
-        let path = try directory.write("c.yaml", """
+        let path = try directory.write(
+            "c.yaml",
+            """
             storage: { sqlite: { path: db.sqlite } }
             keystores:
               local:
@@ -163,11 +170,14 @@ struct LocalFileKeystoreTests {
                 path: keys/current.key
                 previousPaths: [keys/current.key]
                 pasword: x
-            """)
+            """
+        )
         let error = #expect(throws: ConfigError.self) { try Fixtures.loader().load(path: path) }
-        #expect(error?.errors.map(\.description) == [
-            "\(path):6:20: error: 'keystores.local.previousPaths' lists the current key file 'keys/current.key'; list only older key files there",
-            "\(path):7:5: error: unknown key 'pasword' in 'keystores.local'; allowed keys: contextKey, createIfMissing, keyPairSpec, path, previousPaths, type",
-        ])
+        #expect(
+            error?.errors.map(\.description) == [
+                "\(path):6:20: error: 'keystores.local.previousPaths' lists the current key file 'keys/current.key'; list only older key files there",
+                "\(path):7:5: error: unknown key 'pasword' in 'keystores.local'; allowed keys: contextKey, createIfMissing, keyPairSpec, path, previousPaths, type",
+            ]
+        )
     }
 }

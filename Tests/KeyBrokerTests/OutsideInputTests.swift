@@ -36,9 +36,11 @@ struct ExtremeValueTests {
         var keys: [Key] = []
         keys.append(topLevel("server.healthCheckInterval") { "server: { listen: 127.0.0.1:0, healthCheckInterval: \"\($0)\" }" })
         keys.append(topLevel("server.maxRequestBytes") { "server: { listen: 127.0.0.1:0, maxRequestBytes: \"\($0)\" }" })
-        keys.append(topLevel("server.limits.generationsPerOrganizationPerMinute") {
-            "server: { listen: 127.0.0.1:0, limits: { generationsPerOrganizationPerMinute: \"\($0)\" } }"
-        })
+        keys.append(
+            topLevel("server.limits.generationsPerOrganizationPerMinute") {
+                "server: { listen: 127.0.0.1:0, limits: { generationsPerOrganizationPerMinute: \"\($0)\" } }"
+            }
+        )
         keys.append(topLevel("server.listen") { "server: { listen: \"127.0.0.1:\($0)\" }" })
         for name in ["interval", "concurrency", "perKeystoreRate", "maxRetryDelay"] {
             keys.append(topLevel("scheduler.\(name)") { "scheduler: { \(name): \"\($0)\" }" })
@@ -77,7 +79,9 @@ struct ExtremeValueTests {
         ServerFixture.configBody(organizations: "{ acme: {} }", extraKeystores: setting.keystores, extra: setting.topLevel + "\n")
     }
 
-    @Test("every numeric and duration key with extreme values: refused with file:line:column or accepted, never a trap — by the loader (config validate) and by reload")
+    @Test(
+        "every numeric and duration key with extreme values: refused with file:line:column or accepted, never a trap — by the loader (config validate) and by reload"
+    )
     func extremeValuesInFiles() async throws {
         let directory = try TemporaryDirectory()
         let fixture = try await ServerFixture.make(body: Self.configuration(), directory: directory)
@@ -90,8 +94,10 @@ struct ExtremeValueTests {
                     accepted.append((key.path, value))
                 } catch {
                     #expect(error.errors.allSatisfy { $0.location != nil }, "\(key.path)=\(value): \(error)")
-                    #expect(error.errors.contains { $0.message.contains(key.path.split(separator: ".").last.map(String.init) ?? "") },
-                        "\(key.path)=\(value) is named: \(error)")
+                    #expect(
+                        error.errors.contains { $0.message.contains(key.path.split(separator: ".").last.map(String.init) ?? "") },
+                        "\(key.path)=\(value) is named: \(error)"
+                    )
                 }
                 // Reload reads the same file: refused (old configuration stays) or taken.
                 do {
@@ -155,7 +161,9 @@ struct ExtremeValueTests {
                     // No credentials: a candidate never uses the server's, so an accepted one fails
                     // at MissingCredentials without any network call.
                     try await client.execute(
-                        uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
+                        uri: "/v1/orgs/acme/test",
+                        method: .post,
+                        headers: fixture.headers("admin"),
                         body: try ByteBuffer(json: ["keystore": keystore])
                     ) { response in
                         #expect([.ok, .badRequest].contains(response.status), "\(key.path)=\(value): \(response.status)")
@@ -222,9 +230,14 @@ struct WrongTypedRowTests {
         try queue.close()
     }
 
-    @Test("one wrong-typed value in any column: that pair is reported corrupt, the other organization and the server go on", arguments: edits)
+    @Test(
+        "one wrong-typed value in any column: that pair is reported corrupt, the other organization and the server go on",
+        arguments: edits
+    )
     func wrongTypedValue(_ column: String, _ value: String) async throws {
-        let fixture = try await ServerFixture.make(body: ServerFixture.configBody(organizations: "{ acme: { rotation: weekly }, beta: {} }"))
+        let fixture = try await ServerFixture.make(
+            body: ServerFixture.configBody(organizations: "{ acme: { rotation: weekly }, beta: {} }")
+        )
         let broker = fixture.server.runtime.broker
         let acme = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         let beta = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
@@ -234,14 +247,20 @@ struct WrongTypedRowTests {
         let scan = try await broker.currentKeyPairs()
         #expect(scan.records.map(\.id).contains(beta.id), "\(label): the other organization's pair is read")
         #expect(scan.corrupt.count == 1, "\(label): the damaged row is reported")
-        #expect(scan.corrupt.first?.problem.contains("column \(column)") == true, "\(label): the report names the column: \(scan.corrupt.first?.problem ?? "")")
+        #expect(
+            scan.corrupt.first?.problem.contains("column \(column)") == true,
+            "\(label): the report names the column: \(scan.corrupt.first?.problem ?? "")"
+        )
 
         // A row whose organization cannot be read belongs to nobody: its organization then has
         // no current pair and gets one; any other damaged current pair is left for the operator.
         let ownerReadable = column != "organization"
         let pass = await fixture.server.scheduler.runOnce()
         #expect(pass.rotated[Fixtures.org("beta")] == nil && pass.failed.isEmpty, "\(label): the pass goes on")
-        #expect((pass.rotated[Fixtures.org("acme")] == nil) == ownerReadable, "\(label): a damaged current pair is not replaced behind the operator's back")
+        #expect(
+            (pass.rotated[Fixtures.org("acme")] == nil) == ownerReadable,
+            "\(label): a damaged current pair is not replaced behind the operator's back"
+        )
 
         _ = try await broker.status()
         let reopened = try await ServerFixture.make(directory: fixture.directory)
@@ -278,15 +297,24 @@ struct SpecialFileTests {
         let directory = try TemporaryDirectory()
         #expect(mkfifo(directory.path("master.key"), 0o600) == 0)
         #expect(mkfifo(directory.path("old.key"), 0o600) == 0)
-        let path = try directory.write("c.yaml", """
+        let path = try directory.write(
+            "c.yaml",
+            """
             storage: { sqlite: { path: db.sqlite } }
             keystores:
               current: { type: local-file, path: master.key }
               rotated: { type: local-file, path: new.key, previousPaths: [old.key] }
             defaults: { keystore: current, keyPairSpec: RSA_2048 }
-            """)
+            """
+        )
         let key = directory.url.appendingPathComponent("new.key")
-        #expect(FileManager.default.createFile(atPath: key.path, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: key.path,
+                contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
+                attributes: [.posixPermissions: 0o600]
+            )
+        )
         let loaded = try Fixtures.loader().load(path: path)
         let context = EncryptionContext.organization(Fixtures.org("acme"))
         let clock = ContinuousClock()

@@ -15,7 +15,13 @@ struct RecordingTests {
     }
 
     private func encryptor(_ pair: KeyPairRecord, segmentSize: Int = 1024) throws -> RecordingEncryptor {
-        try RecordingEncryptor(organization: pair.organization, keyPairID: pair.id, spec: pair.spec, publicKeyDER: pair.publicKeyDER, segmentSize: segmentSize)
+        try RecordingEncryptor(
+            organization: pair.organization,
+            keyPairID: pair.id,
+            spec: pair.spec,
+            publicKeyDER: pair.publicKeyDER,
+            segmentSize: segmentSize
+        )
     }
 
     private func random(_ count: Int) -> Data { Data((0..<count).map { _ in UInt8.random(in: 0...255) }) }
@@ -85,8 +91,10 @@ struct RecordingTests {
     /// Applies `change` to an encrypted file and expects decryption to fail with `expected`;
     /// no output file may appear.
     private func expectFailure(
-        _ change: (inout Data, RecordingHeader) -> Void, plaintextSize: Int = 5 * 1024 + 100,
-        _ expected: @escaping (any Error) -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+        _ change: (inout Data, RecordingHeader) -> Void,
+        plaintextSize: Int = 5 * 1024 + 100,
+        _ expected: @escaping (any Error) -> Bool,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
         let broker = try await broker()
         let pair = try await broker.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
@@ -101,7 +109,11 @@ struct RecordingTests {
         } catch {
             #expect(expected(error), "unexpected error: \(error)", sourceLocation: sourceLocation)
         }
-        #expect(!FileManager.default.fileExists(atPath: output), "no partial plaintext under the output name", sourceLocation: sourceLocation)
+        #expect(
+            !FileManager.default.fileExists(atPath: output),
+            "no partial plaintext under the output name",
+            sourceLocation: sourceLocation
+        )
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.url.path).filter { $0.hasSuffix(".partial") }
         #expect(leftovers.isEmpty, sourceLocation: sourceLocation)
     }
@@ -118,14 +130,20 @@ struct RecordingTests {
         // Organization "acme" -> "acmf": the broker finds no such pair for that organization.
         try await expectFailure({ data, _ in data[10] ^= 0x03 }) { ($0 as? BrokerError)?.kind == .notFound }
         // Key pair id: unknown pair.
-        try await expectFailure({ data, _ in data[7 + 4 + 3] ^= 0x01 }) { ($0 as? BrokerError)?.message.contains("has no key pair") == true }
+        try await expectFailure({ data, _ in data[7 + 4 + 3] ^= 0x01 }) {
+            ($0 as? BrokerError)?.message.contains("has no key pair") == true
+        }
         // The wrapped data key: RSA-OAEP refuses it.
         try await expectFailure({ data, header in data[7 + 4 + 16 + 1 + 2 + 100] ^= 0x01 }) { ($0 as? BrokerError)?.kind == .invalidInput }
         // The nonce prefix: every segment fails, the first first.
-        try await expectFailure({ data, header in data[header.encoded.count - 5] ^= 0x01 }) { ($0 as? RecordingError) == .authenticationFailed(segment: 0) }
+        try await expectFailure({ data, header in data[header.encoded.count - 5] ^= 0x01 }) {
+            ($0 as? RecordingError) == .authenticationFailed(segment: 0)
+        }
         // A file that is not a recording at all.
         try await expectFailure({ data, _ in data = Data("hello, this is not a recording".utf8) }) { ($0 as? RecordingError) == .badMagic }
-        try await expectFailure({ data, header in data = data.prefix(20) }) { if case .truncatedHeader = $0 as? RecordingError { true } else { false } }
+        try await expectFailure({ data, header in data = data.prefix(20) }) {
+            if case .truncatedHeader = $0 as? RecordingError { true } else { false }
+        }
     }
 
     @Test("damaged bodies: a flipped bit, truncation, reordering, duplication and appending are all detected")
@@ -153,7 +171,9 @@ struct RecordingTests {
             data.replaceSubrange(Self.segment(header, 2), with: one)
         }) { ($0 as? RecordingError) == .authenticationFailed(segment: 1) }
         // A segment duplicated.
-        try await expectFailure({ data, header in data.insert(contentsOf: data[Self.segment(header, 1)], at: Self.segment(header, 2).lowerBound) }) {
+        try await expectFailure({ data, header in
+            data.insert(contentsOf: data[Self.segment(header, 1)], at: Self.segment(header, 2).lowerBound)
+        }) {
             ($0 as? RecordingError) == .authenticationFailed(segment: 2)
         }
         // Bytes appended after the final segment.
@@ -169,21 +189,31 @@ struct RecordingTests {
     @Test("the data key in a header unwraps with OpenSSL and the exported private key (standard RSA-OAEP-SHA256)")
     func opensslUnwrapsTheDataKey() async throws {
         let openssl = try #require(ProcessRunner.which("openssl"), "openssl is not installed")
-        let keystore = LocalFileKeystore(name: "local", currentKeyFile: directory.url.appendingPathComponent("m.key"), previousKeyFiles: [], createIfMissing: true)
+        let keystore = LocalFileKeystore(
+            name: "local",
+            currentKeyFile: directory.url.appendingPathComponent("m.key"),
+            previousKeyFiles: [],
+            createIfMissing: true
+        )
         let context = EncryptionContext.organization(org)
         let generated = try await keystore.generateKeyPair(.rsa3072, context: context)
         let privateKey = try await keystore.decryptPrivateKey(generated.wrapped, context: context)
-        let pem = "-----BEGIN PRIVATE KEY-----\n" + (try privateKey.pkcs8DERRepresentation()).base64EncodedString(options: .lineLength64Characters)
+        let pem =
+            "-----BEGIN PRIVATE KEY-----\n"
+            + (try privateKey.pkcs8DERRepresentation()).base64EncodedString(options: .lineLength64Characters)
             + "\n-----END PRIVATE KEY-----\n"
         let keyPath = try directory.write("private.pem", pem)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyPath)
 
         let encryptor = try RecordingEncryptor(organization: org, keyPairID: UUID(), spec: .rsa3072, publicKeyDER: generated.publicKeyDER)
         try encryptor.header.wrappedDataKey.write(to: directory.url.appendingPathComponent("wrapped.bin"))
-        let result = try ProcessRunner.run(openssl, [
-            "pkeyutl", "-decrypt", "-inkey", keyPath, "-in", directory.path("wrapped.bin"),
-            "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
-        ])
+        let result = try ProcessRunner.run(
+            openssl,
+            [
+                "pkeyutl", "-decrypt", "-inkey", keyPath, "-in", directory.path("wrapped.bin"),
+                "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
+            ]
+        )
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.count == 32)
 
@@ -206,7 +236,10 @@ struct RecordingTests {
             nonce = prefix + (0).to_bytes(4, 'big') + b'\\x01'
             sys.stdout.write(AESGCM(key).decrypt(nonce, data[pos:], hashlib.sha256(header).digest()).decode())
             """
-        let python = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, directory.path("rec.kbr"), directory.path("data.key")])
+        let python = try ProcessRunner.run(
+            "/usr/bin/env",
+            ["python3", "-c", script, directory.path("rec.kbr"), directory.path("data.key")]
+        )
         #expect(python.status == 0, "\(python.stderr)")
         #expect(python.stdoutText == "a short recording")
     }

@@ -22,25 +22,33 @@ struct RegistryTests {
 
     @Test func unknownTypeListsTheKnownTypes() throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("c.yaml", """
+        let path = try directory.write(
+            "c.yaml",
+            """
             storage: { sqlite: { path: db.sqlite } }
             keystores:
               kms: { type: aws-kms }
-            """)
+            """
+        )
         let error = #expect(throws: ConfigError.self) { try Fixtures.loader().load(path: path) }
-        #expect(error?.errors.map(\.description) == [
-            "\(path):3:16: error: unknown keystore type 'aws-kms'; known types: aws-kms-symmetric, local-file, none"
-        ])
+        #expect(
+            error?.errors.map(\.description) == [
+                "\(path):3:16: error: unknown keystore type 'aws-kms'; known types: aws-kms-symmetric, local-file, none"
+            ]
+        )
     }
 
     @Test func duplicateKeystoreNamesAreRefused() throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("c.yaml", """
+        let path = try directory.write(
+            "c.yaml",
+            """
             storage: { sqlite: { path: db.sqlite } }
             keystores:
               local: { type: none }
               local: { type: local-file, path: m.key }
-            """)
+            """
+        )
         let error = #expect(throws: ConfigError.self) { try Fixtures.loader().load(path: path) }
         let message = try #require(error?.errors.first?.description)
         #expect(message.contains("duplicate key 'local'"))
@@ -49,13 +57,16 @@ struct RegistryTests {
 
     @Test func aPluginBuildsItsInstanceUnderItsName() throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("c.yaml", """
+        let path = try directory.write(
+            "c.yaml",
+            """
             storage: { sqlite: { path: db.sqlite } }
             keystores:
               dev: { type: none }
               prod: { type: local-file, path: m.key }
             defaults: { keystore: prod }
-            """)
+            """
+        )
         let loaded = try Fixtures.loader().load(path: path)
         #expect(loaded.keystores["dev"]?.type == "none")
         #expect(loaded.keystores["prod"]?.type == "local-file")

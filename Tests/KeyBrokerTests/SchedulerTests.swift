@@ -12,8 +12,11 @@ struct SchedulerTests {
     func cadences() async throws {
         let clock = TestClock(start)
         let fixture = try await ServerFixture.make(
-            body: ServerFixture.configBody(organizations: "{ acme: { rotation: weekly }, beta: { rotation: monthly }, frozen: { rotation: never } }"),
-            now: { clock.now })
+            body: ServerFixture.configBody(
+                organizations: "{ acme: { rotation: weekly }, beta: { rotation: monthly }, frozen: { rotation: never } }"
+            ),
+            now: { clock.now }
+        )
         let scheduler = fixture.server.scheduler
         let first = await scheduler.runOnce()
         #expect(first.rotated == [Fixtures.org("acme"): .initial, Fixtures.org("beta"): .initial, Fixtures.org("frozen"): .initial])
@@ -41,7 +44,8 @@ struct SchedulerTests {
         let body = { (failOn: String) in
             ServerFixture.configBody(
                 organizations: "{ acme: { keystore: flaky, rotation: daily } }",
-                extraKeystores: "  flaky: { type: test-failing, failOn: \(failOn) }")
+                extraKeystores: "  flaky: { type: test-failing, failOn: \(failOn) }"
+            )
         }
         let fixture = try await ServerFixture.make(body: body("nothing"), now: { clock.now })
         let scheduler = fixture.server.scheduler
@@ -88,7 +92,8 @@ struct SchedulerTests {
         let body = ServerFixture.configBody(
             organizations: "{ \(organizations) }",
             extraKeystores: "  counted-scheduler: { type: test-counting, delayMs: 30 }",
-            extra: "scheduler: { concurrency: 2, perKeystoreRate: 40 }\n")
+            extra: "scheduler: { concurrency: 2, perKeystoreRate: 40 }\n"
+        )
         let fixture = try await ServerFixture.make(body: body)
         CountingKeystore.reset("counted-scheduler")
         let clock = ContinuousClock()
@@ -107,7 +112,10 @@ struct SchedulerTests {
 @Suite("Private-key cache", .serialized)
 struct PrivateKeyCacheTests {
     private func broker(_ directory: TemporaryDirectory, cache: String, clock: TestClock) async throws -> (Broker, PrivateKeyCache) {
-        let body = Fixtures.config(organizations: "{ acme: { keystore: counted } }", extraKeystores: "  counted: { type: test-counting, delayMs: 50 }")
+        let body = Fixtures.config(
+            organizations: "{ acme: { keystore: counted } }",
+            extraKeystores: "  counted: { type: test-counting, delayMs: 50 }"
+        )
         let path = try directory.write("c.yaml", body + "\nprivateKeyCache: \(cache)\n")
         let loaded = try Fixtures.loader(extra: [CountingKeystorePlugin.self]).load(path: path)
         guard case .sqlite(let settings) = loaded.config.storage else { fatalError() }

@@ -13,7 +13,10 @@ struct ProbeTests {
     func probes() async throws {
         let fixture = try await ServerFixture.make()
         try await fixture.test { client in
-            try await client.execute(uri: "/livez", method: .get) { #expect($0.status == .ok); #expect($0.text == #"{"status":"ok"}"#) }
+            try await client.execute(uri: "/livez", method: .get) {
+                #expect($0.status == .ok)
+                #expect($0.text == #"{"status":"ok"}"#)
+            }
             try await client.execute(uri: "/livez", method: .head) { #expect($0.status == .ok) }
             try await client.execute(uri: "/readyz", method: .get) {
                 #expect($0.status == .serviceUnavailable)
@@ -22,7 +25,10 @@ struct ProbeTests {
         }
         await fixture.server.runtime.monitor.checkAll(fixture.server.runtime.broker)
         try await fixture.test { client in
-            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok); #expect($0.text == #"{"status":"ok"}"#) }
+            try await client.execute(uri: "/readyz", method: .get) {
+                #expect($0.status == .ok)
+                #expect($0.text == #"{"status":"ok"}"#)
+            }
             try await client.execute(uri: "/readyz", method: .head) { #expect($0.status == .ok) }
         }
     }
@@ -32,7 +38,8 @@ struct ProbeTests {
         for strict in [false, true] {
             let body = ServerFixture.configBody(
                 extraKeystores: "  flaky: { type: test-failing, failOn: health }",
-                extra: "server: { listen: 127.0.0.1:0, readiness: { strict: \(strict) } }\n")
+                extra: "server: { listen: 127.0.0.1:0, readiness: { strict: \(strict) } }\n"
+            )
             let fixture = try await ServerFixture.make(body: body)
             await fixture.server.runtime.monitor.checkAll(fixture.server.runtime.broker)
             try await fixture.test { client in
@@ -41,7 +48,11 @@ struct ProbeTests {
                     #expect(response.text == (strict ? #"{"status":"unavailable"}"# : #"{"status":"degraded"}"#))
                 }
                 try await client.execute(uri: "/readyz?verbose", method: .get) { response in
-                    #expect(response.text.contains(#""backendCode":"AccessDeniedException","errorKind":"denied","healthy":false,"name":"flaky""#))
+                    #expect(
+                        response.text.contains(
+                            #""backendCode":"AccessDeniedException","errorKind":"denied","healthy":false,"name":"flaky""#
+                        )
+                    )
                     #expect(!response.text.contains("master.key"))
                 }
             }
@@ -93,7 +104,8 @@ struct AuthTests {
             var bodies: [String] = []
             for org in ["other", "ghost"] {
                 for path in ["public-key", "keypairs"] {
-                    try await client.execute(uri: "/v1/orgs/\(org)/\(path)", method: .get, headers: fixture.headers("acme-recorder")) { response in
+                    try await client.execute(uri: "/v1/orgs/\(org)/\(path)", method: .get, headers: fixture.headers("acme-recorder")) {
+                        response in
                         #expect(response.status == .forbidden)
                         bodies.append(response.text.replacingOccurrences(of: org, with: "ORG"))
                     }
@@ -144,7 +156,8 @@ struct APITests {
                 #expect(page.items.map(\.id) == [ids[2], ids[1]])
                 #expect(page.nextOffset == 2)
             }
-            try await client.execute(uri: "/v1/orgs/acme/keypairs?limit=2&offset=2", method: .get, headers: fixture.headers("viewer")) { response in
+            try await client.execute(uri: "/v1/orgs/acme/keypairs?limit=2&offset=2", method: .get, headers: fixture.headers("viewer")) {
+                response in
                 let page = try response.json(KeyPairPage.self)
                 #expect(page.items.map(\.id) == [ids[0]])
                 #expect(page.nextOffset == nil)
@@ -161,7 +174,9 @@ struct APITests {
                 let view = try response.json(PublicKeyView.self)
                 #expect(view.keyPair.id == ids[2])
                 #expect(view.publicKeyPEM.hasPrefix("-----BEGIN PUBLIC KEY-----"))
-                #expect(Data(base64Encoded: view.publicKeyDER).map(PublicKeyEncryption.fingerprint(ofDER:)) == view.keyPair.publicKeyFingerprint)
+                #expect(
+                    Data(base64Encoded: view.publicKeyDER).map(PublicKeyEncryption.fingerprint(ofDER:)) == view.keyPair.publicKeyFingerprint
+                )
             }
             try await client.execute(uri: "/v1/orgs/acme", method: .get, headers: fixture.headers("viewer")) { response in
                 let view = try response.json(OrganizationView.self)
@@ -176,7 +191,12 @@ struct APITests {
         try await fixture.test { client in
             for pair in history.map(\.record) {
                 let dataKey = Fixtures.dataKey()
-                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try ServerFixture.unwrapBody(pair, dataKey)) { response in
+                try await client.execute(
+                    uri: "/v1/orgs/acme/unwrap",
+                    method: .post,
+                    headers: fixture.headers("acme-recorder"),
+                    body: try ServerFixture.unwrapBody(pair, dataKey)
+                ) { response in
                     #expect(response.status == .ok)
                     let unwrapped = try response.json(UnwrapResponse.self)
                     #expect(unwrapped.dataKey == dataKey.base64EncodedString())
@@ -203,7 +223,8 @@ struct APITests {
         ]
         try await fixture.test { client in
             for (body, status, code) in cases {
-                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: body) { response in
+                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: body) {
+                    response in
                     #expect(response.status == status)
                     if !code.isEmpty { #expect(response.errorCode == code) }
                 }
@@ -215,14 +236,21 @@ struct APITests {
     func keystoreFailures() async throws {
         let body = ServerFixture.configBody(
             organizations: "{ acme: { keystore: down }, beta: { keystore: garbled }, gamma: { keystore: denied } }",
-            extraKeystores: "  down: { type: test-failing, failOn: decrypt-unreachable }\n  garbled: { type: test-failing, failOn: decrypt-bad-ciphertext }\n  denied: { type: test-failing, failOn: decrypt }")
+            extraKeystores:
+                "  down: { type: test-failing, failOn: decrypt-unreachable }\n  garbled: { type: test-failing, failOn: decrypt-bad-ciphertext }\n  denied: { type: test-failing, failOn: decrypt }"
+        )
         let fixture = try await ServerFixture.make(body: body)
         let broker = fixture.server.runtime.broker
         let acme = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         let beta = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
         let gamma = try await broker.generateKeyPair(for: Fixtures.org("gamma"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("admin"), body: try ServerFixture.unwrapBody(acme, Fixtures.dataKey())) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/unwrap",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ServerFixture.unwrapBody(acme, Fixtures.dataKey())
+            ) { response in
                 #expect(response.status == .serviceUnavailable)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_unavailable")
@@ -232,14 +260,24 @@ struct APITests {
             }
             // A refused key (access denied, disabled) is an outage of that keystore, like an
             // unreachable one: the same rule as the health monitor's.
-            try await client.execute(uri: "/v1/orgs/gamma/unwrap", method: .post, headers: fixture.headers("admin"), body: try ServerFixture.unwrapBody(gamma, Fixtures.dataKey())) { response in
+            try await client.execute(
+                uri: "/v1/orgs/gamma/unwrap",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ServerFixture.unwrapBody(gamma, Fixtures.dataKey())
+            ) { response in
                 #expect(response.status == .serviceUnavailable)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_unavailable")
                 #expect(error.backend?.type == "AccessDeniedException")
             }
             // A blob the keystore cannot open is no outage: 502.
-            try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("admin"), body: try ServerFixture.unwrapBody(beta, Fixtures.dataKey())) { response in
+            try await client.execute(
+                uri: "/v1/orgs/beta/unwrap",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ServerFixture.unwrapBody(beta, Fixtures.dataKey())
+            ) { response in
                 #expect(response.status == .badGateway)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_failed")
@@ -262,42 +300,75 @@ struct APITests {
                 #expect(report.passed)
                 #expect(report.steps.map(\.name) == Broker.testStepNames)
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-admin"),
-                body: try ByteBuffer(json: ["keystore": ["type": "none"]])) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/test",
+                method: .post,
+                headers: fixture.headers("acme-admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "none"]])
+            ) { response in
                 #expect(response.status == .forbidden, "a candidate needs a token for every organization")
                 #expect(response.text.contains("may test the configured keystore only"))
             }
             for key in ["endpoint", "profile"] {
-                try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
-                    body: try ByteBuffer(json: ["keystore": ["type": "aws-kms-symmetric", "keyAlias": "arn:aws:kms:eu-west-1:111122223333:alias/x", "region": "eu-west-1", key: "http://198.51.100.1"]])) { response in
+                try await client.execute(
+                    uri: "/v1/orgs/acme/test",
+                    method: .post,
+                    headers: fixture.headers("admin"),
+                    body: try ByteBuffer(json: [
+                        "keystore": [
+                            "type": "aws-kms-symmetric", "keyAlias": "arn:aws:kms:eu-west-1:111122223333:alias/x", "region": "eu-west-1",
+                            key: "http://198.51.100.1",
+                        ]
+                    ])
+                ) { response in
                     #expect(response.status == .badRequest)
                     #expect(response.text.contains("'\(key)' is not allowed in a keystore sent over the API"))
                 }
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
-                body: try ByteBuffer(json: ["keystore": ["type": "none", "keyPairSpec": "RSA_2048"]])) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/test",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "none", "keyPairSpec": "RSA_2048"]])
+            ) { response in
                 #expect(response.status == .ok)
                 let report = try response.json(TestReportView.self)
                 #expect(report.keystoreType == "none")
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
-                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": true]])) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/test",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": true]])
+            ) { response in
                 #expect(response.status == .badRequest)
                 #expect(response.text.contains("'createIfMissing' is not allowed in a keystore sent over the API"))
                 #expect(response.text.contains("'path' is not allowed in a keystore sent over the API: it names a file on the server"))
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
-                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "/x/${HOME}/k.key"]])) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/test",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "/x/${HOME}/k.key"]])
+            ) { response in
                 #expect(response.status == .badRequest)
                 #expect(response.text.contains("environment references"))
                 #expect(!response.text.contains(NSHomeDirectory()))
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
-                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": "${NOPE:-true}"]])) {
+            try await client.execute(
+                uri: "/v1/orgs/acme/test",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": "${NOPE:-true}"]])
+            ) {
                 #expect($0.status == .badRequest)
             }
-            try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("admin"),
-                body: try ByteBuffer(json: ["keystore": ["type": "local-fil"]])) { response in
+            try await client.execute(
+                uri: "/v1/orgs/acme/test",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: try ByteBuffer(json: ["keystore": ["type": "local-fil"]])
+            ) { response in
                 #expect(response.status == .badRequest)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "invalid_config")
@@ -370,7 +441,10 @@ struct APITests {
         // The old pair still unwraps through its own keystore.
         let dataKey = Fixtures.dataKey()
         let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: old.publicKeyDER)
-        #expect(try await fixture.server.runtime.broker.unwrapDataKey(for: Fixtures.org("acme"), keyPairID: old.id, wrappedDataKey: wrapped) == dataKey)
+        #expect(
+            try await fixture.server.runtime.broker.unwrapDataKey(for: Fixtures.org("acme"), keyPairID: old.id, wrappedDataKey: wrapped)
+                == dataKey
+        )
     }
 
     @Test("metrics count requests, keystore calls and cache lookups; the audit log records operations and no secrets")
@@ -380,11 +454,21 @@ struct APITests {
         let dataKey = Fixtures.dataKey()
         try await fixture.test { client in
             for _ in 0..<2 {
-                try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try ServerFixture.unwrapBody(pair, dataKey)) {
+                try await client.execute(
+                    uri: "/v1/orgs/acme/unwrap",
+                    method: .post,
+                    headers: fixture.headers("acme-recorder"),
+                    body: try ServerFixture.unwrapBody(pair, dataKey)
+                ) {
                     #expect($0.status == .ok)
                 }
             }
-            try await client.execute(uri: "/v1/orgs/beta/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: try ServerFixture.unwrapBody(pair, dataKey)) {
+            try await client.execute(
+                uri: "/v1/orgs/beta/unwrap",
+                method: .post,
+                headers: fixture.headers("acme-recorder"),
+                body: try ServerFixture.unwrapBody(pair, dataKey)
+            ) {
                 #expect($0.status == .forbidden)
             }
             try await client.execute(uri: "/metrics", method: .get) { response in
@@ -399,8 +483,15 @@ struct APITests {
         let audit = try String(contentsOfFile: fixture.directory.path("audit.log"), encoding: .utf8)
         let lines = audit.split(separator: "\n")
         #expect(lines.count == 3)
-        #expect(lines.filter { $0.contains(#""event":"unwrap""#) && $0.contains(#""result":"ok""#) && $0.contains(#""actor":"acme-recorder""#) }.count == 2)
-        #expect(lines.contains { $0.contains(#""event":"access""#) && $0.contains(#""result":"denied""#) && $0.contains(#""organization":"beta""#) })
+        #expect(
+            lines.filter { $0.contains(#""event":"unwrap""#) && $0.contains(#""result":"ok""#) && $0.contains(#""actor":"acme-recorder""#) }
+                .count == 2
+        )
+        #expect(
+            lines.contains {
+                $0.contains(#""event":"access""#) && $0.contains(#""result":"denied""#) && $0.contains(#""organization":"beta""#)
+            }
+        )
         #expect(!audit.contains(dataKey.base64EncodedString()))
         #expect(!fixture.tokens.values.contains { audit.contains($0) })
         let mode = try FileManager.default.attributesOfItem(atPath: fixture.directory.path("audit.log"))[.posixPermissions] as? Int

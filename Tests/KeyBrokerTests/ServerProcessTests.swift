@@ -1,8 +1,11 @@
 import AsyncHTTPClient
 import Foundation
+import HummingbirdTesting
 import KeyBroker
 import KeyBrokerServer
+import NIOCore
 import Testing
+import Yams
 
 /// `keybroker serve` for real, over a socket: the built executable, a real configuration.
 @Suite("keybroker serve over a socket")
@@ -12,7 +15,8 @@ struct ServerProcessTests {
         let directory = try TemporaryDirectory()
         var tokens: [String: String] = [:]
         for scope in ServerFixture.tokenScopes { tokens[scope.name] = TokenAuthenticator.newToken().token }
-        let body = ServerFixture.inConfigFolder(ServerFixture.configBody())
+        let body =
+            ServerFixture.inConfigFolder(ServerFixture.configBody())
             + "server: { listen: 127.0.0.1:0 }\n"
         try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: tokens, body: body))
         let server = try ServerProcess(directory: directory.url)
@@ -41,8 +45,11 @@ struct ServerProcessTests {
             let dataKey = Fixtures.dataKey()
             let wrapped = try PublicKeyEncryption.wrapDataKey(dataKey, publicKeyDER: Data(base64Encoded: pair.publicKeyDER)!)
             let unwrap = try await server.request(
-                .POST, "/v1/orgs/acme/unwrap", token: tokens["acme-recorder"],
-                json: ["keyPairId": pair.keyPair.id, "wrappedKey": wrapped.base64EncodedString()])
+                .POST,
+                "/v1/orgs/acme/unwrap",
+                token: tokens["acme-recorder"],
+                json: ["keyPairId": pair.keyPair.id, "wrappedKey": wrapped.base64EncodedString()]
+            )
             #expect(unwrap.status == 200)
             #expect(try APIJSON.decoder.decode(UnwrapResponse.self, from: unwrap.body).dataKey == dataKey.base64EncodedString())
         }
@@ -67,22 +74,49 @@ struct ServerProcessTests {
         let url = "http://127.0.0.1:\(server.port)"
         var environment = ProcessInfo.processInfo.environment
         environment["KEYBROKER_TOKEN"] = tokens["admin"]
-        let status = try ProcessRunner.run(ProcessRunner.keybroker, ["status", "--server", url], in: directory.url, environment: environment)
+        let status = try ProcessRunner.run(
+            ProcessRunner.keybroker,
+            ["status", "--server", url],
+            in: directory.url,
+            environment: environment
+        )
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdoutText.contains("acme          local     daily"))
-        let list = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "list", "--org", "acme", "--server", url, "--json"], in: directory.url, environment: environment)
+        let list = try ProcessRunner.run(
+            ProcessRunner.keybroker,
+            ["keys", "list", "--org", "acme", "--server", url, "--json"],
+            in: directory.url,
+            environment: environment
+        )
         let pairs = try APIJSON.decoder.decode([KeyPairView].self, from: list.stdout)
         #expect(pairs.map(\.id) == [view.keyPair.id, initial.keyPair.id])
         try directory.write("candidate.yaml", "type: none\nkeyPairSpec: RSA_2048\n")
-        let test = try ProcessRunner.run(ProcessRunner.keybroker, ["test", "--org", "acme", "--server", url, "--candidate", "candidate.yaml"], in: directory.url, environment: environment)
+        let test = try ProcessRunner.run(
+            ProcessRunner.keybroker,
+            ["test", "--org", "acme", "--server", url, "--candidate", "candidate.yaml"],
+            in: directory.url,
+            environment: environment
+        )
         #expect(test.status == 0, "\(test.stderr)")
         #expect(test.stdoutText.contains("PASSED"))
         environment["KEYBROKER_TOKEN"] = tokens["acme-recorder"]
-        let denied = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "generate", "--org", "acme", "--server", url], in: directory.url, environment: environment)
+        let denied = try ProcessRunner.run(
+            ProcessRunner.keybroker,
+            ["keys", "generate", "--org", "acme", "--server", url],
+            in: directory.url,
+            environment: environment
+        )
         #expect(denied.status == 1)
-        #expect(denied.stderr.contains("server answered 403 forbidden: token 'acme-recorder' lacks encryption-key:edit for organization 'acme'"))
+        #expect(
+            denied.stderr.contains("server answered 403 forbidden: token 'acme-recorder' lacks encryption-key:edit for organization 'acme'")
+        )
         environment["KEYBROKER_TOKEN"] = nil
-        let noToken = try ProcessRunner.run(ProcessRunner.keybroker, ["status", "--server", url], in: directory.url, environment: environment)
+        let noToken = try ProcessRunner.run(
+            ProcessRunner.keybroker,
+            ["status", "--server", url],
+            in: directory.url,
+            environment: environment
+        )
         #expect(noToken.status == 2)
         #expect(noToken.stderr.contains("KEYBROKER_TOKEN"))
 
@@ -101,8 +135,12 @@ struct KeystoreOutageTests {
         let kms = try KMSTestServer(.moto)
         let proxy = try kms.proxyEndpoint()
         let keystore = kms.keystoreYAML(
-            generation: "local", endpoint: proxy, extra: ", totalTimeout: 2s, requestTimeout: 1s, retries: { maxAttempts: 2, baseDelay: 10ms, maxDelay: 50ms }")
-        let body = ServerFixture.configBody(organizations: "{ acme: { keystore: kms } }", extraKeystores: "  kms: \(keystore)")
+            generation: "local",
+            endpoint: proxy,
+            extra: ", totalTimeout: 2s, requestTimeout: 1s, retries: { maxAttempts: 2, baseDelay: 10ms, maxDelay: 50ms }"
+        )
+        let body =
+            ServerFixture.configBody(organizations: "{ acme: { keystore: kms } }", extraKeystores: "  kms: \(keystore)")
             + "privateKeyCache: { maxAge: 0s }\n"
         let fixture = try await ServerFixture.make(body: body)
         _ = await fixture.server.scheduler.runOnce()
@@ -119,7 +157,8 @@ struct KeystoreOutageTests {
         try kms.command("proxy_down")
         await fixture.server.runtime.monitor.checkAll(fixture.server.runtime.broker)
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: request) { response in
+            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: request) {
+                response in
                 #expect(response.status == .serviceUnavailable)
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "keystore_unavailable")
@@ -142,7 +181,8 @@ struct KeystoreOutageTests {
         _ = try kms.command("proxy_up")
         await fixture.server.runtime.monitor.checkAll(fixture.server.runtime.broker)
         try await fixture.test { client in
-            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: request) { response in
+            try await client.execute(uri: "/v1/orgs/acme/unwrap", method: .post, headers: fixture.headers("acme-recorder"), body: request) {
+                response in
                 #expect(response.status == .ok)
                 let unwrapped = try response.json(UnwrapResponse.self)
                 #expect(unwrapped.dataKey == dataKey.base64EncodedString())
@@ -171,7 +211,3 @@ struct OpenAPITests {
         #expect(served.count == 13)
     }
 }
-
-import HummingbirdTesting
-import NIOCore
-import Yams

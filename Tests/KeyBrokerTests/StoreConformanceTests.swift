@@ -27,7 +27,10 @@ struct StoreConformanceTests {
                 // A value of the wrong type in one column, as an edit or damage leaves it.
                 let queue = try DatabaseQueue(path: url.path)
                 try await queue.write { db in
-                    try db.execute(sql: "UPDATE key_pair SET created_at_us = 'yesterday' WHERE id = ?", arguments: [id.uuidString.lowercased()])
+                    try db.execute(
+                        sql: "UPDATE key_pair SET created_at_us = 'yesterday' WHERE id = ?",
+                        arguments: [id.uuidString.lowercased()]
+                    )
                 }
                 try queue.close()
                 _ = directory

@@ -27,7 +27,8 @@ public enum BlockingWork {
 
     /// Runs CPU-heavy work on one of the lane's per-core queues.
     public static func cpu<Output: Sendable, Failure: Error>(
-        _ lane: Lane = .keyGeneration, _ body: @escaping @Sendable () throws(Failure) -> Output
+        _ lane: Lane = .keyGeneration,
+        _ body: @escaping @Sendable () throws(Failure) -> Output
     ) async throws(Failure) -> Output {
         let queues = lane == .keyGeneration ? generationQueues : decryptionQueues
         let turn = nextQueue.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -42,7 +43,8 @@ public enum BlockingWork {
     }
 
     private static func run<Output: Sendable, Failure: Error>(
-        on queue: DispatchQueue, _ body: @escaping @Sendable () throws(Failure) -> Output
+        on queue: DispatchQueue,
+        _ body: @escaping @Sendable () throws(Failure) -> Output
     ) async throws(Failure) -> Output {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Output, Failure>, Never>) in
             queue.async {

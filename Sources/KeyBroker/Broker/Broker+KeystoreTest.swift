@@ -17,7 +17,8 @@ extension Broker {
     ///   - candidate: a keystore that is not (yet) configured; `nil` tests the organization's
     ///     configured keystore.
     public func test(
-        organization: OrganizationID, candidate: (settings: KeystoreSettings, keystore: any Keystore)? = nil
+        organization: OrganizationID,
+        candidate: (settings: KeystoreSettings, keystore: any Keystore)? = nil
     ) async throws(BrokerError) -> KeystoreTestReport {
         let policy = policy(for: organization)
         let keystore: any Keystore
@@ -63,15 +64,21 @@ extension Broker {
             }
             do throws(KeystoreError) {
                 _ = try answer.get()
-            } catch where error.kind.isTransient {
+            } catch  where error.kind.isTransient {
                 throw KeystoreTestFailure("could not check the binding, the keystore did not answer: \(error)", keystoreError: error)
             } catch {
                 return  // refused, as it must be
             }
             throw KeystoreTestFailure(
-                "the keystore unwrapped the private key under another organization's encryption context; it does not bind keys to organizations")
+                "the keystore unwrapped the private key under another organization's encryption context; it does not bind keys to organizations"
+            )
         }
         return KeystoreTestReport(
-            organization: organization, keystore: settings.name, keystoreType: settings.type, spec: spec, steps: run.steps)
+            organization: organization,
+            keystore: settings.name,
+            keystoreType: settings.type,
+            spec: spec,
+            steps: run.steps
+        )
     }
 }

@@ -11,7 +11,11 @@ extension Broker {
                     let clock = ContinuousClock()
                     let start = clock.now
                     let health = await keystore.checkHealth()
-                    return KeystoreStatus(name: name, type: settings[name]?.type ?? keystore.type, health: health.measured(clock.now - start))
+                    return KeystoreStatus(
+                        name: name,
+                        type: settings[name]?.type ?? keystore.type,
+                        health: health.measured(clock.now - start)
+                    )
                 }
             }
             var results: [KeystoreStatus] = []
@@ -21,8 +25,11 @@ extension Broker {
         let time = now()
         let pairs = try await currentKeyPairs()
         return BrokerStatus(
-            checkedAt: time, keystores: health, organizations: organizationStatuses(pairs: pairs.records, at: time),
-            corruptKeyPairs: pairs.corrupt)
+            checkedAt: time,
+            keystores: health,
+            organizations: organizationStatuses(pairs: pairs.records, at: time),
+            corruptKeyPairs: pairs.corrupt
+        )
     }
 
     /// Every organization with settings or a current pair among `pairs`, sorted, as of `time`.
@@ -31,8 +38,12 @@ extension Broker {
         return Set(config.organizations.keys).union(byOrganization.keys).sorted().map { id in
             let current = byOrganization[id]
             return OrganizationStatus(
-                organization: id, policy: policy(for: id), current: current, nextRotation: nextRotation(for: id, current: current),
-                rotationReason: rotationReason(for: id, current: current, at: time))
+                organization: id,
+                policy: policy(for: id),
+                current: current,
+                nextRotation: nextRotation(for: id, current: current),
+                rotationReason: rotationReason(for: id, current: current, at: time)
+            )
         }
     }
 }

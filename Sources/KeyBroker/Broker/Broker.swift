@@ -34,8 +34,11 @@ public final class Broker: Sendable {
     /// - Throws: ``ConfigError`` naming each missing keystore and the pairs per organization
     ///   that need it, or ``BrokerError`` when the store fails.
     public static func open(
-        _ loaded: LoadedConfig, store: any KeyPairStore, now: @escaping @Sendable () -> Date = { Date() },
-        cache: PrivateKeyCache? = nil, generations: GenerationCoalescer = GenerationCoalescer(),
+        _ loaded: LoadedConfig,
+        store: any KeyPairStore,
+        now: @escaping @Sendable () -> Date = { Date() },
+        cache: PrivateKeyCache? = nil,
+        generations: GenerationCoalescer = GenerationCoalescer(),
         logger: Logger = Logger(label: "keybroker")
     ) async throws -> Broker {
         let usage: [KeystoreUsage]
@@ -47,13 +50,24 @@ public final class Broker: Sendable {
         let problems = Self.referenceProblems(config: loaded.config, usage: usage)
         guard problems.isEmpty else { throw ConfigError(problems) }
         return Broker(
-            config: loaded.config, keystores: loaded.keystores, store: store, now: now, cache: cache, generations: generations,
-            logger: logger)
+            config: loaded.config,
+            keystores: loaded.keystores,
+            store: store,
+            now: now,
+            cache: cache,
+            generations: generations,
+            logger: logger
+        )
     }
 
     init(
-        config: BrokerConfig, keystores: [String: any Keystore], store: any KeyPairStore,
-        now: @escaping @Sendable () -> Date, cache: PrivateKeyCache?, generations: GenerationCoalescer, logger: Logger
+        config: BrokerConfig,
+        keystores: [String: any Keystore],
+        store: any KeyPairStore,
+        now: @escaping @Sendable () -> Date,
+        cache: PrivateKeyCache?,
+        generations: GenerationCoalescer,
+        logger: Logger
     ) {
         self.config = config
         self.keystores = keystores
@@ -76,14 +90,22 @@ public final class Broker: Sendable {
                 if let stored = Set(mismatched.map(\.keystoreType)).sorted().first {
                     let count = mismatched.reduce(0) { $0 &+ $1.count }
                     let perOrganization = Self.summary(mismatched.map { "\($0.organization): \($0.count)" })
-                    problems.append(ConfigDiagnostic(
-                        .error, at: configured.location,
-                        "keystore '\(name)' is now of type '\(configured.type)', but \(count) stored key pair(s) were wrapped by it as type '\(stored)' (\(perOrganization)); restore type '\(stored)', and give a new keystore a new name"))
+                    problems.append(
+                        ConfigDiagnostic(
+                            .error,
+                            at: configured.location,
+                            "keystore '\(name)' is now of type '\(configured.type)', but \(count) stored key pair(s) were wrapped by it as type '\(stored)' (\(perOrganization)); restore type '\(stored)', and give a new keystore a new name"
+                        )
+                    )
                 }
             } else {
-                problems.append(ConfigDiagnostic(
-                    .error, at: ConfigLocation(file: config.source, line: 1, column: 1),
-                    "keystore '\(name)' is not configured, but \(total) stored key pair(s) need it to decrypt (\(perOrganization)); put it back under 'keystores:' (organizations need not use it) so their recordings stay readable"))
+                problems.append(
+                    ConfigDiagnostic(
+                        .error,
+                        at: ConfigLocation(file: config.source, line: 1, column: 1),
+                        "keystore '\(name)' is not configured, but \(total) stored key pair(s) need it to decrypt (\(perOrganization)); put it back under 'keystores:' (organizations need not use it) so their recordings stay readable"
+                    )
+                )
             }
         }
         return problems
@@ -104,7 +126,10 @@ public final class Broker: Sendable {
 
     func keystore(named name: String) throws(BrokerError) -> (any Keystore, KeystoreSettings) {
         guard let keystore = keystores[name], let settings = config.keystores[name] else {
-            throw BrokerError(.invalidInput, "keystore '\(name)' is not configured; configured: \(keystores.keys.sorted().joined(separator: ", "))")
+            throw BrokerError(
+                .invalidInput,
+                "keystore '\(name)' is not configured; configured: \(keystores.keys.sorted().joined(separator: ", "))"
+            )
         }
         return (keystore, settings)
     }
@@ -122,11 +147,16 @@ public final class Broker: Sendable {
     ///     its audit record here); when it throws, nothing is stored.
     @discardableResult
     public func generateKeyPair(
-        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String,
+        for organization: OrganizationID,
+        reason: KeyPairReason,
+        requestedBy: String,
         beforeCommit: @escaping @Sendable (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
     ) async throws(BrokerError) -> KeyPairRecord {
         try await generateKeyPairJoining(
-            for: organization, reason: reason, requestedBy: requestedBy, beforeCommit: beforeCommit
+            for: organization,
+            reason: reason,
+            requestedBy: requestedBy,
+            beforeCommit: beforeCommit
         ).record
     }
 
@@ -135,7 +165,9 @@ public final class Broker: Sendable {
     /// - Parameter admit: decides whether a new generation may start when none is running
     ///   (throw to refuse, e.g. ``BrokerError/rateLimited(retryAfter:_:)``); joining needs none.
     public func generateKeyPairJoining(
-        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String,
+        for organization: OrganizationID,
+        reason: KeyPairReason,
+        requestedBy: String,
         admit: () throws(BrokerError) -> Void = {},
         beforeCommit: @escaping @Sendable (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
     ) async throws(BrokerError) -> (record: KeyPairRecord, joined: Bool) {
@@ -145,7 +177,9 @@ public final class Broker: Sendable {
     }
 
     private func makeKeyPair(
-        for organization: OrganizationID, reason: KeyPairReason, requestedBy: String,
+        for organization: OrganizationID,
+        reason: KeyPairReason,
+        requestedBy: String,
         beforeCommit: (KeyPairRecord) async throws(BrokerError) -> Void
     ) async throws(BrokerError) -> KeyPairRecord {
         let policy = policy(for: organization)
@@ -158,10 +192,19 @@ public final class Broker: Sendable {
             throw BrokerError.keystore(error, while: "generating a key pair for organization '\(organization)'")
         }
         let record = KeyPairRecord(
-            id: UUID(), organization: organization, keystoreName: settings.name, keystoreType: settings.type,
-            backendKeyReference: generated.wrapped.backendKeyReference, spec: policy.keyPairSpec,
-            publicKeyDER: generated.publicKeyDER, wrappedPrivateKey: generated.wrapped.ciphertext,
-            encryptionContext: context, createdAt: Self.storagePrecision(now()), reason: reason, requestedBy: requestedBy)
+            id: UUID(),
+            organization: organization,
+            keystoreName: settings.name,
+            keystoreType: settings.type,
+            backendKeyReference: generated.wrapped.backendKeyReference,
+            spec: policy.keyPairSpec,
+            publicKeyDER: generated.publicKeyDER,
+            wrappedPrivateKey: generated.wrapped.ciphertext,
+            encryptionContext: context,
+            createdAt: Self.storagePrecision(now()),
+            reason: reason,
+            requestedBy: requestedBy
+        )
         try await beforeCommit(record)
         do {
             try await store.insertCurrent(record)
@@ -170,7 +213,8 @@ public final class Broker: Sendable {
         }
         logger.info(
             "generated key pair",
-            metadata: ["org": "\(organization)", "keyPair": "\(record.id)", "keystore": "\(settings.name)", "reason": "\(reason)"])
+            metadata: ["org": "\(organization)", "keyPair": "\(record.id)", "keystore": "\(settings.name)", "reason": "\(reason)"]
+        )
         return record
     }
 
@@ -191,14 +235,17 @@ public final class Broker: Sendable {
         guard let record else {
             throw BrokerError(
                 .notFound,
-                "organization '\(organization)' has no key pair yet; create one with: keybroker keys generate --org \(organization)")
+                "organization '\(organization)' has no key pair yet; create one with: keybroker keys generate --org \(organization)"
+            )
         }
         return record
     }
 
     /// The organization's pairs, newest first.
     public func history(
-        for organization: OrganizationID, limit: Int = 100, offset: Int = 0
+        for organization: OrganizationID,
+        limit: Int = 100,
+        offset: Int = 0
     ) async throws(BrokerError) -> [StoredKeyPair] {
         // One more than a page is allowed, so that a caller can tell whether another page follows.
         guard (1...Self.maximumHistoryPage + 1).contains(limit), offset >= 0 else {
@@ -248,7 +295,9 @@ public final class Broker: Sendable {
     ///   ciphertext does not decrypt to a 32-byte data key: the broker unwraps data keys, and
     ///   is no general decryption service for whatever was encrypted to an organization's key.
     public func unwrapDataKey(
-        for organization: OrganizationID, keyPairID: UUID, wrappedDataKey: Data
+        for organization: OrganizationID,
+        keyPairID: UUID,
+        wrappedDataKey: Data
     ) async throws(BrokerError) -> Data {
         let record = try await keyPair(keyPairID, of: organization).record
         // An RSA ciphertext is exactly the modulus size: anything else is refused before it
@@ -263,7 +312,8 @@ public final class Broker: Sendable {
         var dataKey: Data
         do {
             // Milliseconds of CPU: off the cooperative pool, which the probes share.
-            dataKey = try await BlockingWork.cpu(.decryption) { () throws(KeyMaterialError) in try privateKey.unwrapDataKey(wrappedDataKey) }
+            dataKey = try await BlockingWork.cpu(.decryption) { () throws(KeyMaterialError) in try privateKey.unwrapDataKey(wrappedDataKey)
+            }
         } catch {
             throw Self.notADataKey(keyPairID)
         }
@@ -282,7 +332,8 @@ public final class Broker: Sendable {
     private static func notADataKey(_ keyPairID: UUID) -> BrokerError {
         BrokerError(
             .invalidInput,
-            "wrappedKey is not a \(dataKeySize)-byte data key wrapped with key pair \(keyPairID.uuidString.lowercased()) (RSA-OAEP-SHA256); check that the recording names this pair and that its header is intact")
+            "wrappedKey is not a \(dataKeySize)-byte data key wrapped with key pair \(keyPairID.uuidString.lowercased()) (RSA-OAEP-SHA256); check that the recording names this pair and that its header is intact"
+        )
     }
 
     func decryptPrivateKey(of record: KeyPairRecord) async throws(BrokerError) -> PrivateKeyMaterial {
@@ -290,7 +341,8 @@ public final class Broker: Sendable {
             // Broker.open refuses such a configuration; this guards a store changed underneath.
             throw BrokerError(
                 .keystoreFailed,
-                "key pair \(record.id.uuidString.lowercased()) was wrapped by keystore '\(record.keystoreName)', which is not configured; add it back under 'keystores:'")
+                "key pair \(record.id.uuidString.lowercased()) was wrapped by keystore '\(record.keystoreName)', which is not configured; add it back under 'keystores:'"
+            )
         }
         // The context comes from the database; a row whose context names another organization
         // (copied from another org's pair) must not unwrap for this one (invariant 5).
@@ -298,7 +350,8 @@ public final class Broker: Sendable {
             record.encryptionContext.pairs.values.first == record.organization.rawValue
         else {
             throw BrokerError.corruptRecord(
-                "key pair \(record.id.uuidString.lowercased()) of organization '\(record.organization)' carries encryption context \(record.encryptionContext), which binds it to another organization")
+                "key pair \(record.id.uuidString.lowercased()) of organization '\(record.organization)' carries encryption context \(record.encryptionContext), which binds it to another organization"
+            )
         }
         let wrapped = WrappedPrivateKey(ciphertext: record.wrappedPrivateKey, backendKeyReference: record.backendKeyReference)
         let material: PrivateKeyMaterial
@@ -310,7 +363,8 @@ public final class Broker: Sendable {
         // A stored public key that does not belong to the private key means the row was altered.
         guard material.spec == record.spec, material.publicKeyDER == record.publicKeyDER else {
             throw BrokerError.corruptRecord(
-                "key pair \(record.id.uuidString.lowercased())'s stored public key does not match its private key; the database row was altered")
+                "key pair \(record.id.uuidString.lowercased())'s stored public key does not match its private key; the database row was altered"
+            )
         }
         return material
     }

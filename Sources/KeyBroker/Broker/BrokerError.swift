@@ -6,8 +6,12 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure, for mapping to exit codes and HTTP statuses in one place.
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
-            case invalidInput = "invalid-input", notFound = "not-found", keystoreFailed = "keystore-failed"
-            case storageFailed = "storage-failed", corruptRecord = "corrupt-record", auditFailed = "audit-failed"
+            case invalidInput = "invalid-input"
+            case notFound = "not-found"
+            case keystoreFailed = "keystore-failed"
+            case storageFailed = "storage-failed"
+            case corruptRecord = "corrupt-record"
+            case auditFailed = "audit-failed"
             case rateLimited = "rate-limited"
         }
         private let value: Value
@@ -68,7 +72,10 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
 
     /// The operation was refused because its audit record could not be written.
     public static func auditFailed(_ error: any Error) -> Self {
-        BrokerError(.auditFailed, "refused: \(error); nothing was changed. Fix the audit destination (audit.destination), or set audit.onFailure: continue to accept unaudited operations")
+        BrokerError(
+            .auditFailed,
+            "refused: \(error); nothing was changed. Fix the audit destination (audit.destination), or set audit.onFailure: continue to accept unaudited operations"
+        )
     }
 
     static func keystore(_ error: KeystoreError, while action: String) -> Self {

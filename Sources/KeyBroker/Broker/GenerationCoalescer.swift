@@ -20,7 +20,8 @@ public final class GenerationCoalescer: Sendable {
     ///     limit); it throws to refuse. Joining a running generation needs no admission.
     /// - Returns: the pair, and whether this call joined a generation another caller started.
     func generate(
-        for organization: OrganizationID, admit: () throws(BrokerError) -> Void,
+        for organization: OrganizationID,
+        admit: () throws(BrokerError) -> Void,
         _ generate: @escaping @Sendable () async throws(BrokerError) -> KeyPairRecord
     ) async throws(BrokerError) -> (record: KeyPairRecord, joined: Bool) {
         let (task, joined) = try inFlight.withLock { tasks throws(BrokerError) -> (Task<KeyPairRecord, any Error>, Bool) in

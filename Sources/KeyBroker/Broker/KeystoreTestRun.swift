@@ -19,10 +19,13 @@ struct TestRun {
     private let clock = ContinuousClock()
 
     mutating func step<Output, Failure: Error>(
-        _ name: String, _ body: () async throws(Failure) -> Output
+        _ name: String,
+        _ body: () async throws(Failure) -> Output
     ) async -> Output? {
         guard !steps.contains(where: { $0.outcome != .passed }) else {
-            steps.append(KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil))
+            steps.append(
+                KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil)
+            )
             return nil
         }
         let start = clock.now
@@ -32,18 +35,28 @@ struct TestRun {
             return output
         } catch {
             let failure = error as? KeystoreTestFailure
-            steps.append(KeystoreTestStep(
-                name: name, outcome: .failed, duration: clock.now - start, detail: failure?.detail ?? "\(error)",
-                keystoreError: failure?.keystoreError ?? (error as? KeystoreError)))
+            steps.append(
+                KeystoreTestStep(
+                    name: name,
+                    outcome: .failed,
+                    duration: clock.now - start,
+                    detail: failure?.detail ?? "\(error)",
+                    keystoreError: failure?.keystoreError ?? (error as? KeystoreError)
+                )
+            )
             return nil
         }
     }
 
     mutating func step<Input, Output, Failure: Error>(
-        _ name: String, after input: Input?, _ body: (Input) async throws(Failure) -> Output
+        _ name: String,
+        after input: Input?,
+        _ body: (Input) async throws(Failure) -> Output
     ) async -> Output? {
         guard let input else {
-            steps.append(KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil))
+            steps.append(
+                KeystoreTestStep(name: name, outcome: .skipped, duration: .zero, detail: "an earlier step failed", keystoreError: nil)
+            )
             return nil
         }
         return await step(name) { () throws(Failure) in try await body(input) }

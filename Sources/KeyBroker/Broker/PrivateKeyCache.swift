@@ -30,7 +30,11 @@ public actor PrivateKeyCache {
     ///   - policy: the limits.
     ///   - now: the clock (tests inject one).
     ///   - onEvent: called on every lookup (metrics).
-    public init(policy: PrivateKeyCachePolicy, now: @escaping @Sendable () -> Date = { Date() }, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
+    public init(
+        policy: PrivateKeyCachePolicy,
+        now: @escaping @Sendable () -> Date = { Date() },
+        onEvent: @escaping @Sendable (Event) -> Void = { _ in }
+    ) {
         self.policy = policy
         self.now = now
         self.onEvent = onEvent
@@ -40,7 +44,10 @@ public actor PrivateKeyCache {
     public var count: Int { entries.values.count(where: { if case .ready = $0 { true } else { false } }) }
 
     /// The key of pair `id`, from the cache or from `load` (called once for concurrent misses).
-    public func key(for id: UUID, load: @escaping @Sendable () async throws(BrokerError) -> PrivateKeyMaterial) async throws(BrokerError) -> PrivateKeyMaterial {
+    public func key(
+        for id: UUID,
+        load: @escaping @Sendable () async throws(BrokerError) -> PrivateKeyMaterial
+    ) async throws(BrokerError) -> PrivateKeyMaterial {
         guard policy.isEnabled else {
             onEvent(.miss)
             return try await load()

@@ -24,6 +24,9 @@ public struct BrokerConfig: Sendable {
         let keystore = overrides?.keystore ?? defaults.keystore
         let spec = overrides?.keyPairSpec ?? keystores[keystore]?.keyPairSpec ?? defaults.keyPairSpec
         return OrganizationPolicy(
-            keystore: keystore, rotation: overrides?.rotation ?? defaults.rotation, keyPairSpec: spec)
+            keystore: keystore,
+            rotation: overrides?.rotation ?? defaults.rotation,
+            keyPairSpec: spec
+        )
     }
 }

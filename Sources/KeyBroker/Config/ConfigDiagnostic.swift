@@ -1,5 +1,3 @@
-
-
 /// A place in a configuration file, 1-based as editors count.
 public struct ConfigLocation: Sendable, Hashable, CustomStringConvertible {
     /// The file as given to the loader.

@@ -1,5 +1,3 @@
-
-
 /// Collects findings while a configuration is read, so that all of them are reported together.
 public final class ConfigDiagnostics {
     /// The findings so far.

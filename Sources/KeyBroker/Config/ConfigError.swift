@@ -1,5 +1,3 @@
-
-
 /// A configuration that cannot be used, with every error found in it (not only the first).
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
     /// The errors, in file order; warnings found on the way are included after them.

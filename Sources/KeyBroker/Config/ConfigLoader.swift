@@ -16,8 +16,10 @@ public struct ConfigLoader: Sendable {
 
     /// Creates a loader.
     public init(
-        registry: KeystoreRegistry, sections: [any ConfigSection.Type] = [],
-        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "keybroker.config")
+        registry: KeystoreRegistry,
+        sections: [any ConfigSection.Type] = [],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        logger: Logger = Logger(label: "keybroker.config")
     ) {
         self.registry = registry
         self.sections = sections
@@ -30,7 +32,11 @@ public struct ConfigLoader: Sendable {
     public func load(path: String) throws(ConfigError) -> LoadedConfig {
         let (root, diagnostics) = try parse(path: path)
         guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
-        let reader = SectionReader(registry: registry, context: pluginContext(for: path, origin: .configurationFile), diagnostics: diagnostics)
+        let reader = SectionReader(
+            registry: registry,
+            context: pluginContext(for: path, origin: .configurationFile),
+            diagnostics: diagnostics
+        )
         let result = reader.read(root: mapping, source: path, sections: sections)
         guard diagnostics.errorCount == 0, let (config, keystores) = result else {
             throw ConfigError(diagnostics.sorted)
@@ -52,13 +58,20 @@ public struct ConfigLoader: Sendable {
     ///   - text: one keystore mapping.
     ///   - source: a name for the text in messages (`request body`).
     ///   - relativeTo: the configuration file whose directory relative paths resolve against.
-    public func loadCandidate(text: String, source: String, relativeTo configPath: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
+    public func loadCandidate(
+        text: String,
+        source: String,
+        relativeTo configPath: String
+    ) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
         let (root, diagnostics) = try parse(text: text, file: source, environment: nil)
         return try candidate(root: root, diagnostics: diagnostics, path: configPath, origin: .api)
     }
 
     private func candidate(
-        root: ConfigNode, diagnostics: ConfigDiagnostics, path: String, origin: PluginContext.Origin
+        root: ConfigNode,
+        diagnostics: ConfigDiagnostics,
+        path: String,
+        origin: PluginContext.Origin
     ) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
         guard let mapping = root.mapping() else { throw ConfigError(diagnostics.sorted) }
         var name = "candidate"
@@ -88,12 +101,17 @@ public struct ConfigLoader: Sendable {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read as UTF-8 text" : "does not exist"
             throw ConfigError(
                 at: nil,
-                "configuration file '\(path)' \(reason); pass --config PATH (the embedded default is config/keybroker.yaml)")
+                "configuration file '\(path)' \(reason); pass --config PATH (the embedded default is config/keybroker.yaml)"
+            )
         }
         return try parse(text: text, file: path, environment: environment)
     }
 
-    private func parse(text: String, file path: String, environment: [String: String]?) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {
+    private func parse(
+        text: String,
+        file path: String,
+        environment: [String: String]?
+    ) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {
         let node: Yams.Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -119,8 +137,10 @@ public struct ConfigLoader: Sendable {
             return ConfigDiagnostic(.error, at: at(mark), "invalid YAML: \(problem)\(detail)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             return ConfigDiagnostic(
-                .error, at: at(context.mark),
-                "duplicate key '\(duplicates.first ?? "?")' in one mapping; each key may appear once")
+                .error,
+                at: at(context.mark),
+                "duplicate key '\(duplicates.first ?? "?")' in one mapping; each key may appear once"
+            )
         default:
             return ConfigDiagnostic(.error, at: ConfigLocation(file: file, line: 1, column: 1), "invalid YAML: \(yamlError)")
         }

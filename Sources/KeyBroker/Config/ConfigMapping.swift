@@ -56,7 +56,8 @@ public final class ConfigMapping {
             let scope = node.path.isEmpty ? "at the top level" : "in '\(node.path)'"
             entry.keyNode.error(
                 "unknown key '\(entry.key)' \(scope); allowed keys: \(allowed.joined(separator: ", "))"
-                    + Suggestion.phrase(for: entry.key, among: allowed))
+                    + Suggestion.phrase(for: entry.key, among: allowed)
+            )
         }
     }
 }

@@ -145,7 +145,9 @@ public struct ConfigNode {
         guard let value = string() else { return nil }
         guard let result = T(rawValue: value) else {
             let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
-            error("'\(path)' must be one of \(allowed), found '\(value)'\(Suggestion.phrase(for: value, among: T.allCases.map(\.rawValue)))")
+            error(
+                "'\(path)' must be one of \(allowed), found '\(value)'\(Suggestion.phrase(for: value, among: T.allCases.map(\.rawValue)))"
+            )
             return nil
         }
         return result
@@ -171,7 +173,9 @@ public struct ConfigNode {
                 continue
             }
             guard let environment else {
-                error("'\(path)': environment references (${…}) are not allowed in a keystore sent over the API, whose values would come back in messages; write the value itself (use $$ for a literal $)")
+                error(
+                    "'\(path)': environment references (${…}) are not allowed in a keystore sent over the API, whose values would come back in messages; write the value itself (use $$ for a literal $)"
+                )
                 return nil
             }
             guard let close = rest[afterDollar...].firstIndex(of: "}") else {
@@ -181,7 +185,9 @@ public struct ConfigNode {
             let reference = rest[rest.index(after: afterDollar)..<close]
             let (name, fallback) = Self.splitReference(reference)
             if !Self.isVariableName(name) {
-                error("'\(path)': '${\(reference)}' is not a valid environment reference; write ${NAME} or ${NAME:-default} (use $$ for a literal $)")
+                error(
+                    "'\(path)': '${\(reference)}' is not a valid environment reference; write ${NAME} or ${NAME:-default} (use $$ for a literal $)"
+                )
                 failed = true
             } else if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
                 output += value

@@ -8,7 +8,11 @@ struct SectionReader {
 
     private static let exampleKeystore = "{ type: local-file, path: ../data/master.key, createIfMissing: true }"
 
-    func read(root: ConfigMapping, source: String, sections sectionTypes: [any ConfigSection.Type]) -> (BrokerConfig, [String: any Keystore])? {
+    func read(
+        root: ConfigMapping,
+        source: String,
+        sections sectionTypes: [any ConfigSection.Type]
+    ) -> (BrokerConfig, [String: any Keystore])? {
         let storage = root.required("storage", example: "{ sqlite: { path: ../data/keybroker.sqlite } }").flatMap(readStorage)
         let keystores = readKeystores(root.required("keystores", example: "{ local: \(Self.exampleKeystore) }"))
         // References are checked against every declared name, even of entries with errors,
@@ -25,15 +29,24 @@ struct SectionReader {
 
         if let defaults {
             warnAboutPlaintextKeystores(
-                defaults: defaults, organizations: organizations, keystores: keystores.settings, root: root)
+                defaults: defaults,
+                organizations: organizations,
+                keystores: keystores.settings,
+                root: root
+            )
         }
         guard let storage, let defaults, diagnostics.errorCount == 0 else { return nil }
         let config = BrokerConfig(
-            source: source, storage: storage, keystores: keystores.settings, defaults: defaults,
-            organizations: organizations.mapValues(\.overrides), privateKeyCache: cache, sections: sections)
+            source: source,
+            storage: storage,
+            keystores: keystores.settings,
+            defaults: defaults,
+            organizations: organizations.mapValues(\.overrides),
+            privateKeyCache: cache,
+            sections: sections
+        )
         return (config, keystores.instances)
     }
-
 
     // MARK: cache and storage
 
@@ -66,7 +79,9 @@ struct SectionReader {
 
     // MARK: keystores
 
-    private func readKeystores(_ node: ConfigNode?) -> (declared: Set<String>, settings: [String: KeystoreSettings], instances: [String: any Keystore]) {
+    private func readKeystores(
+        _ node: ConfigNode?
+    ) -> (declared: Set<String>, settings: [String: KeystoreSettings], instances: [String: any Keystore]) {
         guard let node, let mapping = node.mapping() else { return ([], [:], [:]) }
         var settings: [String: KeystoreSettings] = [:]
         var instances: [String: any Keystore] = [:]
@@ -104,14 +119,22 @@ struct SectionReader {
         let instance = plugin.make(name: name, settings: mapping, context: context)
         guard let instance, diagnostics.errorCount == errorsBefore else { return nil }
         let settings = KeystoreSettings(
-            name: name, type: type, contextKey: contextKey, keyPairSpec: spec, location: mapping.node.location)
+            name: name,
+            type: type,
+            contextKey: contextKey,
+            keyPairSpec: spec,
+            location: mapping.node.location
+        )
         return (settings, instance)
     }
 
     private func readContextKey(_ node: ConfigNode) -> String? {
         guard let key = node.nonEmptyString() else { return nil }
-        let allowed = key.count <= 128
-            && key.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:/".unicodeScalars.contains($0)) }
+        let allowed =
+            key.count <= 128
+            && key.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:/".unicodeScalars.contains($0))
+            }
         guard allowed else {
             node.error("'\(node.path)' must be 1-128 characters of letters, digits, '-', '_', '.', ':' or '/', found '\(key)'")
             return nil
@@ -134,7 +157,8 @@ struct SectionReader {
                 keystore = keystores.first
             } else if keystores.count > 1 {
                 (node ?? rootNode).error(
-                    "'defaults.keystore' is required when several keystores are configured; set it to one of: \(keystores.sorted().joined(separator: ", "))")
+                    "'defaults.keystore' is required when several keystores are configured; set it to one of: \(keystores.sorted().joined(separator: ", "))"
+                )
             }
         }
         let rotation = mapping?["rotation"]?.value(of: RotationCadence.self) ?? .default
@@ -143,7 +167,10 @@ struct SectionReader {
         return OrganizationPolicy(keystore: keystore, rotation: rotation, keyPairSpec: spec)
     }
 
-    private func readOrganizations(_ node: ConfigNode, keystoreNames: Set<String>) -> [OrganizationID: (overrides: OrganizationOverrides, node: ConfigNode)] {
+    private func readOrganizations(
+        _ node: ConfigNode,
+        keystoreNames: Set<String>
+    ) -> [OrganizationID: (overrides: OrganizationOverrides, node: ConfigNode)] {
         guard let mapping = node.mapping() else { return [:] }
         var result: [OrganizationID: (OrganizationOverrides, ConfigNode)] = [:]
         for (key, keyNode, value) in mapping.allEntries() {
@@ -173,13 +200,17 @@ struct SectionReader {
     private func checkReference(_ name: String, at node: ConfigNode, keystores: Set<String>) -> Bool {
         guard !keystores.contains(name) else { return true }
         let known = keystores.isEmpty ? "none are configured" : "configured keystores: \(keystores.sorted().joined(separator: ", "))"
-        node.error("'\(node.path)' names keystore '\(name)', which is not under 'keystores'; \(known)\(Suggestion.phrase(for: name, among: Array(keystores)))")
+        node.error(
+            "'\(node.path)' names keystore '\(name)', which is not under 'keystores'; \(known)\(Suggestion.phrase(for: name, among: Array(keystores)))"
+        )
         return false
     }
 
     private func warnAboutPlaintextKeystores(
-        defaults: OrganizationPolicy, organizations: [OrganizationID: (overrides: OrganizationOverrides, node: ConfigNode)],
-        keystores: [String: KeystoreSettings], root: ConfigMapping
+        defaults: OrganizationPolicy,
+        organizations: [OrganizationID: (overrides: OrganizationOverrides, node: ConfigNode)],
+        keystores: [String: KeystoreSettings],
+        root: ConfigMapping
     ) {
         func isPlaintext(_ name: String) -> Bool {
             keystores[name].flatMap { registry.plugin(for: $0.type) }?.storesPlaintextPrivateKeys ?? false
@@ -188,7 +219,8 @@ struct SectionReader {
             let location = root["defaults"]?.location ?? keystores[defaults.keystore]?.location
             diagnostics.warning(
                 "organizations without a keystore of their own use '\(defaults.keystore)', which stores private keys UNWRAPPED in the database; use it for development only",
-                at: location)
+                at: location
+            )
         }
         for (id, entry) in organizations.sorted(by: { $0.key < $1.key }) {
             if let name = entry.overrides.keystore, isPlaintext(name) {

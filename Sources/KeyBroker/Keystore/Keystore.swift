@@ -19,14 +19,20 @@ public protocol Keystore: Sendable {
     ///   - context: the context to bind the wrapped private key to.
     /// - Returns: the public key and the wrapped private key; the plaintext private key
     ///   does not leave the call.
-    func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError)
+    func generateKeyPair(
+        _ spec: KeyPairSpec,
+        context: EncryptionContext
+    ) async throws(KeystoreError)
         -> GeneratedKeyPair
 
     /// Unwraps a private key that this keystore wrapped.
     /// - Parameters:
     ///   - wrapped: the wrapped key as stored on the pair.
     ///   - context: the context stored on the pair; a different one must fail.
-    func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError)
+    func decryptPrivateKey(
+        _ wrapped: WrappedPrivateKey,
+        context: EncryptionContext
+    ) async throws(KeystoreError)
         -> PrivateKeyMaterial
 
     /// Checks that the backend is usable. Cheap, and called by background checkers and

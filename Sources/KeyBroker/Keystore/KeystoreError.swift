@@ -5,8 +5,13 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
-            case unreachable, denied, keyUnusable = "key-unusable", badCiphertext = "bad-ciphertext"
-            case throttled, wrongKey = "wrong-key", misconfigured, internalFailure = "internal"
+            case unreachable, denied
+            case keyUnusable = "key-unusable"
+            case badCiphertext = "bad-ciphertext"
+            case throttled
+            case wrongKey = "wrong-key"
+            case misconfigured
+            case internalFailure = "internal"
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -58,8 +63,12 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
 
     /// Creates an error.
     public init(
-        _ kind: Kind, keystore: String, message: String, backendCode: String? = nil,
-        backendMessage: String? = nil, hint: String? = nil
+        _ kind: Kind,
+        keystore: String,
+        message: String,
+        backendCode: String? = nil,
+        backendMessage: String? = nil,
+        hint: String? = nil
     ) {
         self.kind = kind
         self.keystore = keystore

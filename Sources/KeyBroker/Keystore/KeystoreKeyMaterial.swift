@@ -8,7 +8,8 @@ extension Keystore {
     /// the DER buffer is wiped afterwards (best effort).
     /// - Returns: the public key and whatever `wrap` made of the private key.
     public func generateLocally(
-        _ spec: KeyPairSpec, wrap: (Data) async throws(KeystoreError) -> WrappedPrivateKey
+        _ spec: KeyPairSpec,
+        wrap: (Data) async throws(KeystoreError) -> WrappedPrivateKey
     ) async throws(KeystoreError) -> GeneratedKeyPair {
         let material: PrivateKeyMaterial
         var der: Data

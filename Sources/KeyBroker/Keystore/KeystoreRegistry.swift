@@ -1,5 +1,3 @@
-
-
 /// The keystore plugins a process knows, by `type`.
 ///
 /// A value, not a global: the executable builds one at start and hands it to the

@@ -38,7 +38,9 @@ public struct PluginContext: Sendable {
     @discardableResult
     public func allowsFromFileOnly(_ node: ConfigNode?, because reason: String) -> Bool {
         guard origin == .api, let node else { return true }
-        node.error("'\(node.path)' is not allowed in a keystore sent over the API: \(reason); test such a keystore on the host with keybroker test --candidate FILE")
+        node.error(
+            "'\(node.path)' is not allowed in a keystore sent over the API: \(reason); test such a keystore on the host with keybroker test --candidate FILE"
+        )
         return false
     }
 

@@ -1,5 +1,3 @@
-
-
 /// A plugin registration that cannot work.
 public struct RegistryError: Error, Sendable, CustomStringConvertible {
     /// The type that was registered twice.

@@ -68,8 +68,13 @@ public final class MemoryKeyPairStore: KeyPairStore {
         var corrupt: [CorruptKeyPair] = []
         for row in rows {
             if let problem = row.corruption {
-                corrupt.append(CorruptKeyPair(
-                    keyPairID: row.record.id.uuidString.lowercased(), organization: row.record.organization, problem: problem))
+                corrupt.append(
+                    CorruptKeyPair(
+                        keyPairID: row.record.id.uuidString.lowercased(),
+                        organization: row.record.organization,
+                        problem: problem
+                    )
+                )
             } else {
                 records.append(row.record)
             }

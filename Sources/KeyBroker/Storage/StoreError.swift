@@ -4,7 +4,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
-            case unavailable, damaged, corruptRecord = "corrupt-record"
+            case unavailable, damaged
+            case corruptRecord = "corrupt-record"
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }

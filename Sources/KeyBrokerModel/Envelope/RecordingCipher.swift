@@ -27,7 +27,10 @@ public struct RecordingEncryptor: Sendable {
     ///   - publicKeyDER: its public key, DER `SubjectPublicKeyInfo`.
     ///   - segmentSize: the plaintext segment size.
     public init(
-        organization: OrganizationID, keyPairID: UUID, spec: KeyPairSpec, publicKeyDER: Data,
+        organization: OrganizationID,
+        keyPairID: UUID,
+        spec: KeyPairSpec,
+        publicKeyDER: Data,
         segmentSize: Int = RecordingHeader.defaultSegmentSize
     ) throws {
         guard RecordingHeader.segmentSizes.contains(segmentSize) else {
@@ -46,8 +49,13 @@ public struct RecordingEncryptor: Sendable {
             for index in buffer.indices { buffer[index] = generator.next() }
         }
         header = RecordingHeader(
-            organization: organization, keyPairID: keyPairID, spec: spec, wrappedDataKey: wrapped, noncePrefix: prefix,
-            segmentSize: segmentSize)
+            organization: organization,
+            keyPairID: keyPairID,
+            spec: spec,
+            wrappedDataKey: wrapped,
+            noncePrefix: prefix,
+            segmentSize: segmentSize
+        )
         self.key = key
         digest = header.authenticationDigest
     }
@@ -143,8 +151,10 @@ public struct RecordingDecryptor: Sendable {
         }
         do {
             let box = try AES.GCM.SealedBox(
-                nonce: header.nonce(segment: UInt32(index), last: last), ciphertext: sealed.dropLast(Self.tagSize),
-                tag: sealed.suffix(Self.tagSize))
+                nonce: header.nonce(segment: UInt32(index), last: last),
+                ciphertext: sealed.dropLast(Self.tagSize),
+                tag: sealed.suffix(Self.tagSize)
+            )
             return try AES.GCM.open(box, using: key, authenticating: digest)
         } catch {
             throw RecordingError.authenticationFailed(segment: index)

@@ -9,7 +9,10 @@ public enum RecordingFiles {
 
     /// Encrypts `input` into `output` (`-` for standard input or output).
     public static func encrypt(
-        _ input: String, to output: String, with encryptor: RecordingEncryptor, progress: Progress? = nil
+        _ input: String,
+        to output: String,
+        with encryptor: RecordingEncryptor,
+        progress: Progress? = nil
     ) throws {
         var encryptor = encryptor
         try withStreams(input: input, output: output) { read, write, total in
@@ -41,7 +44,10 @@ public enum RecordingFiles {
     /// Decrypts `input` into `output`; `dataKey` receives the header and returns the
     /// unwrapped data key (through the broker or a server).
     public static func decrypt(
-        _ input: String, to output: String, progress: Progress? = nil, dataKey: (RecordingHeader) async throws -> Data
+        _ input: String,
+        to output: String,
+        progress: Progress? = nil,
+        dataKey: (RecordingHeader) async throws -> Data
     ) async throws {
         let handle = try open(input)
         defer { if input != "-" { try? handle.close() } }
@@ -86,13 +92,16 @@ public enum RecordingFiles {
     private static func open(_ path: String) throws -> FileHandle {
         if path == "-" { return FileHandle.standardInput }
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw RecordingFileError("cannot read '\(path)': \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
+            throw RecordingFileError(
+                "cannot read '\(path)': \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")"
+            )
         }
         return handle
     }
 
     private static func withStreams(
-        input: String, output: String,
+        input: String,
+        output: String,
         _ body: (_ read: (Int) throws -> Data, _ write: (Data) throws -> Void, _ total: Int64?) throws -> Void
     ) throws {
         let handle = try open(input)
@@ -101,7 +110,9 @@ public enum RecordingFiles {
     }
 
     private static func withStreams(
-        inputHandle: FileHandle, inputPath: String, output: String,
+        inputHandle: FileHandle,
+        inputPath: String,
+        output: String,
         _ body: (_ read: (Int) throws -> Data, _ write: (Data) throws -> Void, _ total: Int64?) throws -> Void
     ) throws {
         let total = inputPath == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: inputPath)[.size] as? Int64) ?? nil
@@ -120,7 +131,8 @@ public enum RecordingFiles {
         let descriptor = systemOpen(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw RecordingFileError(
-                "cannot create a file in '\(destination.deletingLastPathComponent().path)': \(String(cString: strerror(errno)))")
+                "cannot create a file in '\(destination.deletingLastPathComponent().path)': \(String(cString: strerror(errno)))"
+            )
         }
         let writer = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         do {

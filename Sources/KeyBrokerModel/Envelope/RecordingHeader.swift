@@ -46,7 +46,8 @@ public struct RecordingHeader: Sendable, Equatable {
     public let encoded: Data
 
     /// Creates a header and its encoding.
-    public init(organization: OrganizationID, keyPairID: UUID, spec: KeyPairSpec, wrappedDataKey: Data, noncePrefix: Data, segmentSize: Int) {
+    public init(organization: OrganizationID, keyPairID: UUID, spec: KeyPairSpec, wrappedDataKey: Data, noncePrefix: Data, segmentSize: Int)
+    {
         precondition(noncePrefix.count == Self.noncePrefixSize && Self.segmentSizes.contains(segmentSize))
         self.organization = organization
         self.keyPairID = keyPairID
@@ -99,9 +100,12 @@ public struct RecordingHeader: Sendable, Equatable {
         let orgText = String(decoding: try take(orgLength, "organization"), as: UTF8.self)
         guard let organization = OrganizationID(orgText) else { throw RecordingError.malformedHeader("the organization id is not valid") }
         let uuidBytes = [UInt8](try take(16, "key pair id"))
-        let keyPairID = UUID(uuid: (
-            uuidBytes[0], uuidBytes[1], uuidBytes[2], uuidBytes[3], uuidBytes[4], uuidBytes[5], uuidBytes[6], uuidBytes[7],
-            uuidBytes[8], uuidBytes[9], uuidBytes[10], uuidBytes[11], uuidBytes[12], uuidBytes[13], uuidBytes[14], uuidBytes[15]))
+        let keyPairID = UUID(
+            uuid: (
+                uuidBytes[0], uuidBytes[1], uuidBytes[2], uuidBytes[3], uuidBytes[4], uuidBytes[5], uuidBytes[6], uuidBytes[7],
+                uuidBytes[8], uuidBytes[9], uuidBytes[10], uuidBytes[11], uuidBytes[12], uuidBytes[13], uuidBytes[14], uuidBytes[15]
+            )
+        )
         let specCode = try take(1, "KEK spec")[0]
         guard let spec = Self.spec(for: specCode) else { throw RecordingError.malformedHeader("unknown KEK spec code \(specCode)") }
         let wrappedLength = Int(try take(2, "wrapped key length").bigEndianInteger)
@@ -111,10 +115,17 @@ public struct RecordingHeader: Sendable, Equatable {
         let wrapped = try take(wrappedLength, "wrapped data key")
         let prefix = try take(noncePrefixSize, "nonce prefix")
         let segmentSize = Int(try take(4, "segment size").bigEndianInteger)
-        guard segmentSizes.contains(segmentSize) else { throw RecordingError.malformedHeader("segment size \(segmentSize) is out of range") }
+        guard segmentSizes.contains(segmentSize) else {
+            throw RecordingError.malformedHeader("segment size \(segmentSize) is out of range")
+        }
         return RecordingHeader(
-            organization: organization, keyPairID: keyPairID, spec: spec, wrappedDataKey: wrapped, noncePrefix: prefix,
-            segmentSize: segmentSize)
+            organization: organization,
+            keyPairID: keyPairID,
+            spec: spec,
+            wrappedDataKey: wrapped,
+            noncePrefix: prefix,
+            segmentSize: segmentSize
+        )
     }
 
     /// The nonce of segment `index`: prefix ‖ counter (32-bit big-endian) ‖ last-segment flag.
@@ -143,7 +154,8 @@ public enum RecordingError: Error, Sendable, Equatable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .badMagic: "not a KeyBroker recording (bad magic: the file does not start with KBRC)"
-        case .unknownVersion(let version): "unknown recording format version \(version); this build reads version \(RecordingHeader.version)"
+        case .unknownVersion(let version):
+            "unknown recording format version \(version); this build reads version \(RecordingHeader.version)"
         case .truncatedHeader(let field): "the recording is truncated inside its header (at the \(field))"
         case .malformedHeader(let detail): "the recording header is malformed: \(detail)"
         case .wrongOrganization(let expected, let found):

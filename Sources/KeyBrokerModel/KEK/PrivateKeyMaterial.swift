@@ -66,13 +66,15 @@ public final class PrivateKeyMaterial: @unchecked Sendable {
     public func unwrapDataKey(_ wrappedDataKey: Data) throws(KeyMaterialError) -> Data {
         guard wrappedDataKey.count == spec.bits / 8 else {
             throw KeyMaterialError(
-                "the wrapped data key is \(wrappedDataKey.count) bytes, but an \(spec) ciphertext is \(spec.bits / 8) bytes")
+                "the wrapped data key is \(wrappedDataKey.count) bytes, but an \(spec) ciphertext is \(spec.bits / 8) bytes"
+            )
         }
         do {
             return try key.decrypt(wrappedDataKey, padding: .PKCS1_OAEP_SHA256)
         } catch {
             throw KeyMaterialError(
-                "the wrapped data key does not decrypt with this key pair (RSA-OAEP-SHA256); it was wrapped with another public key or is corrupt")
+                "the wrapped data key does not decrypt with this key pair (RSA-OAEP-SHA256); it was wrapped with another public key or is corrupt"
+            )
         }
     }
 

@@ -33,9 +33,18 @@ public struct KeyPairRecord: Sendable, Hashable, Identifiable {
 
     /// Creates a record.
     public init(
-        id: UUID, organization: OrganizationID, keystoreName: String, keystoreType: String,
-        backendKeyReference: String?, spec: KeyPairSpec, publicKeyDER: Data, wrappedPrivateKey: Data,
-        encryptionContext: EncryptionContext, createdAt: Date, reason: KeyPairReason, requestedBy: String
+        id: UUID,
+        organization: OrganizationID,
+        keystoreName: String,
+        keystoreType: String,
+        backendKeyReference: String?,
+        spec: KeyPairSpec,
+        publicKeyDER: Data,
+        wrappedPrivateKey: Data,
+        encryptionContext: EncryptionContext,
+        createdAt: Date,
+        reason: KeyPairReason,
+        requestedBy: String
     ) {
         self.id = id
         self.organization = organization

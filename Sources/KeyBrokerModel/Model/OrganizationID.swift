@@ -32,7 +32,8 @@ public struct OrganizationID: Hashable, Sendable, Comparable, CustomStringConver
         guard (1...128).contains(bytes.count), isAlphanumeric(bytes[0]) else { return false }
         var previous: UInt8 = 0
         for byte in bytes {
-            let allowed = isAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+            let allowed =
+                isAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
                 || byte == UInt8(ascii: ".")
             guard allowed else { return false }
             if byte == UInt8(ascii: "."), previous == UInt8(ascii: ".") { return false }

@@ -15,7 +15,9 @@ public struct PublicKeyView: Codable, Sendable {
         do {
             publicKeyPEM = try PublicKeyEncryption.pem(ofDER: record.publicKeyDER)
         } catch {
-            throw BrokerError.corruptRecord("the stored public key of key pair \(record.id.uuidString.lowercased()) is not an RSA public key; restore the row from a backup")
+            throw BrokerError.corruptRecord(
+                "the stored public key of key pair \(record.id.uuidString.lowercased()) is not an RSA public key; restore the row from a backup"
+            )
         }
         publicKeyDER = record.publicKeyDER.base64EncodedString()
     }

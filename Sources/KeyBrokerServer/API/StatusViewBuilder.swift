@@ -16,8 +16,12 @@ struct StatusViewBuilder {
     ///   - store: the store's health, when a monitor watches it.
     ///   - failures: the scheduler's failed rotations.
     func build(
-        at time: Date, organizations: [OrganizationStatus], corrupt: [CorruptKeyPair], keystores: [HealthMonitor.KeystoreState],
-        store: HealthMonitor.StoreState?, failures: [OrganizationID: RotationScheduler.Failure]
+        at time: Date,
+        organizations: [OrganizationStatus],
+        corrupt: [CorruptKeyPair],
+        keystores: [HealthMonitor.KeystoreState],
+        store: HealthMonitor.StoreState?,
+        failures: [OrganizationID: RotationScheduler.Failure]
     ) -> StatusView {
         let redacted = scope != nil
         let organizations = organizations.filter { scope?.contains($0.organization) ?? true }
@@ -31,32 +35,55 @@ struct StatusViewBuilder {
             // their encryption contexts and the server's files. A scoped caller gets the kind
             // and the backend's code.
             StatusView.Keystore(
-                name: state.name, type: state.type, healthy: state.healthy, since: state.since, checkedAt: state.checkedAt,
-                detail: redacted ? (state.healthy ? "healthy" : "unhealthy: \(state.lastError?.kind.description ?? "unknown")") : state.detail,
+                name: state.name,
+                type: state.type,
+                healthy: state.healthy,
+                since: state.since,
+                checkedAt: state.checkedAt,
+                detail: redacted
+                    ? (state.healthy ? "healthy" : "unhealthy: \(state.lastError?.kind.description ?? "unknown")") : state.detail,
                 latencyMs: state.latency.milliseconds,
-                error: state.healthy ? nil : state.lastError.map { redacted ? KeystoreErrorView(redacting: $0) : KeystoreErrorView($0) })
+                error: state.healthy ? nil : state.lastError.map { redacted ? KeystoreErrorView(redacting: $0) : KeystoreErrorView($0) }
+            )
         }
         let organizationViews = organizations.map { status -> StatusView.Organization in
             let failure = failures[status.organization]
             return StatusView.Organization(
-                organization: status.organization.rawValue, keystore: status.policy.keystore, rotation: status.policy.rotation.rawValue,
-                keyPairSpec: status.policy.keyPairSpec.rawValue, currentKeyPair: status.current.map { KeyPairView($0, current: true) },
-                nextRotation: status.nextRotation, rotationDue: status.rotationDue, keystoreChanged: status.keystoreChanged,
+                organization: status.organization.rawValue,
+                keystore: status.policy.keystore,
+                rotation: status.policy.rotation.rawValue,
+                keyPairSpec: status.policy.keyPairSpec.rawValue,
+                currentKeyPair: status.current.map { KeyPairView($0, current: true) },
+                nextRotation: status.nextRotation,
+                rotationDue: status.rotationDue,
+                keystoreChanged: status.keystoreChanged,
                 fallbackInUse: status.current != nil && status.rotationDue && failure != nil,
-                lastRotationError: failure.map { redacted ? $0.redactedError : $0.error }, nextRotationAttempt: failure?.nextAttempt)
+                lastRotationError: failure.map { redacted ? $0.redactedError : $0.error },
+                nextRotationAttempt: failure?.nextAttempt
+            )
         }
-        let corruptViews = corrupt.filter { pair in scope.map { allowed in pair.organization.map(allowed.contains) ?? false } ?? true }.map {
+        let corruptViews = corrupt.filter { pair in scope.map { allowed in pair.organization.map(allowed.contains) ?? false } ?? true }.map
+        {
             StatusView.CorruptKeyPair(
-                id: $0.keyPairID, organization: $0.organization?.rawValue,
-                problem: redacted ? "the stored record is damaged; the operator must restore it" : $0.problem)
+                id: $0.keyPairID,
+                organization: $0.organization?.rawValue,
+                problem: redacted ? "the stored record is damaged; the operator must restore it" : $0.problem
+            )
         }
         let storeView = store.map { store in
             StatusView.Store(
-                usable: store.usable, checkedAt: store.checkedAt,
-                error: store.usable ? nil : store.lastError.map { redacted ? $0.kind.description : $0.message })
+                usable: store.usable,
+                checkedAt: store.checkedAt,
+                error: store.usable ? nil : store.lastError.map { redacted ? $0.kind.description : $0.message }
+            )
         }
         return StatusView(
-            checkedAt: time, store: storeView, keystores: keystoreViews, organizations: organizationViews, corruptKeyPairs: corruptViews)
+            checkedAt: time,
+            store: storeView,
+            keystores: keystoreViews,
+            organizations: organizationViews,
+            corruptKeyPairs: corruptViews
+        )
     }
 }
 
@@ -66,12 +93,23 @@ extension StatusView {
     public init(_ status: BrokerStatus) {
         let keystores = status.keystores.map { keystore in
             HealthMonitor.KeystoreState(
-                name: keystore.name, type: keystore.type, healthy: keystore.health.isHealthy, since: status.checkedAt,
-                checkedAt: status.checkedAt, detail: keystore.health.detail, latency: keystore.health.latency,
-                lastError: keystore.health.error)
+                name: keystore.name,
+                type: keystore.type,
+                healthy: keystore.health.isHealthy,
+                since: status.checkedAt,
+                checkedAt: status.checkedAt,
+                detail: keystore.health.detail,
+                latency: keystore.health.latency,
+                lastError: keystore.health.error
+            )
         }
         self = StatusViewBuilder(scope: nil).build(
-            at: status.checkedAt, organizations: status.organizations, corrupt: status.corruptKeyPairs, keystores: keystores, store: nil,
-            failures: [:])
+            at: status.checkedAt,
+            organizations: status.organizations,
+            corrupt: status.corruptKeyPairs,
+            keystores: keystores,
+            store: nil,
+            failures: [:]
+        )
     }
 }

@@ -31,8 +31,12 @@ public struct TestReportView: Codable, Sendable {
             let error = step.keystoreError
             let detail = redacted && error != nil ? APIError.redactedKeystoreMessage(error) : step.detail
             return Step(
-                name: step.name, outcome: step.outcome.rawValue, durationMs: step.duration.milliseconds, detail: detail,
-                backendError: error.map { redacted ? KeystoreErrorView(redacting: $0) : KeystoreErrorView($0) })
+                name: step.name,
+                outcome: step.outcome.rawValue,
+                durationMs: step.duration.milliseconds,
+                detail: detail,
+                backendError: error.map { redacted ? KeystoreErrorView(redacting: $0) : KeystoreErrorView($0) }
+            )
         }
     }
 }

@@ -66,7 +66,11 @@ public final class AuditLog: Sendable {
     ///   - settings: `audit:`.
     ///   - logger: where write failures are reported.
     ///   - onFailure: called on every failed write (metrics).
-    public init(_ settings: AuditSettings, logger: Logger = Logger(label: "keybroker.audit"), onFailure: @escaping @Sendable () -> Void = {}) throws {
+    public init(
+        _ settings: AuditSettings,
+        logger: Logger = Logger(label: "keybroker.audit"),
+        onFailure: @escaping @Sendable () -> Void = {}
+    ) throws {
         policy = settings.onFailure
         self.logger = logger
         self.onFailure = onFailure
@@ -78,14 +82,18 @@ public final class AuditLog: Sendable {
             // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of blocking start.
             let descriptor = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0o600)
             guard descriptor >= 0 else {
-                throw AuditLogError(description: "cannot open audit log '\(url.path)': \(String(cString: strerror(errno))); fix audit.destination")
+                throw AuditLogError(
+                    description: "cannot open audit log '\(url.path)': \(String(cString: strerror(errno))); fix audit.destination"
+                )
             }
             var info = stat()
             let kind = fstat(descriptor, &info) == 0 ? info.st_mode & S_IFMT : 0
             guard kind == S_IFREG || kind == S_IFCHR else {
                 close(descriptor)
                 throw AuditLogError(
-                    description: "audit log '\(url.path)' is not a regular file; name a file (or write destination: stderr and collect standard error)")
+                    description:
+                        "audit log '\(url.path)' is not a regular file; name a file (or write destination: stderr and collect standard error)"
+                )
             }
             self.descriptor = descriptor
             ownsDescriptor = true
@@ -101,11 +109,24 @@ public final class AuditLog: Sendable {
     ///   - durable: also sync it to disk before returning (a generation's `pending` record).
     /// - Throws: ``AuditFailure`` when it could not be written and `audit.onFailure` is `refuse`.
     public func record(
-        _ event: Event, actor: String, organization: OrganizationID? = nil, keyPairID: UUID? = nil, result: Result,
-        error: (any Error)? = nil, durable: Bool = false, suppressed: Int? = nil
+        _ event: Event,
+        actor: String,
+        organization: OrganizationID? = nil,
+        keyPairID: UUID? = nil,
+        result: Result,
+        error: (any Error)? = nil,
+        durable: Bool = false,
+        suppressed: Int? = nil
     ) async throws(AuditFailure) {
         let line = Self.line(
-            event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error, suppressed: suppressed)
+            event,
+            actor: actor,
+            organization: organization,
+            keyPairID: keyPairID,
+            result: result,
+            error: error,
+            suppressed: suppressed
+        )
         let (descriptor, queue) = (self.descriptor, self.queue)
         let failure = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
             queue.async { continuation.resume(returning: Self.write(line, to: descriptor, sync: durable)) }
@@ -120,7 +141,11 @@ public final class AuditLog: Sendable {
     /// Writes one record whose failure cannot change anything (a refusal, an outcome already
     /// decided): failures are reported, never thrown.
     public func note(
-        _ event: Event, actor: String, organization: OrganizationID? = nil, keyPairID: UUID? = nil, result: Result,
+        _ event: Event,
+        actor: String,
+        organization: OrganizationID? = nil,
+        keyPairID: UUID? = nil,
+        result: Result,
         error: (any Error)? = nil
     ) async {
         var suppressed: Int?
@@ -130,7 +155,14 @@ public final class AuditLog: Sendable {
         }
         do {
             try await record(
-                event, actor: actor, organization: organization, keyPairID: keyPairID, result: result, error: error, suppressed: suppressed)
+                event,
+                actor: actor,
+                organization: organization,
+                keyPairID: keyPairID,
+                result: result,
+                error: error,
+                suppressed: suppressed
+            )
         } catch {
             // Already logged by record.
         }
@@ -155,7 +187,12 @@ public final class AuditLog: Sendable {
     }
 
     private static func line(
-        _ event: Event, actor: String, organization: OrganizationID?, keyPairID: UUID?, result: Result, error: (any Error)?,
+        _ event: Event,
+        actor: String,
+        organization: OrganizationID?,
+        keyPairID: UUID?,
+        result: Result,
+        error: (any Error)?,
         suppressed: Int?
     ) -> Data {
         var backend: ErrorBody.Backend?
@@ -168,8 +205,16 @@ public final class AuditLog: Sendable {
             message = (error as? BrokerError)?.message ?? "\(error)"
         }
         let entry = Entry(
-            time: Date(), event: event, actor: actor, organization: organization?.rawValue,
-            keyPairId: keyPairID?.uuidString.lowercased(), result: result, error: message, backend: backend, suppressed: suppressed)
+            time: Date(),
+            event: event,
+            actor: actor,
+            organization: organization?.rawValue,
+            keyPairId: keyPairID?.uuidString.lowercased(),
+            result: result,
+            error: message,
+            backend: backend,
+            suppressed: suppressed
+        )
         var line = (try? APIJSON.encoder.encode(entry)) ?? Data(#"{"event":"audit-encoding-failed"}"#.utf8)
         line.append(UInt8(ascii: "\n"))
         return line

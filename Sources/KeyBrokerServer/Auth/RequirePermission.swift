@@ -49,8 +49,10 @@ public struct RequirePermission<Context: KeyBrokerContext>: RouterMiddleware {
         guard allowed else {
             await audit.note(.access, actor: principal.name, organization: organization, result: .denied)
             throw APIError(
-                .forbidden, "forbidden",
-                "token '\(principal.name)' lacks \(permissions.map(\.rawValue).joined(separator: " or "))\(scopeText)")
+                .forbidden,
+                "forbidden",
+                "token '\(principal.name)' lacks \(permissions.map(\.rawValue).joined(separator: " or "))\(scopeText)"
+            )
         }
         return try await next(request, context)
     }

@@ -42,7 +42,9 @@ public struct TokenAuthenticator: Sendable {
     /// A new random token (256 bits, base64url) and its SHA-256 hex, for `keybroker token create`.
     public static func newToken() -> (token: String, sha256: String) {
         let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
-        let token = "kb_" + bytes.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        let token =
+            "kb_"
+            + bytes.base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         return (token, Data(SHA256.hash(data: Data(token.utf8))).hexEncodedString())
     }

@@ -14,8 +14,12 @@ public struct APIError: HTTPResponseError, Sendable {
     let extraHeaders: HTTPFields
 
     init(
-        _ status: HTTPResponse.Status, _ code: String, _ message: String, backend: ErrorBody.Backend? = nil,
-        diagnostics: [DiagnosticView]? = nil, headers: HTTPFields = [:]
+        _ status: HTTPResponse.Status,
+        _ code: String,
+        _ message: String,
+        backend: ErrorBody.Backend? = nil,
+        diagnostics: [DiagnosticView]? = nil,
+        headers: HTTPFields = [:]
     ) {
         self.status = status
         self.code = code
@@ -34,8 +38,11 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     static let unauthenticated = APIError(
-        .unauthorized, "unauthenticated", "send a valid token as 'Authorization: Bearer <token>'",
-        headers: [.wwwAuthenticate: "Bearer"])
+        .unauthorized,
+        "unauthenticated",
+        "send a valid token as 'Authorization: Bearer <token>'",
+        headers: [.wwwAuthenticate: "Bearer"]
+    )
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
 
@@ -64,10 +71,14 @@ public struct APIError: HTTPResponseError, Sendable {
                 self.init(.badGateway, "keystore_failed", message, backend: backend)
             }
         case .storageFailed:
-            let message = redacted ? "the key-pair store is unavailable; try again later (the operator sees the cause in /v1/status and the server log)" : error.message
+            let message =
+                redacted
+                ? "the key-pair store is unavailable; try again later (the operator sees the cause in /v1/status and the server log)"
+                : error.message
             self.init(.serviceUnavailable, "store_unavailable", message, headers: [.retryAfter: "5"])
         case .auditFailed:
-            let message = redacted ? "refused: the audit record could not be written, and nothing happens unaudited; try again later" : error.message
+            let message =
+                redacted ? "refused: the audit record could not be written, and nothing happens unaudited; try again later" : error.message
             self.init(.serviceUnavailable, "audit_unavailable", message, headers: [.retryAfter: "5"])
         case .corruptRecord:
             let pair = error.storeError?.keyPairID.map { "key pair \($0)" } ?? "a stored key pair"

@@ -35,7 +35,8 @@ public final class HealthMonitor: Sendable {
     }
 
     private let state = NIOLockedValueBox<(keystores: [String: KeystoreState], store: StoreState)>(
-        ([:], StoreState(reachable: false, damaged: false, checkedAt: nil, lastError: StoreError(.unavailable, "not checked yet"))))
+        ([:], StoreState(reachable: false, damaged: false, checkedAt: nil, lastError: StoreError(.unavailable, "not checked yet")))
+    )
     private let now: @Sendable () -> Date
     private let logger: Logger
 
@@ -64,8 +65,22 @@ public final class HealthMonitor: Sendable {
         state.withLockedValue { value in
             var next: [String: KeystoreState] = [:]
             for (name, type) in keystores {
-                next[name] = value.keystores[name].map { var kept = $0; kept.type = type; return kept }
-                    ?? KeystoreState(name: name, type: type, healthy: true, since: time, checkedAt: nil, detail: "not checked yet", latency: .zero, lastError: nil)
+                next[name] =
+                    value.keystores[name].map {
+                        var kept = $0
+                        kept.type = type
+                        return kept
+                    }
+                    ?? KeystoreState(
+                        name: name,
+                        type: type,
+                        healthy: true,
+                        since: time,
+                        checkedAt: nil,
+                        detail: "not checked yet",
+                        latency: .zero,
+                        lastError: nil
+                    )
             }
             value.keystores = next
         }
@@ -104,7 +119,10 @@ public final class HealthMonitor: Sendable {
             return (before, value.store.usable)
         }
         if wasUsable, !isUsable, let error {
-            logger.error("the key-pair store is unusable; readiness is unavailable (503) until it recovers", metadata: ["error": "\(error)"])
+            logger.error(
+                "the key-pair store is unusable; readiness is unavailable (503) until it recovers",
+                metadata: ["error": "\(error)"]
+            )
         } else if !wasUsable, isUsable {
             logger.notice("the key-pair store is usable again")
         }

@@ -32,8 +32,13 @@ struct AdminRoutes: Sendable {
         }
         let time = runtime.now()
         return StatusViewBuilder(scope: principal.organizations).build(
-            at: time, organizations: broker.organizationStatuses(pairs: scan.records, at: time), corrupt: scan.corrupt,
-            keystores: runtime.monitor.keystores, store: runtime.monitor.store, failures: scheduler.failuresByOrganization)
+            at: time,
+            organizations: broker.organizationStatuses(pairs: scan.records, at: time),
+            corrupt: scan.corrupt,
+            keystores: runtime.monitor.keystores,
+            store: runtime.monitor.store,
+            failures: scheduler.failuresByOrganization
+        )
     }
 
     @Sendable func reload(_ request: Request, _ context: KeyBrokerRequestContext) async throws -> ReloadView {
@@ -49,8 +54,10 @@ struct AdminRoutes: Sendable {
             }
             scheduler.runSoon()
             return ReloadView(
-                reloaded: true, changedOrganizations: result.changedOrganizations.map(\.rawValue),
-                diagnostics: result.warnings.map(DiagnosticView.init))
+                reloaded: true,
+                changedOrganizations: result.changedOrganizations.map(\.rawValue),
+                diagnostics: result.warnings.map(DiagnosticView.init)
+            )
         } catch let error as ReloadInProgress {
             throw APIError(.conflict, "reload_in_progress", error.description)
         } catch let error as ConfigError {

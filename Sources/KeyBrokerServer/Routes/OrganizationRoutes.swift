@@ -24,8 +24,10 @@ struct OrganizationRoutes: Sendable {
         routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.viewKeys], for: .organization, audit: audit))
             .get(use: organization)
             .get("keypairs", use: keyPairs)
-        routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.encrypt, .viewKeys], for: .organization, audit: audit))
-            .get("public-key", use: publicKey)
+        routes.group().add(
+            middleware: RequirePermission<OrganizationRequestContext>([.encrypt, .viewKeys], for: .organization, audit: audit)
+        )
+        .get("public-key", use: publicKey)
         routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.editKeys], for: .organization, audit: audit))
             .post("keypairs", use: generate)
             .post("test", use: test)
@@ -44,17 +46,22 @@ struct OrganizationRoutes: Sendable {
         let current: KeyPairRecord?
         do {
             current = try await broker.currentKeyPair(for: id)
-        } catch where error.kind == .notFound {
+        } catch  where error.kind == .notFound {
             current = nil
         } catch {
             throw support.mapped(error, for: principal)
         }
         let failure = scheduler.failuresByOrganization[id]
         return OrganizationView(
-            organization: id.rawValue, keystore: policy.keystore, keystoreType: broker.config.keystores[policy.keystore]?.type ?? "unknown",
-            rotation: policy.rotation.rawValue, keyPairSpec: policy.keyPairSpec.rawValue,
-            currentKeyPair: current.map { KeyPairView($0, current: true) }, nextRotation: broker.nextRotation(for: id, current: current),
-            lastRotationError: failure.map { principal.seesRedacted ? $0.redactedError : $0.error })
+            organization: id.rawValue,
+            keystore: policy.keystore,
+            keystoreType: broker.config.keystores[policy.keystore]?.type ?? "unknown",
+            rotation: policy.rotation.rawValue,
+            keyPairSpec: policy.keyPairSpec.rawValue,
+            currentKeyPair: current.map { KeyPairView($0, current: true) },
+            nextRotation: broker.nextRotation(for: id, current: current),
+            lastRotationError: failure.map { principal.seesRedacted ? $0.redactedError : $0.error }
+        )
     }
 
     @Sendable func publicKey(_ request: Request, _ context: OrganizationRequestContext) async throws -> PublicKeyView {
@@ -68,16 +75,18 @@ struct OrganizationRoutes: Sendable {
 
     @Sendable func keyPairs(_ request: Request, _ context: OrganizationRequestContext) async throws -> KeyPairPage {
         let principal = try context.requireIdentity()
-        let limit = try request.uri.queryParameters["limit"].map { value -> Int in
-            guard let number = Int(value), (1...Broker.maximumHistoryPage).contains(number) else {
-                throw APIError.badRequest("limit must be a whole number from 1 to \(Broker.maximumHistoryPage)")
-            }
-            return number
-        } ?? 50
-        let offset = try request.uri.queryParameters["offset"].map { value -> Int in
-            guard let number = Int(value), number >= 0 else { throw APIError.badRequest("offset must be a whole number of 0 or more") }
-            return number
-        } ?? 0
+        let limit =
+            try request.uri.queryParameters["limit"].map { value -> Int in
+                guard let number = Int(value), (1...Broker.maximumHistoryPage).contains(number) else {
+                    throw APIError.badRequest("limit must be a whole number from 1 to \(Broker.maximumHistoryPage)")
+                }
+                return number
+            } ?? 50
+        let offset =
+            try request.uri.queryParameters["offset"].map { value -> Int in
+                guard let number = Int(value), number >= 0 else { throw APIError.badRequest("offset must be a whole number of 0 or more") }
+                return number
+            } ?? 0
         let pairs: [StoredKeyPair]
         do {
             pairs = try await context.snapshot.broker.history(for: context.organizationID, limit: limit + 1, offset: offset)
@@ -86,7 +95,8 @@ struct OrganizationRoutes: Sendable {
         }
         return KeyPairPage(
             items: pairs.prefix(limit).map { KeyPairView($0.record, current: $0.isCurrent) },
-            nextOffset: pairs.count > limit ? offset + limit : nil)
+            nextOffset: pairs.count > limit ? offset + limit : nil
+        )
     }
 
     // MARK: key operations
@@ -101,23 +111,34 @@ struct OrganizationRoutes: Sendable {
             // Concurrent requests for one organization share one generation; only a new
             // generation counts against the per-minute cap.
             let (record, joined) = try await broker.generateKeyPairJoining(
-                for: id, reason: .manual, requestedBy: "token:\(principal.name)",
+                for: id,
+                reason: .manual,
+                requestedBy: "token:\(principal.name)",
                 admit: { () throws(BrokerError) in
                     if let wait = limiter.acquire(id, limit: limit, now: now()) {
                         metrics.generationRateLimited()
                         throw BrokerError.rateLimited(
                             retryAfter: wait,
-                            "organization '\(id)' had \(limit) new key pairs in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s")
+                            "organization '\(id)' had \(limit) new key pairs in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"
+                        )
                     }
                 },
                 beforeCommit: { record throws(BrokerError) in
                     // Synced before the pair is committed: every stored pair has its audit line.
                     do {
-                        try await audit.record(.generate, actor: principal.name, organization: id, keyPairID: record.id, result: .pending, durable: true)
+                        try await audit.record(
+                            .generate,
+                            actor: principal.name,
+                            organization: id,
+                            keyPairID: record.id,
+                            result: .pending,
+                            durable: true
+                        )
                     } catch {
                         throw BrokerError.auditFailed(error)
                     }
-                })
+                }
+            )
             scheduler.clearFailure(for: id)
             if joined {
                 try await support.audited(.generate, principal, organization: id, keyPairID: record.id, result: .joined)
@@ -144,8 +165,10 @@ struct OrganizationRoutes: Sendable {
             throw support.mapped(
                 BrokerError.rateLimited(
                     retryAfter: wait,
-                    "organization '\(id)' had \(limit) key-pair generations or tests in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"),
-                for: principal)
+                    "organization '\(id)' had \(limit) key-pair generations or tests in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"
+                ),
+                for: principal
+            )
         }
         try await support.audited(.test, principal, organization: id, result: .pending)
         do {
@@ -160,7 +183,9 @@ struct OrganizationRoutes: Sendable {
 
     /// The candidate keystore of a test's body, or `nil` for an empty body (the configured one).
     private func candidate(
-        in request: Request, context: OrganizationRequestContext, principal: Principal
+        in request: Request,
+        context: OrganizationRequestContext,
+        principal: Principal
     ) async throws -> (settings: KeystoreSettings, keystore: any Keystore)? {
         let buffer = try await APIRequestDecoder.collect(request, upTo: context.maxUploadSize)
         guard buffer.readableBytes > 0 else { return nil }
@@ -170,16 +195,22 @@ struct OrganizationRoutes: Sendable {
         guard principal.may(.editKeys, for: nil) else {
             await support.audit.note(.access, actor: principal.name, organization: context.organizationID, result: .denied)
             throw APIError(
-                .forbidden, "forbidden",
-                "testing a candidate keystore needs encryption-key:edit for every organization (\"*\"); token '\(principal.name)' may test the configured keystore only (send no body)")
+                .forbidden,
+                "forbidden",
+                "testing a candidate keystore needs encryption-key:edit for every organization (\"*\"); token '\(principal.name)' may test the configured keystore only (send no body)"
+            )
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else {
-            throw APIError.badRequest("the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore")
+            throw APIError.badRequest(
+                "the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore"
+            )
         }
         guard let keystore = object["keystore"] as? [String: Any], object.count == 1,
             let data = try? JSONSerialization.data(withJSONObject: keystore)
         else {
-            throw APIError.badRequest("the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'")
+            throw APIError.badRequest(
+                "the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'"
+            )
         }
         do {
             return try loadCandidate(String(decoding: data, as: UTF8.self))

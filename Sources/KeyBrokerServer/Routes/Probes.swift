@@ -56,13 +56,26 @@ struct Probes: Sendable {
         let verbose = VerboseReadiness(
             status: state.rawValue,
             store: .init(
-                reachable: store.usable, checkedAt: store.checkedAt,
-                errorKind: store.usable ? nil : store.lastError?.kind.description),
+                reachable: store.usable,
+                checkedAt: store.checkedAt,
+                errorKind: store.usable ? nil : store.lastError?.kind.description
+            ),
             keystores: monitor.keystores.map {
-                .init(name: $0.name, type: $0.type, healthy: $0.healthy, since: $0.since,
-                    errorKind: $0.healthy ? nil : $0.lastError?.kind.description, backendCode: $0.healthy ? nil : $0.lastError?.backendCode)
-            })
-        return Response(status: status, headers: Self.headers, body: .init(byteBuffer: ByteBuffer(data: try APIJSON.encoder.encode(verbose))))
+                .init(
+                    name: $0.name,
+                    type: $0.type,
+                    healthy: $0.healthy,
+                    since: $0.since,
+                    errorKind: $0.healthy ? nil : $0.lastError?.kind.description,
+                    backendCode: $0.healthy ? nil : $0.lastError?.backendCode
+                )
+            }
+        )
+        return Response(
+            status: status,
+            headers: Self.headers,
+            body: .init(byteBuffer: ByteBuffer(data: try APIJSON.encoder.encode(verbose)))
+        )
     }
 }
 

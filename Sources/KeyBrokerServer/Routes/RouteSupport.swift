@@ -31,11 +31,22 @@ struct RouteSupport: Sendable {
     /// Writes the audit record of an operation before it takes effect or is answered: when it
     /// cannot be written, the operation is refused (503 `audit_unavailable`).
     func audited(
-        _ event: AuditLog.Event, _ principal: Principal, organization: OrganizationID?, keyPairID: UUID? = nil,
-        result: AuditLog.Result, durable: Bool = false
+        _ event: AuditLog.Event,
+        _ principal: Principal,
+        organization: OrganizationID?,
+        keyPairID: UUID? = nil,
+        result: AuditLog.Result,
+        durable: Bool = false
     ) async throws {
         do {
-            try await audit.record(event, actor: principal.name, organization: organization, keyPairID: keyPairID, result: result, durable: durable)
+            try await audit.record(
+                event,
+                actor: principal.name,
+                organization: organization,
+                keyPairID: keyPairID,
+                result: result,
+                durable: durable
+            )
         } catch {
             throw mapped(BrokerError.auditFailed(error), for: principal)
         }

@@ -49,8 +49,12 @@ public final class BrokerRuntime: Sendable {
     ///   - metrics: where keystore calls and cache lookups are counted.
     ///   - now: the clock.
     public init(
-        loaded: LoadedConfig, source: @escaping ConfigSource, store: any KeyPairStore, metrics: ServerMetrics,
-        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+        loaded: LoadedConfig,
+        source: @escaping ConfigSource,
+        store: any KeyPairStore,
+        metrics: ServerMetrics,
+        now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
     ) async throws {
         self.source = source
         self.metrics = metrics
@@ -60,15 +64,28 @@ public final class BrokerRuntime: Sendable {
         monitor = HealthMonitor(now: now, logger: logger)
         self.store = InstrumentedStore(inner: store, monitor: monitor)
         let broker = try await Self.open(
-            loaded, store: self.store, cache: cache, generations: generations, metrics: metrics, monitor: monitor, now: now,
-            logger: logger)
+            loaded,
+            store: self.store,
+            cache: cache,
+            generations: generations,
+            metrics: metrics,
+            monitor: monitor,
+            now: now,
+            logger: logger
+        )
         current = NIOLockedValueBox(RuntimeSnapshot(broker: broker, authenticator: TokenAuthenticator(loaded.config.auth)))
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
     }
 
     private static func open(
-        _ loaded: LoadedConfig, store: any KeyPairStore, cache: PrivateKeyCache, generations: GenerationCoalescer,
-        metrics: ServerMetrics, monitor: HealthMonitor, now: @escaping @Sendable () -> Date, logger: Logger
+        _ loaded: LoadedConfig,
+        store: any KeyPairStore,
+        cache: PrivateKeyCache,
+        generations: GenerationCoalescer,
+        metrics: ServerMetrics,
+        monitor: HealthMonitor,
+        now: @escaping @Sendable () -> Date,
+        logger: Logger
     ) async throws -> Broker {
         let instrumented = loaded.keystores.mapValues { keystore -> any Keystore in
             InstrumentedKeystore(inner: keystore, metrics: metrics) { [weak monitor] error in
@@ -77,7 +94,13 @@ public final class BrokerRuntime: Sendable {
         }
         let wrapped = LoadedConfig(config: loaded.config, keystores: instrumented, warnings: loaded.warnings)
         return try await Broker.open(
-            wrapped, store: store, now: now, cache: cache.policy.isEnabled ? cache : nil, generations: generations, logger: logger)
+            wrapped,
+            store: store,
+            now: now,
+            cache: cache.policy.isEnabled ? cache : nil,
+            generations: generations,
+            logger: logger
+        )
     }
 
     /// The outcome of a reload.
@@ -95,7 +118,12 @@ public final class BrokerRuntime: Sendable {
     /// - Throws: ``ConfigError`` with every finding, ``BrokerError`` when the store fails, or
     ///   what `beforeSwap` threw.
     public func reload(beforeSwap: () async throws -> Void = {}) async throws -> ReloadResult {
-        guard reloading.withLockedValue({ busy in defer { busy = true }; return !busy }) else {
+        guard
+            reloading.withLockedValue({ busy in
+                defer { busy = true }
+                return !busy
+            })
+        else {
             throw ReloadInProgress()
         }
         defer { reloading.withLockedValue { $0 = false } }
@@ -104,13 +132,24 @@ public final class BrokerRuntime: Sendable {
         let loaded = try await BlockingWork.io { () throws(ConfigError) in try source() }
         let old = broker
         guard loaded.config.storage == old.config.storage else {
-            throw ConfigError(at: nil, "the storage settings changed; a reload cannot move the database: restart keybroker to use the new storage")
+            throw ConfigError(
+                at: nil,
+                "the storage settings changed; a reload cannot move the database: restart keybroker to use the new storage"
+            )
         }
         if loaded.config.privateKeyCache != cache.policy {
             logger.warning("privateKeyCache settings changed; they take effect at the next restart")
         }
         let new = try await Self.open(
-            loaded, store: store, cache: cache, generations: generations, metrics: metrics, monitor: monitor, now: now, logger: logger)
+            loaded,
+            store: store,
+            cache: cache,
+            generations: generations,
+            metrics: metrics,
+            monitor: monitor,
+            now: now,
+            logger: logger
+        )
         try await beforeSwap()
         current.withLockedValue { $0 = RuntimeSnapshot(broker: new, authenticator: TokenAuthenticator(loaded.config.auth)) }
         // After the swap: a request on the old broker that misses now cannot store its key

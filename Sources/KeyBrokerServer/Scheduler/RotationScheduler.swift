@@ -89,7 +89,8 @@ public final class RotationScheduler: Sendable {
             for corrupt in scan.corrupt {
                 logger.error(
                     "the current key pair of an organization cannot be read; it is not rotated automatically",
-                    metadata: ["keyPair": "\(corrupt.keyPairID)", "problem": "\(corrupt.problem)"])
+                    metadata: ["keyPair": "\(corrupt.keyPairID)", "problem": "\(corrupt.problem)"]
+                )
             }
         } catch {
             logger.error("rotation pass could not read the store", metadata: ["error": "\(error)"])
@@ -102,7 +103,9 @@ public final class RotationScheduler: Sendable {
             var iterator = due.makeIterator()
             func addNext() -> Bool {
                 guard let (organization, reason) = iterator.next() else { return false }
-                group.addTask { (organization, reason, await self.rotate(organization, reason: reason, broker: broker, rate: settings.perKeystoreRate)) }
+                group.addTask {
+                    (organization, reason, await self.rotate(organization, reason: reason, broker: broker, rate: settings.perKeystoreRate))
+                }
                 return true
             }
             for _ in 0..<settings.concurrency where !addNext() { break }
@@ -123,7 +126,11 @@ public final class RotationScheduler: Sendable {
     }
 
     private func dueOrganizations(
-        _ broker: Broker, pairs: [KeyPairRecord], skipping corrupt: Set<OrganizationID>, at time: Date, pass: inout Pass
+        _ broker: Broker,
+        pairs: [KeyPairRecord],
+        skipping corrupt: Set<OrganizationID>,
+        at time: Date,
+        pass: inout Pass
     ) -> [(OrganizationID, KeyPairReason)] {
         let failures = self.failures.withLockedValue { $0 }
         var due: [(OrganizationID, KeyPairReason)] = []
@@ -155,7 +162,13 @@ public final class RotationScheduler: Sendable {
                 // Synced before the pair is committed: every stored pair has its audit line.
                 do {
                     try await audit.record(
-                        .generate, actor: "scheduler", organization: organization, keyPairID: record.id, result: .pending, durable: true)
+                        .generate,
+                        actor: "scheduler",
+                        organization: organization,
+                        keyPairID: record.id,
+                        result: .pending,
+                        durable: true
+                    )
                 } catch {
                     throw BrokerError.auditFailed(error)
                 }
@@ -176,7 +189,8 @@ public final class RotationScheduler: Sendable {
             await audit.note(.generate, actor: "scheduler", organization: organization, result: .failed, error: error)
             logger.warning(
                 "rotation failed; the current key pair stays in use",
-                metadata: ["org": "\(organization)", "reason": "\(reason)", "error": "\(error.message)"])
+                metadata: ["org": "\(organization)", "reason": "\(reason)", "error": "\(error.message)"]
+            )
             return false
         }
     }

@@ -37,7 +37,6 @@ public struct AuditSettings: ConfigSection {
     }
 }
 
-
 extension AuditSettings {
     public static func read(_ node: ConfigNode, context: PluginContext) -> AuditSettings {
         var settings = AuditSettings.default

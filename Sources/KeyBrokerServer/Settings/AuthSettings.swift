@@ -49,20 +49,25 @@ extension AuthSettings {
         let tokens = mapping["tokens"]?.list() ?? []
         var names = Set<String>()
         var hashes = Set<String>()
-        return AuthSettings(tokens: tokens.compactMap { tokenNode in
-            guard let token = readToken(tokenNode) else { return nil }
-            if !names.insert(token.name).inserted {
-                tokenNode.error("token name '\(token.name)' is used twice; each token needs its own name for the audit log")
+        return AuthSettings(
+            tokens: tokens.compactMap { tokenNode in
+                guard let token = readToken(tokenNode) else { return nil }
+                if !names.insert(token.name).inserted {
+                    tokenNode.error("token name '\(token.name)' is used twice; each token needs its own name for the audit log")
+                }
+                if DocumentedTokenHashes.all.contains(token.sha256) {
+                    tokenNode.warning(
+                        "token '\(token.name)' has a sha256 printed in KeyBroker's documentation or examples: it is a placeholder, and for older examples anyone who read them holds the token. Replace it with one from: keybroker token create"
+                    )
+                }
+                if !hashes.insert(token.sha256).inserted {
+                    tokenNode.error(
+                        "token '\(token.name)' has the same sha256 as an earlier token; create a separate token (keybroker token create)"
+                    )
+                }
+                return token
             }
-            if DocumentedTokenHashes.all.contains(token.sha256) {
-                tokenNode.warning(
-                    "token '\(token.name)' has a sha256 printed in KeyBroker's documentation or examples: it is a placeholder, and for older examples anyone who read them holds the token. Replace it with one from: keybroker token create")
-            }
-            if !hashes.insert(token.sha256).inserted {
-                tokenNode.error("token '\(token.name)' has the same sha256 as an earlier token; create a separate token (keybroker token create)")
-            }
-            return token
-        })
+        )
     }
 
     private static func readToken(_ node: ConfigNode) -> TokenSettings? {
@@ -86,7 +91,9 @@ extension AuthSettings {
             if let permission = item.value(of: Permission.self) { permissions.insert(permission) }
         }
         if let permissionsNode, permissionItems?.isEmpty == true {
-            permissionsNode.error("'\(permissionsNode.path)' is empty; a token needs at least one of: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")
+            permissionsNode.error(
+                "'\(permissionsNode.path)' is empty; a token needs at least one of: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         var organizations: Set<OrganizationID> = []
         var everyOrganization = false
@@ -99,7 +106,9 @@ extension AuthSettings {
             } else if let id = OrganizationID(value) {
                 organizations.insert(id)
             } else {
-                item.error("'\(ConfigNode.printable(value))' is not a valid organization id (or \"*\" for all); allowed: \(OrganizationID.allowedForm)")
+                item.error(
+                    "'\(ConfigNode.printable(value))' is not a valid organization id (or \"*\" for all); allowed: \(OrganizationID.allowedForm)"
+                )
             }
         }
         if let orgsNode, orgItems?.isEmpty == true {
@@ -109,6 +118,10 @@ extension AuthSettings {
         }
         guard let name, let hash else { return nil }
         return TokenSettings(
-            name: name, sha256: hash, permissions: permissions, organizations: everyOrganization ? nil : organizations)
+            name: name,
+            sha256: hash,
+            permissions: permissions,
+            organizations: everyOrganization ? nil : organizations
+        )
     }
 }

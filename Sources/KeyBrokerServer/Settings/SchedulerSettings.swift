@@ -24,7 +24,6 @@ public struct SchedulerSettings: ConfigSection {
     public static let `default` = SchedulerSettings()
 }
 
-
 extension SchedulerSettings {
     public static func read(_ node: ConfigNode, context: PluginContext) -> SchedulerSettings {
         var settings = SchedulerSettings.default
@@ -40,7 +39,8 @@ extension SchedulerSettings {
                 settings.perKeystoreRate = rate
             } else {
                 node.error(
-                    "'\(node.path)' must be a number of generations per second from \(SchedulerSettings.minimumRate) (one every 1000 s) to \(Int(SchedulerSettings.maximumRate)), found '\(text)'")
+                    "'\(node.path)' must be a number of generations per second from \(SchedulerSettings.minimumRate) (one every 1000 s) to \(Int(SchedulerSettings.maximumRate)), found '\(text)'"
+                )
             }
         }
         if let value = mapping["maxRetryDelay"]?.duration(in: .seconds(1)...(.seconds(86_400))) { settings.maxRetryDelay = value }

@@ -24,7 +24,6 @@ public struct ServerSettings: ConfigSection {
     public static let `default` = ServerSettings()
 }
 
-
 extension ServerSettings {
     public static func read(_ node: ConfigNode, context: PluginContext) -> ServerSettings {
         guard let mapping = node.mapping() else { return .default }
@@ -56,7 +55,9 @@ extension ServerSettings {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
             (0...65535).contains(port)
         else {
-            listenNode.error("'server.listen' must be HOST:PORT with a port from 0 (any free port) to 65535 (e.g. 127.0.0.1:8080), found '\(listen)'")
+            listenNode.error(
+                "'server.listen' must be HOST:PORT with a port from 0 (any free port) to 65535 (e.g. 127.0.0.1:8080), found '\(listen)'"
+            )
             return nil
         }
         var host = String(listen[..<colon])

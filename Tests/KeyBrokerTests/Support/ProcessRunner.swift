@@ -10,7 +10,10 @@ struct ProcessResult {
 
 enum ProcessRunner {
     static func run(
-        _ executable: String, _ arguments: [String], in directory: URL? = nil, stdin: Data? = nil,
+        _ executable: String,
+        _ arguments: [String],
+        in directory: URL? = nil,
+        stdin: Data? = nil,
         environment: [String: String]? = nil
     ) throws -> ProcessResult {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kb-proc-\(UUID().uuidString)")
@@ -37,8 +40,10 @@ enum ProcessRunner {
         try process.run()
         process.waitUntilExit()
         return ProcessResult(
-            status: process.terminationStatus, stdout: try Data(contentsOf: outURL),
-            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+            status: process.terminationStatus,
+            stdout: try Data(contentsOf: outURL),
+            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self)
+        )
     }
 
     /// The full path of a program on PATH, if any.

@@ -44,14 +44,18 @@ struct ServerFixture: Sendable {
 
     /// The default body: `local` (local-file), `other` (local-file), `plain` (none), plus extra keystores.
     static func configBody(
-        organizations: String = "{ acme: { rotation: weekly }, beta: {} }", extraKeystores: String = "", extra: String = "",
+        organizations: String = "{ acme: { rotation: weekly }, beta: {} }",
+        extraKeystores: String = "",
+        extra: String = "",
         audit: String = "{ destination: audit.log }"
     ) -> String {
         Fixtures.config(organizations: organizations, extraKeystores: extraKeystores) + "\naudit: \(audit)\n" + extra
     }
 
     static func make(
-        body: String = configBody(), directory: TemporaryDirectory? = nil, now: @escaping @Sendable () -> Date = { Date() },
+        body: String = configBody(),
+        directory: TemporaryDirectory? = nil,
+        now: @escaping @Sendable () -> Date = { Date() },
         store makeStore: (any KeyPairStore) -> any KeyPairStore = { $0 }
     ) async throws -> ServerFixture {
         let directory = try directory ?? TemporaryDirectory()
@@ -64,9 +68,13 @@ struct ServerFixture: Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let server = try await KeyBrokerServer(
-            loaded: loaded, source: { () throws(ConfigError) in try loader.load(path: path) },
+            loaded: loaded,
+            source: { () throws(ConfigError) in try loader.load(path: path) },
             loadCandidate: { text throws(ConfigError) in try loader.loadCandidate(text: text, source: "request body", relativeTo: path) },
-            store: makeStore(try SQLiteKeyPairStore(settings)), now: now, logger: logger)
+            store: makeStore(try SQLiteKeyPairStore(settings)),
+            now: now,
+            logger: logger
+        )
         return ServerFixture(directory: directory, server: server, tokens: tokens, configPath: path)
     }
 

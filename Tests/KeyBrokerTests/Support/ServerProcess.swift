@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOFoundationCompat
+import NIOHTTP1
 import Synchronization
 
 /// The built `keybroker serve`, run as a child process on a free loopback port.
@@ -74,11 +74,18 @@ final class ServerProcess: Sendable {
     /// burst of requests never queues its probes behind them (AsyncHTTPClient's default is 8).
     static let client = HTTPClient(
         eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 128)))
+        configuration: HTTPClient.Configuration(
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 128)
+        )
+    )
 
     /// One request to the server; returns status and body.
     func request(
-        _ method: HTTPMethod, _ path: String, token: String? = nil, json: Any? = nil, timeout: TimeAmount = .seconds(30)
+        _ method: HTTPMethod,
+        _ path: String,
+        token: String? = nil,
+        json: Any? = nil,
+        timeout: TimeAmount = .seconds(30)
     ) async throws -> (status: Int, body: Data) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method

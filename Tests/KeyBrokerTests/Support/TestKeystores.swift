@@ -23,8 +23,13 @@ struct FailingKeystore: Keystore {
 
     static func backendError(_ name: String) -> KeystoreError {
         KeystoreError(
-            .denied, keystore: name, message: "the backend refused", backendCode: "AccessDeniedException",
-            backendMessage: "User is not authorized to perform kms:Decrypt", hint: "fix the key policy")
+            .denied,
+            keystore: name,
+            message: "the backend refused",
+            backendCode: "AccessDeniedException",
+            backendMessage: "User is not authorized to perform kms:Decrypt",
+            hint: "fix the key policy"
+        )
     }
 
     func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
@@ -43,17 +48,30 @@ struct FailingKeystore: Keystore {
             // context and a path on the server.
             let organization = context.pairs.values.first ?? "?"
             throw KeystoreError(
-                .denied, keystore: name, message: "reading /srv/keybroker/secret/\(organization).key failed for \(organization)",
+                .denied,
+                keystore: name,
+                message: "reading /srv/keybroker/secret/\(organization).key failed for \(organization)",
                 backendCode: "AccessDeniedException",
-                backendMessage: "no kms:Decrypt with kms:EncryptionContext:organization-id = \(organization)")
+                backendMessage: "no kms:Decrypt with kms:EncryptionContext:organization-id = \(organization)"
+            )
         }
         if failOn == "decrypt-bad-ciphertext" {
             throw KeystoreError(
-                .badCiphertext, keystore: name, message: "KMS Decrypt failed", backendCode: "InvalidCiphertextException",
-                backendMessage: "The ciphertext is invalid")
+                .badCiphertext,
+                keystore: name,
+                message: "KMS Decrypt failed",
+                backendCode: "InvalidCiphertextException",
+                backendMessage: "The ciphertext is invalid"
+            )
         }
         if failOn == "decrypt-unreachable" {
-            throw KeystoreError(.unreachable, keystore: name, message: "KMS Decrypt failed", backendCode: "ConnectionFailed", backendMessage: "connection refused")
+            throw KeystoreError(
+                .unreachable,
+                keystore: name,
+                message: "KMS Decrypt failed",
+                backendCode: "ConnectionFailed",
+                backendMessage: "connection refused"
+            )
         }
         return try await inner.decryptPrivateKey(wrapped, context: context)
     }
@@ -92,7 +110,8 @@ struct CountingKeystore: Keystore {
     static func counts(_ name: String) -> Counts { counts.withLock { $0[name] ?? Counts() } }
     static func reset(_ name: String) { counts.withLock { $0[name] = Counts() } }
 
-    private func tracked<T>(_ update: (inout Counts) -> Void, _ body: () async throws(KeystoreError) -> T) async throws(KeystoreError) -> T {
+    private func tracked<T>(_ update: (inout Counts) -> Void, _ body: () async throws(KeystoreError) -> T) async throws(KeystoreError) -> T
+    {
         Self.counts.withLock { all in
             var entry = all[name] ?? Counts()
             update(&entry)

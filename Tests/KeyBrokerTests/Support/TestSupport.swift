@@ -1,8 +1,8 @@
 import AWSKMSKeystore
 import Foundation
 import KeyBroker
-import KeyBrokerServer
 import KeyBrokerSQLite
+import KeyBrokerServer
 import LocalFileKeystore
 import Logging
 import NoneKeystore
@@ -76,8 +76,11 @@ enum Fixtures {
 
     /// Loads `yaml` from a file in `directory` and opens a broker on it.
     static func broker(
-        _ yaml: String, in directory: TemporaryDirectory, file: String = "keybroker.yaml",
-        extra: [any KeystorePlugin.Type] = [], now: @escaping @Sendable () -> Date = { Date() }
+        _ yaml: String,
+        in directory: TemporaryDirectory,
+        file: String = "keybroker.yaml",
+        extra: [any KeystorePlugin.Type] = [],
+        now: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> Broker {
         let path = try directory.write(file, yaml)
         let loaded = try loader(extra: extra).load(path: path)
