@@ -4,7 +4,9 @@ import PackageDescription
 /// Strict concurrency is the Swift 6 language mode default; the settings below keep
 /// existentials spelled out (`any Keystore`) everywhere.
 let strictSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny")
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 let package = Package(

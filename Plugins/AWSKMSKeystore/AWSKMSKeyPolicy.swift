@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// The key-policy statements that let KeyBroker use a customer's KMS key for exactly the
 /// configured organizations, and nothing more.

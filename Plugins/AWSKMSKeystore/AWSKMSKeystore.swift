@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 import Logging
 
 /// Wraps private keys with the organization's own AWS KMS symmetric key, bound to the

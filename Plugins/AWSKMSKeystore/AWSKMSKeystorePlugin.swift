@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// The `aws-kms-symmetric` keystore plugin: the organization's own AWS KMS symmetric key
 /// wraps its private keys, with encryption context `{<contextKey>: <organization id>}`.

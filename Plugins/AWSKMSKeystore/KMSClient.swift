@@ -3,6 +3,7 @@ import Foundation
 import KeyBroker
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
 
 /// The KMS JSON 1.1 protocol over AsyncHTTPClient, signed with SigV4.
 final class KMSClient: Sendable {

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 import KeyBroker
 
 /// AWS Signature Version 4 (HMAC-SHA256), for the few requests KeyBroker makes.

@@ -1,7 +1,7 @@
 import Crypto
-import Foundation
-import KeyBroker
-import Logging
+public import Foundation
+public import KeyBroker
+public import Logging
 
 /// Wraps private keys with AES-256-GCM under a master key file. See ``LocalFileKeystorePlugin``.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// The `local-file` keystore plugin: private keys wrapped with AES-256-GCM under a 256-bit
 /// master key kept in a file.

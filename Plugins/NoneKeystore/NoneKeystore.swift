@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// The `none` keystore plugin: private keys are stored *unwrapped*, for development and for
 /// organizations that opted out of key wrapping.

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import GRDB
-import KeyBroker
+public import KeyBroker
 import Synchronization
 
 /// A ``KeyPairStore`` in one SQLite file, through GRDB, in WAL mode (readers never wait

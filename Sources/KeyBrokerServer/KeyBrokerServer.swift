@@ -1,7 +1,7 @@
-import Foundation
-import Hummingbird
-import KeyBroker
-import Logging
+public import Foundation
+public import Hummingbird
+public import KeyBroker
+public import Logging
 import NIOCore
 import ServiceLifecycle
 import UnixSignals

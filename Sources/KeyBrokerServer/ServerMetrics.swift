@@ -1,6 +1,6 @@
 import CoreMetrics
 import KeyBroker
-import Prometheus
+public import Prometheus
 
 /// The server's metrics, through swift-metrics with an explicit Prometheus factory (no
 /// global bootstrap, so that several servers — or tests — keep their own registries).

@@ -1,5 +1,6 @@
 import Foundation
 import KeyBroker
+import KeyBrokerServer
 import Testing
 
 @Suite("Configuration loading")

@@ -1,5 +1,6 @@
 import Foundation
 import KeyBroker
+import NIOHTTP1
 import Testing
 
 @testable import AWSKMSKeystore

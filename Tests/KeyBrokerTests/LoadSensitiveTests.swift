@@ -2,6 +2,8 @@ import Foundation
 import KeyBroker
 import KeyBrokerSQLite
 import KeyBrokerServer
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// Tests that measure latency, or wait for a second process, under load they make

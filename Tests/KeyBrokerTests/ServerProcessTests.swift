@@ -1,9 +1,12 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import KeyBroker
 import KeyBrokerServer
 import NIOCore
+import NIOHTTP1
 import Testing
 import Yams
 

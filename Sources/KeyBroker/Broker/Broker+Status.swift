@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 extension Broker {
     /// Checks every keystore (concurrently) and summarizes every known organization.

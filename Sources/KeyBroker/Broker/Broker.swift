@@ -1,6 +1,6 @@
 import Crypto
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// Routes every key operation of every organization to the right keystore and store.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A snapshot of every keystore's health and every known organization's keys.
 public struct BrokerStatus: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Decrypted private keys by key-pair id, within a ``PrivateKeyCachePolicy``, with one
 /// keystore call per pair however many requests miss at once (single flight).

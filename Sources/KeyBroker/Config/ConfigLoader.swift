@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Yams
 
 /// Reads YAML configuration files into a ``LoadedConfig``, reporting every problem at once

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// `storage:`.
 public enum StorageSettings: Sendable, Hashable {

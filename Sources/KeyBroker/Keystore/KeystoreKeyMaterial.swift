@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The two steps every wrapping keystore shares, so that plugins handle plaintext private
 /// keys the same way: generate and export for wrapping, and parse after unwrapping, with the

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// What a plugin may use from its surroundings when it builds an instance.
 public struct PluginContext: Sendable {

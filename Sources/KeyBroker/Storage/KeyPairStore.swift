@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Durable storage of every key pair ever issued, and of which one is current per organization.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// The reference ``KeyPairStore``: every pair in memory, for tests, tools and as the

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// Encrypts a recording for an organization with its current public key — no keystore call,
 /// so it works during a keystore outage — in constant memory, one segment at a time.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Streams recordings between files (or standard input and output) in constant memory.
 /// Output goes to a temporary file beside the destination, renamed into place only on

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// The header of an encrypted recording (format version 1). See docs/format.md.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// One stored key-encryption key pair of an organization, current or historical.
 ///

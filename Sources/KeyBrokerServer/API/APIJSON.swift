@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import KeyBroker
 
 /// JSON coding shared by the server and its clients.

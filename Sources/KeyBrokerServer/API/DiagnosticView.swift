@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// A configuration finding.
 public struct DiagnosticView: Codable, Sendable, Equatable {

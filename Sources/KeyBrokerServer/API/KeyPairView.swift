@@ -1,5 +1,5 @@
-import Foundation
-import KeyBroker
+public import Foundation
+public import KeyBroker
 
 /// A key pair as the API shows it.
 public struct KeyPairView: Codable, Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// A keystore error with the backend's own code and message.
 public struct KeystoreErrorView: Codable, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import KeyBroker
 
 /// `GET /v1/orgs/{org}`: an organization's effective configuration.

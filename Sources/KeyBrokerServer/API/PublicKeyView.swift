@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// `GET /v1/orgs/{org}/public-key`.
 public struct PublicKeyView: Codable, Sendable {

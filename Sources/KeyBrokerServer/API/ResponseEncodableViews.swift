@@ -1,4 +1,4 @@
-import Hummingbird
+public import Hummingbird
 
 // The JSON shapes of the HTTP API (the views in this folder), shared with the CLI's `--json`
 // output and its remote mode. None of them holds key material: wrapped private keys are

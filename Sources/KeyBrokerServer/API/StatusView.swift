@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import KeyBroker
 
 /// `GET /v1/status`, and `keybroker status --json`.

@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// Builds the one status view, for the server (`GET /v1/status`) and for the CLI's local mode
 /// alike: the organizations of a scan, the keystores' health, the store's, and the scheduler's

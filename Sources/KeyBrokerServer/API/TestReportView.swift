@@ -1,5 +1,5 @@
 import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// A keystore test report.
 public struct TestReportView: Codable, Sendable {

@@ -1,7 +1,8 @@
+import CDispatch
 import Dispatch
-import Foundation
-import KeyBroker
-import Logging
+public import Foundation
+public import KeyBroker
+public import Logging
 import NIOConcurrencyHelpers
 
 /// One JSON line per key operation: generate, unwrap, test, reload, denied access.

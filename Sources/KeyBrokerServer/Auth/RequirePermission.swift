@@ -1,5 +1,6 @@
 public import Hummingbird
-public import KeyBroker
+import HummingbirdAuth
+import KeyBroker
 
 /// Lets a request through when its identity holds one of `permissions` for the route's scope;
 /// otherwise `401` (no identity) or `403`, each with an audit record. The permission is

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-public import KeyBroker
+import KeyBroker
 
 /// Checks bearer tokens against the configured SHA-256 hashes, in constant time.
 public struct TokenAuthenticator: Sendable {

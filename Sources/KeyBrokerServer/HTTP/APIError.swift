@@ -1,8 +1,9 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 import KeyBroker
 import NIOCore
+import NIOFoundationEssentialsCompat
 
 /// An error answer in the API's one shape: `{"error": {"code", "message", "backend"?}}`.
 public struct APIError: HTTPResponseError, Sendable {

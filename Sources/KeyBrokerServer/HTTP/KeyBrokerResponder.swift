@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 import NIOCore
 
 /// The outermost responder: answers `GET|HEAD /livez` and `/readyz` before anything else

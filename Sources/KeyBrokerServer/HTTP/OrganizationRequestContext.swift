@@ -1,5 +1,5 @@
 public import Hummingbird
-public import HummingbirdAuth
+import HummingbirdAuth
 public import KeyBroker
 
 /// The context of `/v1/orgs/{org}/…`: the organization id parsed once, from the path, before

@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 
 /// Counts requests and their latency by route template and status.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdAuth
 import KeyBroker
 
 /// `/v1/status` and `/v1/admin/reload`: the server as a whole.

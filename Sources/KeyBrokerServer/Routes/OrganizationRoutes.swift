@@ -1,7 +1,9 @@
 import Foundation
 import Hummingbird
+import HummingbirdAuth
 import KeyBroker
 import NIOCore
+import NIOFoundationEssentialsCompat
 
 /// `/v1/orgs/{org}/…`: an organization's configuration, public key, key pairs, tests and
 /// unwraps. The organization comes parsed in ``OrganizationRequestContext``; each route

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import KeyBroker
 import NIOCore
+import NIOFoundationEssentialsCompat
 
 /// `/livez` and `/readyz`: no auth, no backend call, pre-encoded bodies. State
 /// comes from the ``HealthMonitor``'s background checks.

@@ -1,6 +1,6 @@
-import Foundation
-import KeyBroker
-import Logging
+public import Foundation
+public import KeyBroker
+public import Logging
 import NIOConcurrencyHelpers
 
 /// What one request is served with: the broker and the tokens of one configuration, taken

@@ -1,5 +1,5 @@
-import Foundation
-import KeyBroker
+public import Foundation
+public import KeyBroker
 import Logging
 import NIOConcurrencyHelpers
 

@@ -8,6 +8,7 @@ import KeyBrokerSQLite
 import KeyBrokerServer
 import Logging
 import NIOCore
+import NIOFoundationEssentialsCompat
 import Testing
 
 /// An in-process server on a configuration in a temporary directory, with tokens of
