@@ -148,24 +148,91 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What the test targets share: fixtures, the KMS test servers, the server process
+        // runner, test keystores (as HummingbirdTesting serves Hummingbird's tests).
+        .target(
+            name: "KeyBrokerTestSupport",
+            dependencies: [
+                "KeyBroker",
+                "KeyBrokerSQLite",
+                "KeyBrokerServer",
+                "NoneKeystore",
+                "LocalFileKeystore",
+                "AWSKMSKeystore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/KeyBrokerTestSupport",
+            swiftSettings: strictSettings
+        ),
+        // The core: broker, configuration, registry, the store and keystore conformance suites.
         .testTarget(
             name: "KeyBrokerTests",
             dependencies: [
                 "KeyBroker",
                 "KeyBrokerSQLite",
                 "KeyBrokerTesting",
+                "KeyBrokerTestSupport",
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LocalFileKeystoreTests",
+            dependencies: ["KeyBroker", "LocalFileKeystore", "KeyBrokerTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        // Against moto (signatures checked) and LocalStack, and the fault proxy in front of them.
+        .testTarget(
+            name: "AWSKMSKeystoreTests",
+            dependencies: [
+                "KeyBroker",
+                "AWSKMSKeystore",
+                "KeyBrokerTestSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The server in process: API, probes, auth, scheduler, durability, isolation, fail-closed.
+        .testTarget(
+            name: "KeyBrokerServerTests",
+            dependencies: [
+                "KeyBroker",
+                "KeyBrokerSQLite",
                 "KeyBrokerServer",
+                "KeyBrokerTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The built executable, end to end: the CLI, keybroker serve over a socket, OpenSSL interop.
+        .testTarget(
+            name: "keybrokerTests",
+            dependencies: [
+                "KeyBroker",
+                "KeyBrokerSQLite",
+                "KeyBrokerServer",
+                "KeyBrokerTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
         ),

@@ -4,6 +4,8 @@ import KeyBroker
 import KeyBrokerSQLite
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("Broker")
 struct BrokerTests {
     let directory: TemporaryDirectory
@@ -318,17 +320,6 @@ struct BrokerTests {
         #expect(status.organizations[0].keystoreChanged)
         #expect(status.organizations[0].rotationDue)
         #expect(status.organizations[1].current == nil)
-    }
-}
-
-/// A clock tests move by hand.
-final class TestClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Date
-    init(_ start: Date) { value = start }
-    var now: Date {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
     }
 }
 

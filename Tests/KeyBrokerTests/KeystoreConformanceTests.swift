@@ -6,6 +6,8 @@ import LocalFileKeystore
 import NoneKeystore
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// One plugin under the shared conformance suite, with the settings an operator would write.
 struct PluginUnderTest: Sendable, CustomTestStringConvertible {
     let name: String

@@ -3,6 +3,8 @@ import KeyBroker
 import LocalFileKeystore
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("Recording envelope")
 struct RecordingTests {
     let directory: TemporaryDirectory

@@ -4,6 +4,8 @@ import LocalFileKeystore
 import NoneKeystore
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("Keystore registry")
 struct RegistryTests {
     @Test func registersPluginsByType() {

@@ -5,6 +5,8 @@ import KeyBrokerSQLite
 import KeyBrokerTesting
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// Every store KeyBroker ships runs the one conformance suite (`KeyBrokerTesting`).
 @Suite("Store conformance")
 struct StoreConformanceTests {

@@ -7,6 +7,8 @@ import KeyBrokerServer
 import NIOCore
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("Server: probes")
 struct ProbeTests {
     @Test("livez answers at once; readyz is unavailable until the store was checked, then ok")

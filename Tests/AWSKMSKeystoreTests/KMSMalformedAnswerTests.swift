@@ -4,6 +4,7 @@ import NIOHTTP1
 import Testing
 
 @testable import AWSKMSKeystore
+@testable import KeyBrokerTestSupport
 
 /// Invariant 8 for a backend's answers: a KMS-compatible endpoint that answers in any
 /// malformed way (the fault proxy, in front of moto with signatures checked) gives a typed
@@ -114,7 +115,7 @@ struct KMSMalformedAnswerTests {
                 ServerFixture.configBody(organizations: "{ acme: { keystore: kms } }", extraKeystores: "  kms: \(kms)")
             )
             + "server: { listen: 127.0.0.1:0, healthCheckInterval: 1s }\n"
-        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
+        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ServerFixture.fixedTokens, body: body))
         let process = try ServerProcess(directory: directory.url)
         try await waitFor { (try? server.proxyCounts()["DescribeKey"] ?? 0) ?? 0 >= 2 }
         #expect(process.process.isRunning, "\(process.log)")

@@ -2,6 +2,8 @@ import Foundation
 import KeyBroker
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// KeyBroker's public keys and its RSA-OAEP-SHA256 must be the standard ones, so that any
 /// recording service can wrap data keys with the tools it already has.
 @Suite("Interoperability with OpenSSL")

@@ -3,6 +3,7 @@ import KeyBroker
 import Testing
 
 @testable import AWSKMSKeystore
+@testable import KeyBrokerTestSupport
 
 @Suite("AWS SigV4 signer")
 struct SigV4Tests {

@@ -5,6 +5,8 @@ import KeyBroker
 import KeyBrokerServer
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("Server: the HTTP layer")
 struct HTTPLayerTests {
     @Test(

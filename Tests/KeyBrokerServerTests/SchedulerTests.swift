@@ -6,6 +6,8 @@ import KeyBrokerSQLite
 import KeyBrokerServer
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("Rotation scheduler (injected clock)")
 struct SchedulerTests {
     let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z

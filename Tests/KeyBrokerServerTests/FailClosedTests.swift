@@ -9,6 +9,8 @@ import NIOCore
 import Synchronization
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// Fail closed, and bound what one tenant can do: an operation the audit log cannot record is
 /// refused, and one tenant's edit token cannot make the broker generate without limit.
 @Suite("Fail closed, and bound what one tenant can do")
@@ -247,9 +249,9 @@ struct ReviewFindingTests {
     func deletedWriteAheadLog() async throws {
         let url = try TemporaryDirectory().url.appendingPathComponent("keybroker.sqlite")
         let store = try SQLiteKeyPairStore(url: url, createIfMissing: true)
-        try await store.insertCurrent(try DurabilityTests.record())
+        try await store.insertCurrent(try Fixtures.sampleRecord())
         #expect(unlink(url.path + "-wal") == 0)
-        let error = await #expect(throws: StoreError.self) { try await store.insertCurrent(try DurabilityTests.record()) }
+        let error = await #expect(throws: StoreError.self) { try await store.insertCurrent(try Fixtures.sampleRecord()) }
         #expect(error?.message.contains("(the write-ahead log) was deleted or replaced") == true, "\(error?.message ?? "")")
     }
 

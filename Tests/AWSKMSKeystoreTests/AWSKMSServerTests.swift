@@ -3,6 +3,7 @@ import KeyBroker
 import Testing
 
 @testable import AWSKMSKeystore
+@testable import KeyBrokerTestSupport
 
 /// The plugin against moto's server with SigV4 signature checking on: a real server
 /// computes and compares every signature.

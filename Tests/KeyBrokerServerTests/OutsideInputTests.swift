@@ -8,6 +8,8 @@ import KeyBrokerServer
 import NIOCore
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// Invariant 8: nothing from outside the process — a file, a request, a backend's answer, a
 /// database row — can stop it. Every test here runs the values in-process: a trap would end the
 /// whole test run, so a run that finishes is a run in which nothing crashed.
@@ -142,8 +144,6 @@ struct ExtremeValueTests {
         }
     }
 
-    static let tokens: [String: String] = Dictionary(uniqueKeysWithValues: ServerFixture.tokenScopes.map { ($0.name, "t-\($0.name)") })
-
     @Test("the KMS keys with extreme values through the candidate API: 400 naming the key, or a report; never a trap")
     func extremeValuesOverTheAPI() async throws {
         // Every accepted candidate runs a test, which counts against the per-organization cap.
@@ -217,17 +217,9 @@ struct WrongTypedRowTests {
         let fixture = try await ServerFixture.make()
         let acme = try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
-        try Self.edit(fixture, column: column, value: value, of: acme.id)
+        try Fixtures.editRow(fixture, column: column, value: value, of: acme.id)
         let error = await #expect(throws: ConfigError.self) { try await ServerFixture.make(directory: fixture.directory) }
         #expect(error?.description.contains(message) == true, "\(error?.description ?? "")")
-    }
-
-    static func edit(_ fixture: ServerFixture, column: String, value: String, of id: UUID) throws {
-        let queue = try DatabaseQueue(path: fixture.directory.path("data/keybroker.sqlite"))
-        try queue.write { db in
-            try db.execute(sql: "UPDATE key_pair SET \(column) = \(value) WHERE id = ?", arguments: [id.uuidString.lowercased()])
-        }
-        try queue.close()
     }
 
     @Test(
@@ -241,7 +233,7 @@ struct WrongTypedRowTests {
         let broker = fixture.server.runtime.broker
         let acme = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         let beta = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
-        try Self.edit(fixture, column: column, value: value, of: acme.id)
+        try Fixtures.editRow(fixture, column: column, value: value, of: acme.id)
         let label = "\(column) = \(value)"
 
         let scan = try await broker.currentKeyPairs()

@@ -3,6 +3,8 @@ import KeyBroker
 import KeyBrokerServer
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("Configuration loading")
 struct ConfigLoaderTests {
     let directory: TemporaryDirectory

@@ -7,6 +7,8 @@ import KeyBrokerSQLite
 import KeyBrokerServer
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// Invariant 7: a pair whose public key was handed out is on disk first, and a database that is
 /// missing, empty or replaced is never taken for a new deployment.
 @Suite("Durability: a pair handed out is a pair kept")
@@ -112,7 +114,7 @@ struct DurabilityTests {
         for replacement in ["deleted", "replaced"] {
             let url = directory.url.appendingPathComponent("\(replacement)/keybroker.sqlite")
             let store = try SQLiteKeyPairStore(url: url, createIfMissing: true)
-            let record = try Self.record()
+            let record = try Fixtures.sampleRecord()
             try await store.insertCurrent(record)
             for suffix in ["", "-wal", "-shm"] { unlink(url.path + suffix) }
             if replacement == "replaced" {
@@ -122,7 +124,7 @@ struct DurabilityTests {
             #expect(checked?.kind == .unavailable)
             #expect(checked?.message.contains("was \(replacement)") == true, "\(checked?.message ?? "")")
             #expect(checked?.message.contains(url.path) == true)
-            let written = await #expect(throws: StoreError.self) { try await store.insertCurrent(try Self.record()) }
+            let written = await #expect(throws: StoreError.self) { try await store.insertCurrent(try Fixtures.sampleRecord()) }
             #expect(written?.message.contains("was \(replacement)") == true)
         }
     }
@@ -219,21 +221,4 @@ struct DurabilityTests {
         try queue.close()
     }
 
-    static func record(organization: String = "org-a") throws -> KeyPairRecord {
-        let key = try TestKeys.rsa2048()
-        return KeyPairRecord(
-            id: UUID(),
-            organization: Fixtures.org(organization),
-            keystoreName: "plain",
-            keystoreType: "none",
-            backendKeyReference: nil,
-            spec: .rsa2048,
-            publicKeyDER: key.publicKeyDER,
-            wrappedPrivateKey: Data([1, 2, 3]),
-            encryptionContext: .organization(Fixtures.org(organization)),
-            createdAt: Date(),
-            reason: .manual,
-            requestedBy: "test"
-        )
-    }
 }

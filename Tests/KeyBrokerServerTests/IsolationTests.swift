@@ -6,6 +6,8 @@ import KeyBrokerServer
 import NIOCore
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// Nothing leaks across organizations or out of the server: a token scoped to one
 /// organization learns nothing of another's, nor of the server's files.
 @Suite("Nothing leaks across organizations or out of the server")
@@ -152,7 +154,7 @@ struct IsolationTests {
         let beta = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
         // A damaged row of beta's: were it read before the organization check, acme would get
         // beta's "corrupt record" (and learn that the id exists) instead of "not found".
-        try WrongTypedRowTests.edit(fixture, column: "created_at_us", value: "'yesterday'", of: beta.id)
+        try Fixtures.editRow(fixture, column: "created_at_us", value: "'yesterday'", of: beta.id)
         try await fixture.test { client in
             var answers: [String] = []
             for id in [beta.id, UUID()] {

@@ -3,6 +3,8 @@ import KeyBroker
 import LocalFileKeystore
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 @Suite("local-file keystore")
 struct LocalFileKeystoreTests {
     let directory: TemporaryDirectory

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -22,6 +23,10 @@ struct ServerFixture: Sendable {
     let server: KeyBrokerServer
     let tokens: [String: String]
     let configPath: String
+
+    /// Fixed tokens of every scope, for servers started as a process (their configuration is
+    /// written before any server exists to make tokens for).
+    static let fixedTokens: [String: String] = Dictionary(uniqueKeysWithValues: tokenScopes.map { ($0.name, "t-\($0.name)") })
 
     static let tokenScopes: [(name: String, permissions: String, orgs: String)] = [
         ("admin", "[encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt]", "[\"*\"]"),
@@ -123,5 +128,35 @@ extension TestResponse {
 extension ByteBuffer {
     init(json object: Any) throws {
         self.init(data: try JSONSerialization.data(withJSONObject: object))
+    }
+}
+
+extension Fixtures {
+    /// Writes `value` (SQL) into `column` of the stored pair `id`, as an edit or damage would.
+    static func editRow(_ fixture: ServerFixture, column: String, value: String, of id: UUID) throws {
+        let queue = try DatabaseQueue(path: fixture.directory.path("data/keybroker.sqlite"))
+        try queue.write { db in
+            try db.execute(sql: "UPDATE key_pair SET \(column) = \(value) WHERE id = ?", arguments: [id.uuidString.lowercased()])
+        }
+        try queue.close()
+    }
+
+    /// A record with a real RSA-2048 public key, for store tests.
+    static func sampleRecord(organization: String = "org-a") throws -> KeyPairRecord {
+        let key = try TestKeys.rsa2048()
+        return KeyPairRecord(
+            id: UUID(),
+            organization: Fixtures.org(organization),
+            keystoreName: "plain",
+            keystoreType: "none",
+            backendKeyReference: nil,
+            spec: .rsa2048,
+            publicKeyDER: key.publicKeyDER,
+            wrappedPrivateKey: Data([1, 2, 3]),
+            encryptionContext: .organization(Fixtures.org(organization)),
+            createdAt: Date(),
+            reason: .manual,
+            requestedBy: "test"
+        )
     }
 }

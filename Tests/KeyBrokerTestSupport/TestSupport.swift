@@ -96,7 +96,7 @@ enum Fixtures {
 
 /// The package root, found from this file's path.
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// Waits until `condition` holds, checking every 20 ms, and records an issue after `seconds`.
 func waitFor(seconds: Double = 10, _ condition: () -> Bool) async throws {

@@ -2,6 +2,8 @@ import Foundation
 import KeyBroker
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// The admin CLI end to end: the built `keybroker` executable, run in a temporary directory
 /// with a real configuration, as an operator would.
 @Suite("keybroker CLI")

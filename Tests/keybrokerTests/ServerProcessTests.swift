@@ -10,6 +10,8 @@ import NIOHTTP1
 import Testing
 import Yams
 
+@testable import KeyBrokerTestSupport
+
 /// `keybroker serve` for real, over a socket: the built executable, a real configuration.
 @Suite("keybroker serve over a socket")
 struct ServerProcessTests {

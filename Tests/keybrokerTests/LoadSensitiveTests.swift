@@ -6,6 +6,8 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+@testable import KeyBrokerTestSupport
+
 /// Tests that measure latency, or wait for a second process, under load they make
 /// themselves. `scripts/test` runs them after the parallel suite, one at a time, so that the
 /// rest of the suite does not starve them of the machine's two cores.
@@ -18,7 +20,7 @@ struct LoadSensitiveTests {
         let body =
             ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
             + "server: { listen: 127.0.0.1:0 }\nscheduler: { enabled: false }\n"
-        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
+        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ServerFixture.fixedTokens, body: body))
         let server = try ServerProcess(directory: directory.url)
         let answered = Locked(0)
         let burst = Task {
@@ -28,7 +30,7 @@ struct LoadSensitiveTests {
                         let answer = try? await server.request(
                             .POST,
                             "/v1/orgs/\(org)/keypairs",
-                            token: ExtremeValueTests.tokens["admin"],
+                            token: ServerFixture.fixedTokens["admin"],
                             timeout: .seconds(5)
                         )
                         if answer?.status == 201 {
@@ -60,14 +62,14 @@ struct LoadSensitiveTests {
             ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: "{}"))
             .replacingOccurrences(of: "keyPairSpec: RSA_2048", with: "keyPairSpec: RSA_3072")
             + "server: { listen: 127.0.0.1:0 }\nscheduler: { enabled: false }\n"
-        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ExtremeValueTests.tokens, body: body))
+        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ServerFixture.fixedTokens, body: body))
         let server = try ServerProcess(directory: directory.url)
         let done = Locked(false)
         let load = Task {
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<24 {
                     group.addTask {
-                        _ = try? await server.request(.POST, "/v1/orgs/org-\(index)/keypairs", token: ExtremeValueTests.tokens["admin"])
+                        _ = try? await server.request(.POST, "/v1/orgs/org-\(index)/keypairs", token: ServerFixture.fixedTokens["admin"])
                     }
                 }
             }
