@@ -277,3 +277,22 @@ struct KMSErrorParsingTests {
         #expect(!KMSError(code: "AccessDeniedException", message: "", status: 400, attempts: 1).isRetryable)
     }
 }
+
+@Suite("aws-kms-symmetric credentials in the configuration")
+struct AWSKMSCredentialSettingsTests {
+    @Test("an empty credential value counts as unset; one of the static keys without the other is an error")
+    func emptyAndHalfCredentials() throws {
+        let directory = try TemporaryDirectory()
+        let base = "storage: { sqlite: { path: db.sqlite } }\nkeystores:\n  kms: { type: aws-kms-symmetric, keyAlias: \"arn:aws:kms:eu-west-1:111122223333:alias/x\", region: eu-west-1"
+        let empty = try directory.write("empty.yaml", base + ", accessKeyId: \"${ID:-}\", secretAccessKey: \"${SECRET:-}\", profile: \"${P:-}\" }\n")
+        #expect(throws: Never.self) { try Fixtures.loader().load(path: empty) }
+        for (name, keys, message) in [
+            ("secret-only.yaml", "secretAccessKey: x", "'keystores.kms.secretAccessKey' needs accessKeyId beside it"),
+            ("id-only.yaml", "accessKeyId: AKIAX", "'keystores.kms.accessKeyId' needs secretAccessKey beside it"),
+        ] {
+            let path = try directory.write(name, base + ", \(keys) }\n")
+            let error = #expect(throws: ConfigError.self) { try Fixtures.loader().load(path: path) }
+            #expect(error?.description.contains(message) == true, "\(name): \(error?.description ?? "")")
+        }
+    }
+}
