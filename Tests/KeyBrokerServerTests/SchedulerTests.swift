@@ -117,7 +117,7 @@ struct SchedulerTests {
 struct PrivateKeyCacheTests {
     private func broker(_ directory: TemporaryDirectory, cache: String, clock: TestClock) async throws -> (Broker, PrivateKeyCache) {
         let body = Fixtures.config(
-            organizations: "{ acme: { keystore: counted } }",
+            organizations: "{ acme: { keystore: counted }, globex: { keystore: counted } }",
             extraKeystores: "  counted: { type: test-counting, delayMs: 50 }"
         )
         let path = try directory.write("c.yaml", body + "\nprivateKeyCache: \(cache)\n")
@@ -162,6 +162,46 @@ struct PrivateKeyCacheTests {
         clock.now = clock.now.addingTimeInterval(61)
         #expect(try await unwrap(broker, pair))
         #expect(CountingKeystore.counts("counted").decrypt == 3, "expired after maxAge")
+    }
+
+    @Test("a cached pair answers only its own organization, and only ciphertexts of its size")
+    func hitIsScopedAndChecked() async throws {
+        let directory = try TemporaryDirectory()
+        let (broker, cache) = try await broker(directory, cache: "{ maxAge: 5m, maxUses: 1000 }", clock: TestClock(Date()))
+        CountingKeystore.reset("counted")
+        let pair = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        #expect(try await unwrap(broker, pair))
+        #expect(await cache.count == 1)
+        let wrapped = try PublicKeyEncryption.wrapDataKey(Fixtures.dataKey(), publicKeyDER: pair.publicKeyDER)
+        do {
+            _ = try await broker.unwrapDataKey(for: Fixtures.org("globex"), keyPairID: pair.id, wrappedDataKey: wrapped)
+            Issue.record("another organization's cached pair was used")
+        } catch {
+            #expect(error.kind == .notFound, "another organization's cached pair is unknown to it")
+        }
+        do {
+            _ = try await broker.unwrapDataKey(for: Fixtures.org("acme"), keyPairID: pair.id, wrappedDataKey: wrapped.dropLast())
+            Issue.record("a short ciphertext was accepted on a cache hit")
+        } catch {
+            #expect(error.kind == .invalidInput)
+        }
+        #expect(CountingKeystore.counts("counted").decrypt == 1)
+    }
+
+    @Test("maxEntries bounds the keys held, oldest first, through many loads and drops")
+    func entriesBounded() async throws {
+        let clock = TestClock(Date())
+        let cache = PrivateKeyCache(policy: PrivateKeyCachePolicy(maxAge: .seconds(300), maxUses: 2, maxEntries: 3), now: { clock.now })
+        let material = try PrivateKeyMaterial(generating: .rsa2048)
+        let organization = Fixtures.org("acme")
+        let ids = (0..<5).map { _ in UUID() }
+        for round in 0..<3000 {
+            let id = ids[round % ids.count]
+            _ = try await cache.key(for: id, of: organization) { () throws(BrokerError) in material }
+            #expect(await cache.count <= 3)
+        }
+        #expect(await cache.count == 3)
+        #expect(await cache.cachedKey(for: ids[0], of: Fixtures.org("globex")) == nil)
     }
 
     @Test("maxAge 0s turns the cache off: every unwrap asks the keystore")

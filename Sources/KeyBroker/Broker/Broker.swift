@@ -299,16 +299,26 @@ public final class Broker: Sendable {
         keyPairID: UUID,
         wrappedDataKey: Data
     ) async throws(BrokerError) -> Data {
-        let record = try await keyPair(keyPairID, of: organization).record
-        // An RSA ciphertext is exactly the modulus size: anything else is refused before it
-        // costs a keystore call or a cache entry.
-        guard wrappedDataKey.count == record.spec.bits / 8 else { throw Self.notADataKey(keyPairID) }
         let privateKey: PrivateKeyMaterial
-        if let cache {
-            privateKey = try await cache.key(for: record.id) { () throws(BrokerError) in try await self.decryptPrivateKey(of: record) }
+        if let cached = await cache?.cachedKey(for: keyPairID, of: organization) {
+            // A hit needs no store read: the cache is keyed by organization and pair, so it
+            // answers only what the store would (a pair of this organization), and reload
+            // empties it.
+            privateKey = cached
         } else {
-            privateKey = try await decryptPrivateKey(of: record)
+            let record = try await keyPair(keyPairID, of: organization).record
+            // An RSA ciphertext is exactly the modulus size: anything else is refused before
+            // it costs a keystore call or a cache entry.
+            guard wrappedDataKey.count == record.spec.bits / 8 else { throw Self.notADataKey(keyPairID) }
+            if let cache {
+                privateKey = try await cache.key(for: record.id, of: organization) { () throws(BrokerError) in
+                    try await self.decryptPrivateKey(of: record)
+                }
+            } else {
+                privateKey = try await decryptPrivateKey(of: record)
+            }
         }
+        guard wrappedDataKey.count == privateKey.spec.bits / 8 else { throw Self.notADataKey(keyPairID) }
         var dataKey: Data
         do {
             // Milliseconds of CPU: off the cooperative pool, which the probes share.

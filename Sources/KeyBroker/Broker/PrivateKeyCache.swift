@@ -1,17 +1,25 @@
 public import Foundation
 
-/// Decrypted private keys by key-pair id, within a ``PrivateKeyCachePolicy``, with one
-/// keystore call per pair however many requests miss at once (single flight).
+/// Decrypted private keys by organization and key-pair id, within a ``PrivateKeyCachePolicy``,
+/// with one keystore call per pair however many requests miss at once (single flight).
 ///
-/// A dropped key is released to BoringSSL, whose allocator clears memory when it frees it.
+/// The organization is part of the key: a lookup for another organization's pair is a miss,
+/// exactly as for an unknown id, so a hit never tells a caller that a pair id of another
+/// organization exists. A dropped key is released to BoringSSL, whose allocator clears memory
+/// when it frees it.
 public actor PrivateKeyCache {
     /// What happened on a lookup, for metrics.
     public enum Event: Sendable {
         case hit, miss, joined
     }
 
+    private struct Key: Hashable {
+        let organization: OrganizationID
+        let pair: UUID
+    }
+
     private enum Entry {
-        case ready(PrivateKeyMaterial, loadedAt: Date, uses: Int)
+        case ready(PrivateKeyMaterial, loadedAt: Date, uses: Int, sequence: Int)
         case loading(Task<PrivateKeyMaterial, any Error>)
     }
 
@@ -19,9 +27,13 @@ public actor PrivateKeyCache {
     public nonisolated let policy: PrivateKeyCachePolicy
     private let now: @Sendable () -> Date
     private let onEvent: @Sendable (Event) -> Void
-    private var entries: [UUID: Entry] = [:]
-    /// Ids of ready keys, oldest load first.
-    private var order: [UUID] = []
+    private var entries: [Key: Entry] = [:]
+    /// Ready keys, oldest load first, with the sequence number they were stored under; an
+    /// element whose entry is gone or newer is stale and skipped (dropping is O(1)).
+    private var order: [(key: Key, sequence: Int)] = []
+    private var orderStart = 0
+    private var nextSequence = 0
+    private var readyCount = 0
     /// Bumped by ``removeAll()``, so that a decryption in flight then is not stored afterwards.
     private var generation = 0
 
@@ -41,27 +53,41 @@ public actor PrivateKeyCache {
     }
 
     /// How many decrypted keys are held.
-    public var count: Int { entries.values.count(where: { if case .ready = $0 { true } else { false } }) }
+    public var count: Int { readyCount }
 
-    /// The key of pair `id`, from the cache or from `load` (called once for concurrent misses).
+    /// The key of pair `id` of `organization` when it is cached and within its limits (a
+    /// hit, counted as a use), else `nil`: then the caller reads the pair and calls
+    /// ``key(for:of:load:)``.
+    public func cachedKey(for id: UUID, of organization: OrganizationID) -> PrivateKeyMaterial? {
+        guard policy.isEnabled else { return nil }
+        dropExpired()
+        let key = Key(organization: organization, pair: id)
+        guard case .ready(let material, let loadedAt, let uses, let sequence) = entries[key],
+            now().timeIntervalSince(loadedAt) < policy.maxAge.seconds
+        else { return nil }
+        onEvent(.hit)
+        if uses + 1 >= policy.maxUses {
+            drop(key)
+        } else {
+            entries[key] = .ready(material, loadedAt: loadedAt, uses: uses + 1, sequence: sequence)
+        }
+        return material
+    }
+
+    /// The key of pair `id` of `organization`, from the cache or from `load` (called once for
+    /// concurrent misses).
     public func key(
         for id: UUID,
+        of organization: OrganizationID,
         load: @escaping @Sendable () async throws(BrokerError) -> PrivateKeyMaterial
     ) async throws(BrokerError) -> PrivateKeyMaterial {
         guard policy.isEnabled else {
             onEvent(.miss)
             return try await load()
         }
-        dropExpired()
+        if let material = cachedKey(for: id, of: organization) { return material }
+        let id = Key(organization: organization, pair: id)
         switch entries[id] {
-        case .ready(let key, let loadedAt, let uses) where now().timeIntervalSince(loadedAt) < policy.maxAge.seconds:
-            onEvent(.hit)
-            if uses + 1 >= policy.maxUses {
-                drop(id)
-            } else {
-                entries[id] = .ready(key, loadedAt: loadedAt, uses: uses + 1)
-            }
-            return key
         case .loading(let task):
             onEvent(.joined)
             return try await Self.value(of: task)
@@ -87,6 +113,8 @@ public actor PrivateKeyCache {
         // Loads in flight finish for their callers but are not kept (see `generation`).
         entries.removeAll()
         order.removeAll()
+        orderStart = 0
+        readyCount = 0
         generation += 1
     }
 
@@ -94,25 +122,59 @@ public actor PrivateKeyCache {
     /// stays in memory, not only how long it is reused.
     private func dropExpired() {
         let time = now()
-        while let oldest = order.first, case .ready(_, let loadedAt, _) = entries[oldest],
-            time.timeIntervalSince(loadedAt) >= policy.maxAge.seconds
-        {
+        while let (key, loadedAt) = oldestReady(), time.timeIntervalSince(loadedAt) >= policy.maxAge.seconds {
+            drop(key)
+        }
+    }
+
+    /// The oldest ready entry, skipping stale places in `order`.
+    private func oldestReady() -> (Key, Date)? {
+        while orderStart < order.count {
+            let place = order[orderStart]
+            if case .ready(_, let loadedAt, _, let sequence) = entries[place.key], sequence == place.sequence {
+                return (place.key, loadedAt)
+            }
+            orderStart += 1
+        }
+        compactOrder()
+        return nil
+    }
+
+    private func store(_ material: PrivateKeyMaterial, for key: Key) {
+        guard policy.maxUses > 1 else {
+            entries[key] = nil
+            return
+        }
+        nextSequence += 1
+        entries[key] = .ready(material, loadedAt: now(), uses: 1, sequence: nextSequence)
+        readyCount += 1
+        order.append((key, nextSequence))
+        if order.count - orderStart > 2 * readyCount + 1024 { discardStalePlaces() }
+        while readyCount > policy.maxEntries, let (oldest, _) = oldestReady() {
             drop(oldest)
         }
     }
 
-    private func store(_ key: PrivateKeyMaterial, for id: UUID) {
-        entries[id] = policy.maxUses > 1 ? .ready(key, loadedAt: now(), uses: 1) : nil
-        guard entries[id] != nil else { return }
-        order.append(id)
-        while order.count > policy.maxEntries, let oldest = order.first {
-            drop(oldest)
-        }
+    private func drop(_ key: Key) {
+        if case .ready = entries[key] { readyCount -= 1 }
+        entries[key] = nil
+        if orderStart > 1024, orderStart * 2 > order.count { compactOrder() }
     }
 
-    private func drop(_ id: UUID) {
-        entries[id] = nil
-        order.removeAll { $0 == id }
+    /// Keeps only the places of ready entries, so keys dropped out of order (by `maxUses`) do
+    /// not let `order` grow beyond a constant factor of the entries held.
+    private func discardStalePlaces() {
+        order = order[orderStart...].filter { place in
+            if case .ready(_, _, _, let sequence) = entries[place.key] { return sequence == place.sequence }
+            return false
+        }
+        orderStart = 0
+    }
+
+    /// Forgets the places before `orderStart`, so `order` does not grow without bound.
+    private func compactOrder() {
+        order.removeFirst(orderStart)
+        orderStart = 0
     }
 
     private static func value(of task: Task<PrivateKeyMaterial, any Error>) async throws(BrokerError) -> PrivateKeyMaterial {
