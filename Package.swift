@@ -141,11 +141,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // benchmarks/run's reference: the unwrap's RSA decryption alone, in a tight loop.
+        .executableTarget(
+            name: "rsa-reference",
+            dependencies: ["KeyBrokerModel"],
+            path: "benchmarks/RSAReference",
             swiftSettings: strictSettings
         ),
         // What the test targets share: fixtures, the KMS test servers, the server process

@@ -1,5 +1,6 @@
 import CoreMetrics
 import KeyBroker
+import NIOConcurrencyHelpers
 public import Prometheus
 
 /// The server's metrics, through swift-metrics with an explicit Prometheus factory (no
@@ -8,6 +9,19 @@ public final class ServerMetrics: Sendable {
     /// Where the metrics live; `GET /metrics` renders it.
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+    /// The request metrics by route, method and status, made once each: making a metric looks
+    /// it up in the registry by label strings, which every request would otherwise pay.
+    /// Bounded: routes are the router's templates, methods and statuses the few it answers.
+    private let requestMetrics = NIOLockedValueBox<[RequestKey: RequestMetrics]>([:])
+    private let cacheLookups: [PrivateKeyCache.Event: CoreMetrics.Counter]
+
+    private typealias RequestMetrics = (count: CoreMetrics.Counter, duration: CoreMetrics.Timer)
+
+    private struct RequestKey: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
 
     /// Creates an empty set of metrics.
     public init() {
@@ -18,16 +32,41 @@ public final class ServerMetrics: Sendable {
             .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
         ]
         self.factory = factory
+        cacheLookups = Dictionary(
+            uniqueKeysWithValues: [(PrivateKeyCache.Event.hit, "hit"), (.miss, "miss"), (.joined, "joined")].map { event, result in
+                (
+                    event,
+                    CoreMetrics.Counter(
+                        label: "keybroker_private_key_cache_lookups_total",
+                        dimensions: [("result", result)],
+                        factory: factory
+                    )
+                )
+            }
+        )
     }
 
     func request(route: String, method: String, status: Int, duration: Duration) {
-        Counter(
-            label: "keybroker_http_requests_total",
-            dimensions: [("route", route), ("method", method), ("status", String(status))],
-            factory: factory
-        ).increment()
-        CoreMetrics.Timer(label: "keybroker_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            .recordNanoseconds(Int64(duration.seconds * 1e9))
+        let key = RequestKey(route: route, method: method, status: status)
+        let metrics = requestMetrics.withLockedValue { metrics in
+            if let made = metrics[key] { return made }
+            let made: RequestMetrics = (
+                count: CoreMetrics.Counter(
+                    label: "keybroker_http_requests_total",
+                    dimensions: [("route", route), ("method", method), ("status", String(status))],
+                    factory: factory
+                ),
+                duration: CoreMetrics.Timer(
+                    label: "keybroker_http_request_duration_seconds",
+                    dimensions: [("route", route)],
+                    factory: factory
+                )
+            )
+            metrics[key] = made
+            return made
+        }
+        metrics.count.increment()
+        metrics.duration.recordNanoseconds(duration.nanoseconds)
     }
 
     func keystoreCall(keystore: String, operation: String, duration: Duration, error: KeystoreError?) {
@@ -36,7 +75,7 @@ public final class ServerMetrics: Sendable {
             dimensions: [("keystore", keystore), ("operation", operation)],
             factory: factory
         )
-        .recordNanoseconds(Int64(duration.seconds * 1e9))
+        .recordNanoseconds(duration.nanoseconds)
         Counter(
             label: "keybroker_keystore_calls_total",
             dimensions: [("keystore", keystore), ("operation", operation), ("result", error == nil ? "ok" : "error")],
@@ -53,13 +92,7 @@ public final class ServerMetrics: Sendable {
     }
 
     func cache(_ event: PrivateKeyCache.Event) {
-        let result: String
-        switch event {
-        case .hit: result = "hit"
-        case .miss: result = "miss"
-        case .joined: result = "joined"
-        }
-        Counter(label: "keybroker_private_key_cache_lookups_total", dimensions: [("result", result)], factory: factory).increment()
+        cacheLookups[event]?.increment()
     }
 
     func rotation(reason: KeyPairReason, succeeded: Bool) {
@@ -83,4 +116,15 @@ public final class ServerMetrics: Sendable {
     }
 
     func render() -> [UInt8] { registry.emitToBuffer() }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating (a duration beyond 292 years records as the largest).
+    fileprivate var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        let (sum, overflowed) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowed ? (seconds < 0 ? .min : .max) : sum
+    }
 }

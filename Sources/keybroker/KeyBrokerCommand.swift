@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import KeyBroker
+import NIOCore
+import NIOPosix
 
 /// The `keybroker` command line.
 ///
@@ -18,6 +20,12 @@ struct KeyBrokerCommand: AsyncParsableCommand {
 
     /// Runs a command, mapping every failure to one line on stderr and a documented exit code.
     static func main() async {
+        // Swift concurrency's jobs run on NIO's event loops instead of a pool of their own, so
+        // that a request is parsed, handled and answered on one thread instead of hopping
+        // between the two pools (measured: docs/performance.md). It must happen before any
+        // task is enqueued, which is why it is the first statement. Blocking work never runs
+        // on either pool (`BlockingWork`), so the event loops stay free for I/O.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let code: Int32
         do {
             var command = try parseAsRoot()

@@ -130,6 +130,11 @@ struct AuthTests {
         #expect(authenticator.authenticate(authorization: "Basic \(token)") == nil)
         #expect(authenticator.authenticate(authorization: nil as String?) == nil)
         #expect(token.hasPrefix("kb_") && token.count >= 40)
+        // Spaces and tabs around the token are allowed (RFC 9110 optional whitespace); nothing else.
+        #expect(authenticator.authenticate(authorization: "Bearer  \t\(token) \t")?.name == "t")
+        for variant in ["\(token)\n", "\u{00A0}\(token)", "\(token.dropLast()) \(token.suffix(1))", "", " \t ", String(token.dropFirst())] {
+            #expect(authenticator.authenticate(authorization: "Bearer \(variant)") == nil, "\(variant.debugDescription) must not match")
+        }
     }
 }
 

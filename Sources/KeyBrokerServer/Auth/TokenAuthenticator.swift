@@ -23,7 +23,13 @@ public struct TokenAuthenticator: Sendable {
     /// says nothing about which hash (or how much of it) matched.
     public func authenticate(token: Substring) -> Principal? {
         guard token.utf8.count < 4096 else { return nil }
-        let presented = SHA256.hash(data: Data(token.trimmingCharacters(in: .whitespaces).utf8))
+        // HTTP allows spaces and tabs around a field value (RFC 9110 §5.5); nothing else is
+        // trimmed. (Foundation's `trimmingCharacters(in:)` cost a third of authentication.)
+        let utf8 = token.utf8
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        let start = utf8.firstIndex { !isBlank($0) } ?? utf8.endIndex
+        let end = utf8.lastIndex { !isBlank($0) }.map { utf8.index(after: $0) } ?? start
+        let presented = SHA256.hash(data: Data(utf8[start..<max(start, end)]))
         var match: Principal?
         for entry in tokens where presented == entry.digest {
             match = entry.principal
