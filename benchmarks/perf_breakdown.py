@@ -58,17 +58,16 @@ def classify(frames):
     leaf_address, leaf = frames[0]
     if RSA.search(leaf):
         return "RSA-3072 private-key operation (BoringSSL)"
-    kernel_leaf = leaf_address.startswith("ffffffff")
-    for _, symbol in frames:
-        for part, pattern in PARTS:
-            if pattern.search(symbol):
-                return part
-    if kernel_leaf:
+    if leaf_address.startswith("ffffffff"):
         for _, symbol in frames:
             for part, pattern in KERNEL_PARTS:
                 if pattern.search(symbol):
                     return part
         return "kernel: other"
+    for _, symbol in frames:
+        for part, pattern in PARTS:
+            if pattern.search(symbol):
+                return part
     if re.search(r"malloc|free|memmove|memcpy|swift_retain|swift_release|swift_alloc|swift_dealloc", leaf):
         return "allocation and reference counting (elsewhere)"
     return "other user space"
@@ -76,8 +75,9 @@ def classify(frames):
 
 def main():
     arguments = argparse.ArgumentParser()
-    arguments.add_argument("--seconds", type=float, required=True)
-    arguments.add_argument("--requests", type=float, required=True)
+    arguments.add_argument("--cpu-seconds", type=float, required=True, help="the server's CPU time while sampled (/proc)")
+    arguments.add_argument("--seconds", type=float, required=True, help="how long it was sampled")
+    arguments.add_argument("--requests", type=float, required=True, help="unwraps answered meanwhile")
     options = arguments.parse_args()
     counts = collections.Counter()
     for _, frames in samples(sys.stdin):
@@ -85,9 +85,10 @@ def main():
     total = sum(counts.values())
     if total == 0:
         sys.exit("no samples: was perf allowed to trace the server?")
-    # cpu-clock at 999 Hz: one sample is about a millisecond of one core's time.
-    cores = total / 999 / options.seconds
-    per_request_us = cores * options.seconds / max(options.requests, 1) * 1e6
+    # The shares come from the samples; the time per unwrap from the kernel's account of the
+    # server's CPU time, which does not depend on how many samples perf kept.
+    cores = options.cpu_seconds / options.seconds
+    per_request_us = options.cpu_seconds / max(options.requests, 1) * 1e6
     print(f"server CPU: {cores:.2f} cores busy, {per_request_us:.0f} µs of CPU per unwrap ({total} samples)")
     print(f"{'part of the request path':52} {'share':>7} {'µs/unwrap':>10}")
     for part, count in counts.most_common():
