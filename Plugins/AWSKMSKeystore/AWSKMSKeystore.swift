@@ -212,7 +212,7 @@ public final class AWSKMSKeystore: Keystore {
         } catch {
             throw KMSErrorMapping.keystoreError(
                 error,
-                operation: operation.name,
+                operation: operation,
                 keystore: name,
                 key: keyReference ?? key.description,
                 context: context

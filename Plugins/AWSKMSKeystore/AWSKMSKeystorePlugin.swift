@@ -61,6 +61,16 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         if accessKey == nil, let (node, _) = secret {
             node.error("'\(node.path)' needs accessKeyId beside it")
         }
+        if accessKey == nil, let node = settings["sessionToken"], optional("sessionToken") != nil {
+            node.error("'\(node.path)' needs accessKeyId and secretAccessKey beside it: a session token belongs to a key pair")
+        }
+        if context.origin == .api, accessKey == nil, secret == nil {
+            // Said now rather than as a signing failure at the first call: a candidate's chain
+            // has no environment and no profile, so without its own keys it cannot sign at all.
+            settings.node.error(
+                "a keystore sent over the API needs its own accessKeyId and secretAccessKey: the server's AWS identity never signs for a candidate"
+            )
+        }
         if let accessKey, let accessKeyNode {
             if let secretKey {
                 staticCredentials = AWSCredentials(

@@ -4,9 +4,9 @@ import KeyBroker
 /// Maps KMS errors to typed keystore errors with a hint an operator can act on.
 enum KMSErrorMapping {
     /// - Parameter key: the key the call named (the configured alias, or the pair's stored key ARN).
-    static func keystoreError(
+    static func keystoreError<Request, Response>(
         _ error: KMSError,
-        operation: String,
+        operation: KMSOperation<Request, Response>,
         keystore: String,
         key: String,
         context: EncryptionContext?
@@ -19,7 +19,7 @@ enum KMSErrorMapping {
         case "AccessDeniedException", "AccessDenied":
             (kind, hint) = (
                 .denied,
-                "the key policy must allow kms:\(operation)" + (condition.map { " with \($0)" } ?? "")
+                "the key policy must allow \(operation.action)" + (condition.map { " with \($0)" } ?? "")
                     + " for KeyBroker's principal; see: keybroker aws key-policy"
             )
         case "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "IncompleteSignature",
@@ -50,7 +50,7 @@ enum KMSErrorMapping {
         case "ValidationException", "InvalidKeyUsageException", "UnsupportedOperationException", "InvalidGrantTokenException":
             (kind, hint) = (
                 .misconfigured,
-                operation == KMSOperation.generateDataKeyPair.name
+                operation.name == KMSOperation.generateDataKeyPair.name
                     ? "this endpoint may not support data key pairs; set generation: local" : "check the keystore configuration"
             )
         default:
@@ -69,7 +69,7 @@ enum KMSErrorMapping {
         return KeystoreError(
             kind,
             keystore: keystore,
-            message: "KMS \(operation) on \(key) failed\(attempts)",
+            message: "KMS \(operation.name) on \(key) failed\(attempts)",
             backendCode: error.code,
             backendMessage: error.message,
             hint: hint

@@ -7,7 +7,12 @@ import Testing
 ///
 /// ```swift
 /// @Test func conformance() async throws {
-///     try await KeyPairStoreConformance { try await MyStore.openEmpty() }.run()
+///     try await KeyPairStoreConformance {
+///         let storage = try MyStore.Storage.empty()
+///         return .init(store: try MyStore(storage), secondConnection: try MyStore(storage)) { id in
+///             try await storage.damageRow(id)
+///         }
+///     }.run()
 /// }
 /// ```
 /// Failures are recorded as swift-testing issues naming the store and the part of the

@@ -6,7 +6,9 @@ import Testing
 /// ``KeyBroker/KeystorePlugin/make(name:settings:context:)`` from YAML, as an operator's
 /// configuration reaches it:
 ///
-/// - the settings load, and `make` does no I/O (nothing appears in the scratch directory);
+/// - the settings load, and `make` creates nothing (no file appears in the scratch directory
+///   its settings point into; reads and connections are not observed, so keep them out of
+///   `make` by design: the loader calls it for every reload and every API candidate);
 /// - an unknown key, and each required key left out, are errors that name the key and its place;
 /// - every setting that names a file, a host or a profile is refused from the API
 ///   (``KeyBroker/PluginContext/Origin/api``), and so is a `${…}` reference;
@@ -18,10 +20,13 @@ import Testing
 /// A third-party plugin runs it from its own tests:
 /// ```swift
 /// @Test func conformance() async throws {
-///     try await KeystorePluginConformance(plugin: MyPlugin.self) { directory in
-///         ["keyFile": "\(directory.path)/k.key", "createIfMissing": "true"]
-///     } fileOnlyKeys: ["keyFile": "k.key", "createIfMissing": "true"]
-///     .run()
+///     try await KeystorePluginConformance(
+///         plugin: MyKeystorePlugin.self,
+///         requiredKeys: ["keyFile"],
+///         fileOnlyKeys: ["keyFile": "k.key"]
+///     ) { directory in
+///         ["keyFile": "\"\(directory.path)/k.key\"", "createIfMissing": "true"]
+///     }.run()
 /// }
 /// ```
 public struct KeystorePluginConformance: Sendable {
@@ -57,8 +62,8 @@ public struct KeystorePluginConformance: Sendable {
     /// Runs every part of the contract.
     public func run() async throws {
         try await loadsWithoutIO()
-        try unknownAndRequiredKeys()
-        try apiOrigin()
+        try await unknownAndRequiredKeys()
+        try await apiOrigin()
         try await roundTrip()
         try await contextBinding()
         try await damagedBlobs()
@@ -76,8 +81,8 @@ public struct KeystorePluginConformance: Sendable {
         }
     }
 
-    func unknownAndRequiredKeys() throws {
-        try withScratchSync { directory in
+    func unknownAndRequiredKeys() async throws {
+        try await withScratch { directory in
             var withTypo = try settings(directory)
             withTypo["definitelyNotAKey"] = "1"
             let typo = try failures(withTypo, in: directory)
@@ -94,8 +99,8 @@ public struct KeystorePluginConformance: Sendable {
         }
     }
 
-    func apiOrigin() throws {
-        try withScratchSync { directory in
+    func apiOrigin() async throws {
+        try await withScratch { directory in
             let base = try settings(directory)
             for (key, sample) in fileOnlyKeys {
                 var candidate = base
@@ -210,7 +215,8 @@ public struct KeystorePluginConformance: Sendable {
         in directory: URL,
         origin: PluginContext.Origin = .configurationFile
     ) throws -> [ConfigDiagnostic] {
-        let loader = ConfigLoader(registry: registry, environment: ProcessInfo.processInfo.environment)
+        // The same empty environment as `load`, so that no machine's variables change a result.
+        let loader = ConfigLoader(registry: registry, environment: [:])
         let configPath = directory.appendingPathComponent("keybroker.yaml").path
         do {
             switch origin {
@@ -234,10 +240,4 @@ public struct KeystorePluginConformance: Sendable {
         try await body(directory)
     }
 
-    private func withScratchSync(_ body: (URL) throws -> Void) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keybroker-conformance-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try body(directory)
-    }
 }

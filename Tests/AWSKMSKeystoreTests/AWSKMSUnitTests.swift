@@ -283,16 +283,43 @@ struct AWSKMSCredentialSettingsTests {
     @Test("an empty credential value counts as unset; one of the static keys without the other is an error")
     func emptyAndHalfCredentials() throws {
         let directory = try TemporaryDirectory()
-        let base = "storage: { sqlite: { path: db.sqlite } }\nkeystores:\n  kms: { type: aws-kms-symmetric, keyAlias: \"arn:aws:kms:eu-west-1:111122223333:alias/x\", region: eu-west-1"
-        let empty = try directory.write("empty.yaml", base + ", accessKeyId: \"${ID:-}\", secretAccessKey: \"${SECRET:-}\", profile: \"${P:-}\" }\n")
+        let base =
+            "storage: { sqlite: { path: db.sqlite } }\nkeystores:\n  kms: { type: aws-kms-symmetric, keyAlias: \"arn:aws:kms:eu-west-1:111122223333:alias/x\", region: eu-west-1"
+        let empty = try directory.write(
+            "empty.yaml",
+            base + ", accessKeyId: \"${ID:-}\", secretAccessKey: \"${SECRET:-}\", profile: \"${P:-}\" }\n"
+        )
         #expect(throws: Never.self) { try Fixtures.loader().load(path: empty) }
         for (name, keys, message) in [
             ("secret-only.yaml", "secretAccessKey: x", "'keystores.kms.secretAccessKey' needs accessKeyId beside it"),
             ("id-only.yaml", "accessKeyId: AKIAX", "'keystores.kms.accessKeyId' needs secretAccessKey beside it"),
+            ("token-only.yaml", "sessionToken: tok", "'keystores.kms.sessionToken' needs accessKeyId and secretAccessKey beside it"),
         ] {
             let path = try directory.write(name, base + ", \(keys) }\n")
             let error = #expect(throws: ConfigError.self) { try Fixtures.loader().load(path: path) }
             #expect(error?.description.contains(message) == true, "\(name): \(error?.description ?? "")")
         }
+    }
+
+    @Test("a candidate sent over the API without its own keys is refused when it loads, not when it first signs")
+    func candidateNeedsItsOwnKeys() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("keybroker.yaml", "storage: { sqlite: { path: db.sqlite } }\nkeystores: {}\n")
+        let loader = Fixtures.loader(environment: ["AWS_ACCESS_KEY_ID": "AKIASERVER", "AWS_SECRET_ACCESS_KEY": "server-secret"])
+        let candidate = "{ name: c, type: aws-kms-symmetric, keyAlias: \"arn:aws:kms:eu-west-1:111122223333:alias/x\", region: eu-west-1"
+        let error = #expect(throws: ConfigError.self) {
+            try loader.loadCandidate(text: candidate + " }", source: "request body", relativeTo: path)
+        }
+        #expect(error?.description.contains("needs its own accessKeyId and secretAccessKey") == true, "\(error?.description ?? "")")
+        #expect(throws: Never.self) {
+            try loader.loadCandidate(
+                text: candidate + ", accessKeyId: AKIAC, secretAccessKey: c }",
+                source: "request body",
+                relativeTo: path
+            )
+        }
+        // The same keystore in the configuration file may sign with the server's identity.
+        let file = try directory.write("candidate.yaml", candidate + " }\n")
+        #expect(throws: Never.self) { try loader.loadCandidate(path: file) }
     }
 }

@@ -91,6 +91,25 @@ struct ConfigLoaderTests {
         )
     }
 
+    @Test("a token hash is 64 ASCII hex digits: full-width digits, which Character.isHexDigit admits, are refused")
+    func tokenHashIsASCIIHex() throws {
+        for hash in [
+            String(repeating: "\u{FF11}", count: 64), String(repeating: "a", count: 63) + "\u{FF41}", String(repeating: "g", count: 64),
+        ] {
+            let (_, lines) = try errors(
+                """
+                storage: { sqlite: { path: db.sqlite } }
+                keystores: { local: { type: none } }
+                defaults: { keystore: local }
+                auth:
+                  tokens:
+                    - { name: ops, sha256: "\(hash)", permissions: [encryption-key:view] }
+                """
+            )
+            #expect(lines.contains { $0.contains("'auth.tokens[0].sha256' must be the 64-hex-digit SHA-256") }, "\(hash) must be refused")
+        }
+    }
+
     @Test("YAML syntax errors name the place")
     func syntaxError() throws {
         let (_, lines) = try errors(

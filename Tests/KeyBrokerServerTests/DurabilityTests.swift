@@ -176,6 +176,8 @@ struct DurabilityTests {
             try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("acme-recorder")) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(!response.text.contains(database), "a tenant's token does not learn the path")
+                #expect(response.headers[.retryAfter] == nil, "damage does not heal on this replica: no Retry-After")
+                #expect(response.text.contains("damaged") && response.text.contains("another replica"))
             }
         }
         // A server started on the damaged file refuses to start, saying what to do.

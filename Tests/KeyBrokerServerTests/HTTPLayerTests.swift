@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import KeyBroker
 import KeyBrokerServer
+import Synchronization
 import Testing
 
 @testable import KeyBrokerTestSupport
@@ -49,29 +50,48 @@ struct HTTPLayerTests {
             )
             .split(separator: "\n").filter { !$0.contains("name: viewer,") }.joined(separator: "\n") + "\n"
         let path = fixture.configPath
+        let requestsDone = Atomic<Bool>(false)
+        // Reloads keep alternating A and B for as long as requests run.
         let reloads = Task {
-            for index in 0..<40 {
+            var index = 0
+            while !requestsDone.load(ordering: .relaxed) {
                 try (index.isMultiple(of: 2) ? b : a).write(toFile: path, atomically: true, encoding: .utf8)
                 _ = try? await fixture.server.runtime.reload()
+                index += 1
             }
+            return index
         }
         try await fixture.test { client in
-            var answered = 0
-            var refused = 0
-            for _ in 0..<300 {
-                try await client.execute(uri: "/v1/orgs/acme", method: .get, headers: fixture.headers("viewer")) { response in
-                    if response.status == .ok {
-                        let view = try response.json(OrganizationView.self)
-                        #expect(view.rotation == "weekly", "authenticated by A, served by B")
-                        answered += 1
-                    } else {
-                        #expect(response.status == .unauthorized)
-                        refused += 1
+            // Eight clients at once, so that requests are in flight while reloads swap.
+            let outcomes = try await withThrowingTaskGroup(of: (answered: Int, refused: Int).self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        var (answered, refused) = (0, 0)
+                        for _ in 0..<50 {
+                            try await client.execute(uri: "/v1/orgs/acme", method: .get, headers: fixture.headers("viewer")) { response in
+                                if response.status == .ok {
+                                    let view = try response.json(OrganizationView.self)
+                                    #expect(view.rotation == "weekly", "authenticated by A, served by B")
+                                    answered += 1
+                                } else {
+                                    #expect(response.status == .unauthorized)
+                                    refused += 1
+                                }
+                            }
+                        }
+                        return (answered, refused)
                     }
                 }
+                return try await group.reduce(into: (answered: 0, refused: 0)) {
+                    $0.answered += $1.answered
+                    $0.refused += $1.refused
+                }
             }
-            #expect(answered + refused == 300)
+            requestsDone.store(true, ordering: .relaxed)
+            #expect(outcomes.answered + outcomes.refused == 400)
+            #expect(outcomes.answered > 0 && outcomes.refused > 0, "requests met both configurations: \(outcomes)")
         }
-        try await reloads.value
+        requestsDone.store(true, ordering: .relaxed)
+        #expect(try await reloads.value >= 2)
     }
 }

@@ -1,6 +1,5 @@
 import Crypto
 public import Foundation
-import SwiftASN1
 import _CryptoExtras
 
 /// A plaintext RSA private key, held only as long as an unwrap needs it (invariant 4).
@@ -52,13 +51,39 @@ public final class PrivateKeyMaterial: @unchecked Sendable {
 
     /// The private key as PKCS#8 DER, the form AWS KMS returns for data-key pairs. The caller
     /// owns the returned buffer and should ``wipe(_:)`` it once it has been wrapped.
+    ///
+    /// Built here rather than through swift-crypto's `pkcs8PEMRepresentation` (its only PKCS#8
+    /// export): that is a `String`, which can never be wiped, and swift-asn1's serializer keeps
+    /// copies in arrays of its own. PKCS#8 for RSA is a fixed header around the PKCS#1 key
+    /// (RFC 5208 §5, RFC 8017 A.1): both buffers here are ours, and both are wiped.
     public func pkcs8DERRepresentation() throws(KeyMaterialError) -> Data {
-        // swift-crypto exports PKCS#8 as PEM only; swift-asn1 (which it builds on) reads it.
-        do {
-            return Data(try PEMDocument(pemString: key.pkcs8PEMRepresentation).derBytes)
-        } catch {
-            throw KeyMaterialError("exporting the private key as PKCS#8 failed (\(error))")
+        var pkcs1 = key.derRepresentation
+        defer { Self.wipe(&pkcs1) }
+        // version 0, AlgorithmIdentifier { rsaEncryption (1.2.840.113549.1.1.1), NULL }
+        let header: [UInt8] = [0x02, 0x01, 0x00, 0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00]
+        let octetString = Self.derLength(pkcs1.count)
+        let contentLength = header.count + 1 + octetString.count + pkcs1.count
+        var der = Data()
+        der.reserveCapacity(contentLength + 8)
+        der.append(0x30)
+        der.append(contentsOf: Self.derLength(contentLength))
+        der.append(contentsOf: header)
+        der.append(0x04)
+        der.append(contentsOf: octetString)
+        der.append(pkcs1)
+        return der
+    }
+
+    /// A DER length: one byte below 128, else 0x80 + the count of big-endian length bytes.
+    package static func derLength(_ length: Int) -> [UInt8] {
+        guard length >= 0x80 else { return [UInt8(length)] }
+        var bytes: [UInt8] = []
+        var rest = length
+        while rest > 0 {
+            bytes.insert(UInt8(rest & 0xFF), at: 0)
+            rest >>= 8
         }
+        return [0x80 | UInt8(bytes.count)] + bytes
     }
 
     /// Unwraps a data key wrapped with this pair's public key (RSA-OAEP-SHA256).

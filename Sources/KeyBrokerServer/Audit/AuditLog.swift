@@ -1,9 +1,13 @@
-import CDispatch
-import Dispatch
 public import Foundation
 public import KeyBroker
 public import Logging
 import NIOConcurrencyHelpers
+
+#if canImport(CDispatch)
+// On Linux, the clang importer files `struct stat` under libdispatch's module (the first to
+// include <sys/stat.h>), so its members need this import; other platforms have no CDispatch.
+import CDispatch
+#endif
 
 /// One JSON line per key operation: generate, unwrap, test, reload, denied access.
 /// Never key material: only ids, names, results and error messages.

@@ -71,6 +71,14 @@ public struct APIError: HTTPResponseError, Sendable {
             } else {
                 self.init(.badGateway, "keystore_failed", message, backend: backend)
             }
+        case .storageFailed where error.storeError?.kind == .damaged:
+            // A replaced or deleted database does not heal on this replica: no Retry-After, so
+            // that clients do not hammer it (its readiness probe already fails).
+            let message =
+                redacted
+                ? "the key-pair store of this server is damaged, and what needs it fails until the operator restores it; another replica may serve you"
+                : error.message
+            self.init(.serviceUnavailable, "store_unavailable", message)
         case .storageFailed:
             let message =
                 redacted

@@ -32,11 +32,13 @@ struct AdminRoutes: Sendable {
             throw support.mapped(error, for: principal)
         }
         let time = runtime.now()
+        // Health is observed, not configured: the monitor's latest, for the keystores of this
+        // request's configuration only (a reload may have added or dropped some meanwhile).
         return StatusViewBuilder(scope: principal.organizations).build(
             at: time,
             organizations: broker.organizationStatuses(pairs: scan.records, at: time),
             corrupt: scan.corrupt,
-            keystores: runtime.monitor.keystores,
+            keystores: runtime.monitor.keystores.filter { broker.keystores[$0.name] != nil },
             store: runtime.monitor.store,
             failures: scheduler.failuresByOrganization
         )

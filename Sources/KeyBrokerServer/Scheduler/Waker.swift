@@ -1,11 +1,14 @@
 import NIOConcurrencyHelpers
 
 /// Wakes a waiting loop early; a wake-up with nobody waiting is kept for the next wait.
+///
+/// A wait is a race between a sleep and a wake-up, in a task group: whichever ends first
+/// cancels the other, so nothing outlives the wait (a timer left sleeping after each wake-up
+/// would pile up under frequent wake-ups).
 final class Waker: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
-        var generation = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -24,34 +27,34 @@ final class Waker: Sendable {
 
     /// Returns after `duration`, on `wake()`, or on cancellation, whichever comes first.
     func wait(upTo duration: Duration) async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let generation = state.withLockedValue { state -> Int? in
-                    if state.pending || Task.isCancelled {
-                        state.pending = false
-                        return nil
-                    }
-                    state.generation += 1
-                    state.waiter = continuation
-                    return state.generation
-                }
-                guard let generation else { return continuation.resume() }
-                Task { [weak self] in
-                    try? await Task.sleep(for: duration)
-                    self?.fire(generation: generation)
-                }
-            }
-        } onCancel: {
-            fire(generation: nil)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { await self.wakeUp() }
+            await group.next()
+            group.cancelAll()
         }
     }
 
-    private func fire(generation: Int?) {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            guard generation == nil || generation == state.generation, let waiter = state.waiter else { return nil }
-            state.waiter = nil
-            return waiter
+    /// Returns on `wake()` (or at once for a wake-up kept from before) or on cancellation.
+    private func wakeUp() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let waitNow = state.withLockedValue { state -> Bool in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return false
+                    }
+                    state.waiter = continuation
+                    return true
+                }
+                if !waitNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
         }
-        waiter?.resume()
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 public import KeyBroker
 
 /// `auth:`: API tokens, used by `keybroker serve`.
@@ -78,7 +79,9 @@ extension AuthSettings {
         if let hashNode = mapping.required("sha256", example: "<64 hex digits: printf %s TOKEN | sha256sum>"),
             let value = hashNode.nonEmptyString()
         {
-            if value.count == 64, value.allSatisfy(\.isHexDigit) {
+            // ASCII hex only: `Character.isHexDigit` also admits full-width digits, which would
+            // load and then never match any token.
+            if value.utf8.count == 64, Data(hexEncoded: value) != nil {
                 hash = value.lowercased()
             } else {
                 hashNode.error("'\(hashNode.path)' must be the 64-hex-digit SHA-256 of the token, not the token itself")
