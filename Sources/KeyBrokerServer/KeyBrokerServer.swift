@@ -21,9 +21,11 @@ public struct KeyBrokerServer: Sendable {
     let organizationRoutes: OrganizationRoutes
     let adminRoutes: AdminRoutes
 
-    /// Loads a candidate keystore sent to `POST /v1/orgs/{org}/test`.
+    /// Loads the candidate keystore of a `POST /v1/orgs/{org}/test` body: `body` is the JSON
+    /// object as sent, the keystore under its `keystore` field (so that messages point into
+    /// the body), e.g. `loader.loadCandidate(text: body, field: "keystore", …)`.
     public typealias CandidateLoader =
-        @Sendable (_ text: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
+        @Sendable (_ body: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
 
     /// Opens the store and the broker, ready to serve.
     /// - Parameters:

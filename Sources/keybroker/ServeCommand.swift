@@ -34,7 +34,7 @@ struct ServeCommand: AsyncParsableCommand {
                 loaded: loaded,
                 source: { () throws(ConfigError) in try loader.load(path: configPath) },
                 loadCandidate: { text throws(ConfigError) in
-                    try candidateLoader.loadCandidate(text: text, source: "request body", relativeTo: configPath)
+                    try candidateLoader.loadCandidate(text: text, field: "keystore", source: "request body", relativeTo: configPath)
                 },
                 store: store,
                 logger: logger

@@ -34,6 +34,10 @@ struct HTTPLayerTests {
                     "\(method) \(path): \(response.text)"
                 )
             }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let line = #"keybroker_http_requests_total{route="unmatched",method="\#(method.rawValue)",status="\#(status.code)"} 1"#
+                #expect(response.text.contains(line), "the refusal is counted: \(line)")
+            }
         }
     }
 

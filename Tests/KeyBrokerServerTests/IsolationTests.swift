@@ -95,7 +95,7 @@ struct IsolationTests {
             }
             #expect(
                 messages == [
-                    "'path' is not allowed in a keystore sent over the API: it names a file on the server; test such a keystore on the host with keybroker test --candidate FILE"
+                    "'keystore.path' is not allowed in a keystore sent over the API: it names a file on the server; test such a keystore on the host with keybroker test --candidate FILE"
                 ]
             )
         }

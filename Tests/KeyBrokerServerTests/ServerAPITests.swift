@@ -329,7 +329,7 @@ struct APITests {
                     ])
                 ) { response in
                     #expect(response.status == .badRequest)
-                    #expect(response.text.contains("'\(key)' is not allowed in a keystore sent over the API"))
+                    #expect(response.text.contains("'keystore.\(key)' is not allowed in a keystore sent over the API"))
                 }
             }
             try await client.execute(
@@ -349,8 +349,10 @@ struct APITests {
                 body: try ByteBuffer(json: ["keystore": ["type": "local-file", "path": "x.key", "createIfMissing": true]])
             ) { response in
                 #expect(response.status == .badRequest)
-                #expect(response.text.contains("'createIfMissing' is not allowed in a keystore sent over the API"))
-                #expect(response.text.contains("'path' is not allowed in a keystore sent over the API: it names a file on the server"))
+                #expect(response.text.contains("'keystore.createIfMissing' is not allowed in a keystore sent over the API"))
+                #expect(
+                    response.text.contains("'keystore.path' is not allowed in a keystore sent over the API: it names a file on the server")
+                )
             }
             try await client.execute(
                 uri: "/v1/orgs/acme/test",
@@ -380,6 +382,19 @@ struct APITests {
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.code == "invalid_config")
                 #expect(error.diagnostics?.first?.message.contains("unknown keystore type 'local-fil'") == true)
+            }
+            // Diagnostics point into the body as sent: here line 2, column 20, and name the field's path.
+            let body = "{\"keystore\":\n  {\"type\": \"none\", \"bogus\": 1}}"
+            try await client.execute(
+                uri: "/v1/orgs/acme/test",
+                method: .post,
+                headers: fixture.headers("admin"),
+                body: ByteBuffer(string: body)
+            ) { response in
+                #expect(response.status == .badRequest)
+                let diagnostic = try response.json(ErrorBody.self).error.diagnostics?.first
+                #expect(diagnostic?.message.contains("unknown key 'bogus'") == true, "\(response.text)")
+                #expect(diagnostic?.file == "request body" && diagnostic?.line == 2 && diagnostic?.column == 20, "\(response.text)")
             }
             try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-recorder")) {
                 #expect($0.status == .forbidden)

@@ -55,15 +55,26 @@ public struct ConfigLoader: Sendable {
     /// Its plugin sees ``PluginContext/Origin/api`` and refuses what a caller may not ask of
     /// the server; `${…}` references are refused.
     /// - Parameters:
-    ///   - text: one keystore mapping.
+    ///   - text: one keystore mapping, or a mapping that holds it under `field`.
+    ///   - field: the key the keystore is under (`keystore` in a test's body), or `nil` when
+    ///     `text` is the keystore itself. Messages then point into `text` as sent.
     ///   - source: a name for the text in messages (`request body`).
     ///   - relativeTo: the configuration file whose directory relative paths resolve against.
     public func loadCandidate(
         text: String,
+        field: String? = nil,
         source: String,
         relativeTo configPath: String
     ) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore) {
-        let (root, diagnostics) = try parse(text: text, file: source, environment: nil)
+        var (root, diagnostics) = try parse(text: text, file: source, environment: nil)
+        if let field {
+            guard let wrapper = root.mapping() else { throw ConfigError(diagnostics.sorted) }
+            defer { wrapper.reportUnknownKeys() }
+            guard let keystore = wrapper.required(field, example: "{ type: aws-kms-symmetric, … }") else {
+                throw ConfigError(diagnostics.sorted)
+            }
+            root = keystore
+        }
         return try candidate(root: root, diagnostics: diagnostics, path: configPath, origin: .api)
     }
 

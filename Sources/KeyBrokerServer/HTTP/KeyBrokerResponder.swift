@@ -20,12 +20,21 @@ struct KeyBrokerResponder<Router: HTTPResponder>: HTTPResponder where Router.Con
             default: break
             }
         }
+        let start = ContinuousClock.now
         var context = context
         context.takenSnapshot = runtime.snapshot
         let response = try await router.respond(to: request, context: context)
-        // Hummingbird's router marks a request that matched no route (path and method).
+        // Hummingbird's router marks a request that matched no route (path and method). Such
+        // requests never reach the router's middleware, so they are counted here.
         guard context.endpointPath == "NotFound" else { return response }
-        return try routes.unmatched(request).response(from: request, context: context)
+        let unmatched = try routes.unmatched(request).response(from: request, context: context)
+        runtime.metrics.request(
+            route: RequestMetricsMiddleware<KeyBrokerRequestContext>.unmatchedRoute,
+            method: request.method.rawValue,
+            status: Int(unmatched.status.code),
+            duration: ContinuousClock.now - start
+        )
+        return unmatched
     }
 }
 

@@ -9,14 +9,11 @@ import NIOFoundationEssentialsCompat
 /// unwraps. The organization comes parsed in ``OrganizationRequestContext``; each route
 /// declares its permission once, with ``RequirePermission``.
 struct OrganizationRoutes: Sendable {
-    /// Loads a candidate keystore sent to `POST /v1/orgs/{org}/test`.
-    typealias CandidateLoader = @Sendable (_ text: String) throws(ConfigError) -> (settings: KeystoreSettings, keystore: any Keystore)
-
     let runtime: BrokerRuntime
     let scheduler: RotationScheduler
     let support: RouteSupport
     let metrics: ServerMetrics
-    let loadCandidate: CandidateLoader
+    let loadCandidate: KeyBrokerServer.CandidateLoader
     let generationLimiter: GenerationLimiter
 
     /// The routes, relative to `/v1/orgs/{org}`.
@@ -202,20 +199,21 @@ struct OrganizationRoutes: Sendable {
                 "testing a candidate keystore needs encryption-key:edit for every organization (\"*\"); token '\(principal.name)' may test the configured keystore only (send no body)"
             )
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else {
+        let body = Data(buffer: buffer)
+        // The shape is checked as JSON (YAML, which the loader reads, would also take other
+        // forms); the text is then loaded as sent, so that messages point into it.
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
             throw APIError.badRequest(
                 "the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore"
             )
         }
-        guard let keystore = object["keystore"] as? [String: Any], object.count == 1,
-            let data = try? JSONSerialization.data(withJSONObject: keystore)
-        else {
+        guard object["keystore"] is [String: Any], object.count == 1 else {
             throw APIError.badRequest(
                 "the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'"
             )
         }
         do {
-            return try loadCandidate(String(decoding: data, as: UTF8.self))
+            return try loadCandidate(String(decoding: body, as: UTF8.self))
         } catch {
             throw APIError(error)
         }
