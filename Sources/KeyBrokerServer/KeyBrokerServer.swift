@@ -64,18 +64,13 @@ public struct KeyBrokerServer: Sendable {
 
     /// The router: the probes bare (fast), the rest with request metrics; `/v1` with token
     /// authentication, and `/v1/orgs/{org}` with the organization parsed into its context.
-    public func router() -> Router<KeyBrokerRequestContext> {
+    /// Package-internal: its handlers read the snapshot ``responder()`` takes, so it serves
+    /// only behind that (the tests compare its route table with the OpenAPI document).
+    package func router() -> Router<KeyBrokerRequestContext> {
         let router = Router(context: KeyBrokerRequestContext.self)
         router.addRoutes(probes.collection())
         let measured = router.group().add(middleware: RequestMetricsMiddleware<KeyBrokerRequestContext>(metrics: metrics))
-        let metrics = self.metrics
-        measured.get("metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
-            )
-        }
+        measured.addRoutes(MetricsRoute(metrics: metrics).collection())
         let api = measured.group("v1").add(middleware: TokenAuthenticatorMiddleware<KeyBrokerRequestContext>())
         api.addRoutes(adminRoutes.collection())
         api.group("orgs/{org}", context: OrganizationRequestContext.self).addRoutes(organizationRoutes.collection())
@@ -118,13 +113,7 @@ public struct KeyBrokerServer: Sendable {
     private func reloadOnHangup(_ hangups: UnixSignalsSequence) async {
         for await _ in hangups {
             do {
-                let result = try await runtime.reload { [audit] in
-                    do {
-                        try await audit.record(.reload, actor: "SIGHUP", result: .ok)
-                    } catch {
-                        throw BrokerError.auditFailed(error)
-                    }
-                }
+                let result = try await runtime.reload(beforeSwap: audit.reload(by: "SIGHUP"))
                 scheduler.runSoon()
                 for warning in result.warnings { logger.warning("\(warning)") }
                 logger.notice(

@@ -29,21 +29,12 @@ struct KeysCommand: AsyncParsableCommand {
                 let (broker, audit) = try await options.openBrokerAndAudit()
                 let organization = organization.id
                 let record = try await attempt {
-                    try await broker.generateKeyPair(for: organization, reason: .manual, requestedBy: cliActor) {
-                        record throws(BrokerError) in
-                        do {
-                            try await audit.record(
-                                .generate,
-                                actor: cliActor,
-                                organization: organization,
-                                keyPairID: record.id,
-                                result: .pending,
-                                durable: true
-                            )
-                        } catch {
-                            throw BrokerError.auditFailed(error)
-                        }
-                    }
+                    try await broker.generateKeyPair(
+                        for: organization,
+                        reason: .manual,
+                        requestedBy: cliActor,
+                        beforeCommit: audit.pendingGeneration(by: cliActor, for: organization)
+                    )
                 }
                 await audit.note(.generate, actor: cliActor, organization: organization, keyPairID: record.id, result: .ok)
                 view = KeyPairView(record, current: true)

@@ -58,7 +58,7 @@ struct StatusViewBuilder {
                 rotationDue: status.rotationDue,
                 keystoreChanged: status.keystoreChanged,
                 fallbackInUse: status.current != nil && status.rotationDue && failure != nil,
-                lastRotationError: failure.map { redacted ? $0.redactedError : $0.error },
+                lastRotationError: failure.map { APIError.rotationError($0, redacted: redacted) },
                 nextRotationAttempt: failure?.nextAttempt
             )
         }

@@ -143,6 +143,42 @@ public final class AuditLog: Sendable {
         throw AuditFailure(reason: failure)
     }
 
+    /// The `pending` record of a generation by `actor`, written and synced before the pair is
+    /// committed (pass it as the broker's `beforeCommit`): every stored pair has its line,
+    /// and a generation whose line cannot be written is refused.
+    public func pendingGeneration(
+        by actor: String,
+        for organization: OrganizationID
+    ) -> @Sendable (KeyPairRecord) async throws(BrokerError) -> Void {
+        { record throws(BrokerError) in
+            do {
+                try await self.record(
+                    .generate,
+                    actor: actor,
+                    organization: organization,
+                    keyPairID: record.id,
+                    result: .pending,
+                    durable: true
+                )
+            } catch {
+                throw BrokerError.auditFailed(error)
+            }
+        }
+    }
+
+    /// The record of a reload by `actor`, written before the new configuration takes effect
+    /// (pass it to ``BrokerRuntime/reload(beforeSwap:)``): a reload that cannot be audited
+    /// does not happen.
+    public func reload(by actor: String) -> @Sendable () async throws(BrokerError) -> Void {
+        { () throws(BrokerError) in
+            do {
+                try await self.record(.reload, actor: actor, result: .ok)
+            } catch {
+                throw BrokerError.auditFailed(error)
+            }
+        }
+    }
+
     /// Writes one record whose failure cannot change anything (a refusal, an outcome already
     /// decided): failures are reported, never thrown.
     public func note(

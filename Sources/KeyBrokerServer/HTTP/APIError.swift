@@ -97,6 +97,12 @@ public struct APIError: HTTPResponseError, Sendable {
         }
     }
 
+    /// A failed rotation as a caller sees it: the operator's message, or its redacted form
+    /// (the same redaction as the error answers) for a token scoped to some organizations.
+    static func rotationError(_ failure: RotationScheduler.Failure, redacted: Bool) -> String {
+        redacted ? APIError(failure.cause, redacted: true).message : failure.error
+    }
+
     /// What a caller scoped to some organizations learns of a keystore failure: the keystore,
     /// the kind, and the backend's code.
     static func redactedKeystoreMessage(_ error: KeystoreError?) -> String {

@@ -36,8 +36,13 @@ public struct KeyBrokerRequestContext: KeyBrokerContext, RequestContext {
     }
 
     public var organization: OrganizationID? { nil }
+}
 
-    public var maxUploadSize: Int { takenSnapshot?.maxRequestBytes ?? ServerSettings.defaultValue.maxRequestBytes }
+extension KeyBrokerContext {
+    /// The body limit of the request's configuration (`server.maxRequestBytes`).
+    public var maxUploadSize: Int { (try? snapshot.maxRequestBytes) ?? ServerSettings.defaultValue.maxRequestBytes }
+    /// Request bodies in the API's error shape.
     public var requestDecoder: APIRequestDecoder { APIRequestDecoder() }
+    /// JSON answers with `Cache-Control: no-store`.
     public var responseEncoder: APIResponseEncoder { APIResponseEncoder() }
 }

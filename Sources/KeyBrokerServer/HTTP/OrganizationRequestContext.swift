@@ -25,8 +25,4 @@ public struct OrganizationRequestContext: ChildRequestContext, KeyBrokerContext 
     }
 
     public var organization: OrganizationID? { organizationID }
-
-    public var maxUploadSize: Int { snapshot.maxRequestBytes }
-    public var requestDecoder: APIRequestDecoder { APIRequestDecoder() }
-    public var responseEncoder: APIResponseEncoder { APIResponseEncoder() }
 }

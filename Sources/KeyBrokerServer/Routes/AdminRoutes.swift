@@ -48,13 +48,7 @@ struct AdminRoutes: Sendable {
         let principal = try context.requireIdentity()
         let audit = support.audit
         do {
-            let result = try await runtime.reload {
-                do {
-                    try await audit.record(.reload, actor: principal.name, result: .ok)
-                } catch {
-                    throw BrokerError.auditFailed(error)
-                }
-            }
+            let result = try await runtime.reload(beforeSwap: audit.reload(by: principal.name))
             scheduler.runSoon()
             return ReloadView(
                 reloaded: true,

@@ -34,6 +34,17 @@ final class GenerationLimiter: Sendable {
         }
     }
 
+    /// Takes a slot, or refuses with the one message a caller sees for the cap (generations
+    /// and tests count alike) and counts the refusal.
+    func admit(_ organization: OrganizationID, limit: Int, now: Date, metrics: ServerMetrics) throws(BrokerError) {
+        guard let wait = acquire(organization, limit: limit, now: now) else { return }
+        metrics.generationRateLimited()
+        throw BrokerError.rateLimited(
+            retryAfter: wait,
+            "organization '\(organization)' had \(limit) key-pair generations or tests in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"
+        )
+    }
+
     /// Drops organizations with nothing in the window, at most once per window.
     private func sweep(_ state: inout State, now: Date) {
         guard now.timeIntervalSince(state.lastSweep) >= window else { return }

@@ -59,7 +59,7 @@ struct OrganizationRoutes: Sendable {
             keyPairSpec: policy.keyPairSpec.rawValue,
             currentKeyPair: current.map { KeyPairView($0, current: true) },
             nextRotation: broker.nextRotation(for: id, current: current),
-            lastRotationError: failure.map { principal.seesRedacted ? $0.redactedError : $0.error }
+            lastRotationError: failure.map { APIError.rotationError($0, redacted: principal.seesRedacted) }
         )
     }
 
@@ -113,30 +113,8 @@ struct OrganizationRoutes: Sendable {
                 for: id,
                 reason: .manual,
                 requestedBy: "token:\(principal.name)",
-                admit: { () throws(BrokerError) in
-                    if let wait = limiter.acquire(id, limit: limit, now: now()) {
-                        metrics.generationRateLimited()
-                        throw BrokerError.rateLimited(
-                            retryAfter: wait,
-                            "organization '\(id)' had \(limit) new key pairs in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"
-                        )
-                    }
-                },
-                beforeCommit: { record throws(BrokerError) in
-                    // Synced before the pair is committed: every stored pair has its audit line.
-                    do {
-                        try await audit.record(
-                            .generate,
-                            actor: principal.name,
-                            organization: id,
-                            keyPairID: record.id,
-                            result: .pending,
-                            durable: true
-                        )
-                    } catch {
-                        throw BrokerError.auditFailed(error)
-                    }
-                }
+                admit: { () throws(BrokerError) in try limiter.admit(id, limit: limit, now: now(), metrics: metrics) },
+                beforeCommit: audit.pendingGeneration(by: principal.name, for: id)
             )
             scheduler.clearFailure(for: id)
             if joined {
@@ -159,15 +137,10 @@ struct OrganizationRoutes: Sendable {
         // A test generates a key pair through the keystore as "change key now" does: it
         // counts against the same per-organization cap, and is audited before it runs.
         let limit = broker.config.server.generationsPerOrganizationPerMinute
-        if let wait = generationLimiter.acquire(id, limit: limit, now: runtime.now()) {
-            metrics.generationRateLimited()
-            throw support.mapped(
-                BrokerError.rateLimited(
-                    retryAfter: wait,
-                    "organization '\(id)' had \(limit) key-pair generations or tests in the last minute (server.limits.generationsPerOrganizationPerMinute); try again in \(wait) s"
-                ),
-                for: principal
-            )
+        do {
+            try generationLimiter.admit(id, limit: limit, now: runtime.now(), metrics: metrics)
+        } catch {
+            throw support.mapped(error, for: principal)
         }
         try await support.audited(.test, principal, organization: id, result: .pending)
         do {

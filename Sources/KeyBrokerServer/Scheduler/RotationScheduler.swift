@@ -21,8 +21,6 @@ public final class RotationScheduler: Sendable {
 
         /// The operator's message.
         public var error: String { cause.message }
-        /// What a caller scoped to some organizations may see of it.
-        public var redactedError: String { APIError(cause, redacted: true).message }
     }
 
     /// What one pass did.
@@ -157,22 +155,12 @@ public final class RotationScheduler: Sendable {
         await limiter.acquire()
         let audit = self.audit
         do {
-            let record = try await broker.generateKeyPair(for: organization, reason: reason, requestedBy: "scheduler") {
-                record throws(BrokerError) in
-                // Synced before the pair is committed: every stored pair has its audit line.
-                do {
-                    try await audit.record(
-                        .generate,
-                        actor: "scheduler",
-                        organization: organization,
-                        keyPairID: record.id,
-                        result: .pending,
-                        durable: true
-                    )
-                } catch {
-                    throw BrokerError.auditFailed(error)
-                }
-            }
+            let record = try await broker.generateKeyPair(
+                for: organization,
+                reason: reason,
+                requestedBy: "scheduler",
+                beforeCommit: audit.pendingGeneration(by: "scheduler", for: organization)
+            )
             failures.withLockedValue { $0[organization] = nil }
             metrics.rotation(reason: reason, succeeded: true)
             await audit.note(.generate, actor: "scheduler", organization: organization, keyPairID: record.id, result: .ok)

@@ -4,7 +4,7 @@ public import KeyBroker
 /// `audit:`: where the audit log goes, and what happens when it cannot be written.
 public struct AuditSettings: ConfigSection {
     public static let key = "audit"
-    public static var defaultValue: AuditSettings { .default }
+    public static let defaultValue = AuditSettings(destination: .stderr, onFailure: .refuse)
 
     /// Where records go.
     public enum Destination: Sendable, Hashable {
@@ -27,9 +27,6 @@ public struct AuditSettings: ConfigSection {
     /// What a key operation does when its record cannot be written.
     public var onFailure: FailurePolicy
 
-    /// Standard error, refusing operations that cannot be audited.
-    public static let `default` = AuditSettings(destination: .stderr, onFailure: .refuse)
-
     /// Creates the settings.
     public init(destination: Destination, onFailure: FailurePolicy) {
         self.destination = destination
@@ -39,7 +36,7 @@ public struct AuditSettings: ConfigSection {
 
 extension AuditSettings {
     public static func read(_ node: ConfigNode, context: PluginContext) -> AuditSettings {
-        var settings = AuditSettings.default
+        var settings = AuditSettings.defaultValue
         guard let mapping = node.mapping() else { return settings }
         defer { mapping.reportUnknownKeys() }
         if let destination = mapping["destination"]?.nonEmptyString() {

@@ -20,13 +20,11 @@ public struct SchedulerSettings: ConfigSection {
     /// The longest wait before a failed rotation is tried again (backoff doubles up to it).
     public var maxRetryDelay: Duration = .seconds(3600)
 
-    /// The defaults.
-    public static let `default` = SchedulerSettings()
 }
 
 extension SchedulerSettings {
     public static func read(_ node: ConfigNode, context: PluginContext) -> SchedulerSettings {
-        var settings = SchedulerSettings.default
+        var settings = SchedulerSettings.defaultValue
         guard let mapping = node.mapping() else { return settings }
         defer { mapping.reportUnknownKeys() }
         if let value = mapping["enabled"]?.bool() { settings.enabled = value }

@@ -20,15 +20,13 @@ public struct ServerSettings: ConfigSection {
     /// concurrent requests for one organization share one generation and count once.
     public var generationsPerOrganizationPerMinute = 6
 
-    /// The defaults.
-    public static let `default` = ServerSettings()
 }
 
 extension ServerSettings {
     public static func read(_ node: ConfigNode, context: PluginContext) -> ServerSettings {
-        guard let mapping = node.mapping() else { return .default }
+        guard let mapping = node.mapping() else { return .defaultValue }
         defer { mapping.reportUnknownKeys() }
-        var settings = ServerSettings.default
+        var settings = ServerSettings.defaultValue
         if let readiness = mapping["readiness"]?.mapping() {
             settings.strictReadiness = readiness["strict"]?.bool() ?? false
             readiness.reportUnknownKeys()
