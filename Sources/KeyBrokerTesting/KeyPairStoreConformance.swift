@@ -176,7 +176,7 @@ public struct KeyPairStoreConformance: Sendable {
 }
 
 /// Records for store tests.
-public enum StoreSamples {
+package enum StoreSamples {
     /// A pair of `organization` with a real RSA-2048 public key (shared by all samples).
     public static func record(
         for organization: OrganizationID,
@@ -205,7 +205,7 @@ public enum StoreSamples {
 
 extension OrganizationID {
     /// An organization id for tests: a wrong literal is a test failure, not a trap.
-    public static func checked(_ value: String) throws -> OrganizationID {
+    package static func checked(_ value: String) throws -> OrganizationID {
         guard let id = OrganizationID(value) else { throw ConformanceError(OrganizationID.invalidMessage(value)) }
         return id
     }

@@ -41,6 +41,25 @@ struct HTTPLayerTests {
         }
     }
 
+    @Test(
+        "a malformed organization id is 400 whatever the token: none, unknown or valid; a well-formed one without a token is 401",
+        arguments: [nil, "kb_not-a-token", "admin"] as [String?]
+    )
+    func organizationIdBeforeToken(_ token: String?) async throws {
+        let fixture = try await ServerFixture.make()
+        try await fixture.test { client in
+            for path in ["/v1/orgs/..%2Fetc/public-key", "/v1/orgs/-lead/keypairs", "/v1/orgs/a%00b"] {
+                try await client.execute(uri: path, method: .get, headers: fixture.headers(token)) { response in
+                    #expect(response.status == .badRequest, "\(path) with \(token ?? "no token"): \(response.status)")
+                    #expect(response.errorCode == "bad_request")
+                }
+            }
+            try await client.execute(uri: "/v1/orgs/acme", method: .get, headers: fixture.headers(token)) { response in
+                #expect(response.status == (token == "admin" ? .ok : .unauthorized), "\(token ?? "no token")")
+            }
+        }
+    }
+
     @Test("one snapshot per request: with reloads racing requests, a request authenticated by one configuration is served by it")
     func snapshotPerRequest() async throws {
         let fixture = try await ServerFixture.make()

@@ -76,7 +76,9 @@ struct ServerFixture: Sendable {
         let server = try await KeyBrokerServer(
             loaded: loaded,
             source: { () throws(ConfigError) in try loader.load(path: path) },
-            loadCandidate: { text throws(ConfigError) in try loader.loadCandidate(text: text, field: "keystore", source: "request body", relativeTo: path) },
+            loadCandidate: { text throws(ConfigError) in
+                try loader.loadCandidate(text: text, field: "keystore", source: "request body", relativeTo: path)
+            },
             store: makeStore(try SQLiteKeyPairStore(settings)),
             now: now,
             logger: logger

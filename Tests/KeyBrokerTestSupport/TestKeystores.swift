@@ -110,11 +110,13 @@ struct CountingKeystore: Keystore {
     static func counts(_ name: String) -> Counts { counts.withLock { $0[name] ?? Counts() } }
     static func reset(_ name: String) { counts.withLock { $0[name] = Counts() } }
 
-    private func tracked<T>(_ update: (inout Counts) -> Void, _ body: () async throws(KeystoreError) -> T) async throws(KeystoreError) -> T
-    {
+    private func tracked<T>(
+        counting call: WritableKeyPath<Counts, Int>,
+        _ body: () async throws(KeystoreError) -> T
+    ) async throws(KeystoreError) -> T {
         Self.counts.withLock { all in
             var entry = all[name] ?? Counts()
-            update(&entry)
+            entry[keyPath: call] += 1
             entry.running += 1
             entry.maxRunning = max(entry.maxRunning, entry.running)
             all[name] = entry
@@ -125,11 +127,11 @@ struct CountingKeystore: Keystore {
     }
 
     func generateKeyPair(_ spec: KeyPairSpec, context: EncryptionContext) async throws(KeystoreError) -> GeneratedKeyPair {
-        try await tracked({ $0.generate += 1 }) { () throws(KeystoreError) in try await inner.generateKeyPair(spec, context: context) }
+        try await tracked(counting: \.generate) { () throws(KeystoreError) in try await inner.generateKeyPair(spec, context: context) }
     }
 
     func decryptPrivateKey(_ wrapped: WrappedPrivateKey, context: EncryptionContext) async throws(KeystoreError) -> PrivateKeyMaterial {
-        try await tracked({ $0.decrypt += 1 }) { () throws(KeystoreError) in try await inner.decryptPrivateKey(wrapped, context: context) }
+        try await tracked(counting: \.decrypt) { () throws(KeystoreError) in try await inner.decryptPrivateKey(wrapped, context: context) }
     }
 
     func checkHealth() async -> KeystoreHealth { .healthy("counting test keystore") }

@@ -93,9 +93,9 @@ struct RecordingTests {
     /// Applies `change` to an encrypted file and expects decryption to fail with `expected`;
     /// no output file may appear.
     private func expectFailure(
-        _ change: (inout Data, RecordingHeader) -> Void,
         plaintextSize: Int = 5 * 1024 + 100,
-        _ expected: @escaping (any Error) -> Bool,
+        _ change: (inout Data, RecordingHeader) -> Void,
+        expecting expected: @escaping (any Error) -> Bool,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
         let broker = try await broker()
@@ -127,63 +127,107 @@ struct RecordingTests {
 
     @Test("damaged headers: bad magic, unknown version, another organization, an unknown key pair, a damaged wrapped key or nonce")
     func headerTampering() async throws {
-        try await expectFailure({ data, _ in data[0] = UInt8(ascii: "X") }) { ($0 as? RecordingError) == .badMagic }
-        try await expectFailure({ data, _ in data[4] = 9 }) { ($0 as? RecordingError) == .unknownVersion(9) }
+        try await expectFailure { data, _ in
+            data[0] = UInt8(ascii: "X")
+        } expecting: {
+            ($0 as? RecordingError) == .badMagic
+        }
+        try await expectFailure { data, _ in
+            data[4] = 9
+        } expecting: {
+            ($0 as? RecordingError) == .unknownVersion(9)
+        }
         // Organization "acme" -> "acmf": the broker finds no such pair for that organization.
-        try await expectFailure({ data, _ in data[10] ^= 0x03 }) { ($0 as? BrokerError)?.kind == .notFound }
+        try await expectFailure { data, _ in
+            data[10] ^= 0x03
+        } expecting: {
+            ($0 as? BrokerError)?.kind == .notFound
+        }
         // Key pair id: unknown pair.
-        try await expectFailure({ data, _ in data[7 + 4 + 3] ^= 0x01 }) {
+        try await expectFailure { data, _ in
+            data[7 + 4 + 3] ^= 0x01
+        } expecting: {
             ($0 as? BrokerError)?.message.contains("has no key pair") == true
         }
         // The wrapped data key: RSA-OAEP refuses it.
-        try await expectFailure({ data, header in data[7 + 4 + 16 + 1 + 2 + 100] ^= 0x01 }) { ($0 as? BrokerError)?.kind == .invalidInput }
+        try await expectFailure { data, header in
+            data[7 + 4 + 16 + 1 + 2 + 100] ^= 0x01
+        } expecting: {
+            ($0 as? BrokerError)?.kind == .invalidInput
+        }
         // The nonce prefix: every segment fails, the first first.
-        try await expectFailure({ data, header in data[header.encoded.count - 5] ^= 0x01 }) {
+        try await expectFailure { data, header in
+            data[header.encoded.count - 5] ^= 0x01
+        } expecting: {
             ($0 as? RecordingError) == .authenticationFailed(segment: 0)
         }
         // A file that is not a recording at all.
-        try await expectFailure({ data, _ in data = Data("hello, this is not a recording".utf8) }) { ($0 as? RecordingError) == .badMagic }
-        try await expectFailure({ data, header in data = data.prefix(20) }) {
+        try await expectFailure { data, _ in
+            data = Data("hello, this is not a recording".utf8)
+        } expecting: {
+            ($0 as? RecordingError) == .badMagic
+        }
+        try await expectFailure { data, header in
+            data = data.prefix(20)
+        } expecting: {
             if case .truncatedHeader = $0 as? RecordingError { true } else { false }
         }
     }
 
     @Test("damaged bodies: a flipped bit, truncation, reordering, duplication and appending are all detected")
     func bodyTampering() async throws {
-        try await expectFailure({ data, header in data[Self.segment(header, 2).lowerBound + 7] ^= 0x40 }) {
+        try await expectFailure { data, header in
+            data[Self.segment(header, 2).lowerBound + 7] ^= 0x40
+        } expecting: {
             ($0 as? RecordingError) == .authenticationFailed(segment: 2)
         }
         // Truncated at a segment boundary: the final segment is missing.
-        try await expectFailure({ data, header in data = data.prefix(Self.segment(header, 5).lowerBound) }) {
+        try await expectFailure { data, header in
+            data = data.prefix(Self.segment(header, 5).lowerBound)
+        } expecting: {
             ($0 as? RecordingError) == .truncated(afterSegment: 4)
         }
-        try await expectFailure({ data, header in data = data.prefix(Self.segment(header, 1).lowerBound) }) {
+        try await expectFailure { data, header in
+            data = data.prefix(Self.segment(header, 1).lowerBound)
+        } expecting: {
             ($0 as? RecordingError) == .truncated(afterSegment: 0)
         }
         // Truncated in the middle of a segment.
-        try await expectFailure({ data, header in data = data.prefix(Self.segment(header, 3).lowerBound + 500) }) {
+        try await expectFailure { data, header in
+            data = data.prefix(Self.segment(header, 3).lowerBound + 500)
+        } expecting: {
             ($0 as? RecordingError) == .authenticationFailed(segment: 3)
         }
         // Only the header left.
-        try await expectFailure({ data, header in data = data.prefix(header.encoded.count) }) { ($0 as? RecordingError) == .noSegments }
+        try await expectFailure { data, header in
+            data = data.prefix(header.encoded.count)
+        } expecting: {
+            ($0 as? RecordingError) == .noSegments
+        }
         // Two segments swapped.
-        try await expectFailure({ data, header in
+        try await expectFailure { data, header in
             let (one, two) = (data[Self.segment(header, 1)], data[Self.segment(header, 2)])
             data.replaceSubrange(Self.segment(header, 1), with: two)
             data.replaceSubrange(Self.segment(header, 2), with: one)
-        }) { ($0 as? RecordingError) == .authenticationFailed(segment: 1) }
+        } expecting: {
+            ($0 as? RecordingError) == .authenticationFailed(segment: 1)
+        }
         // A segment duplicated.
-        try await expectFailure({ data, header in
+        try await expectFailure { data, header in
             data.insert(contentsOf: data[Self.segment(header, 1)], at: Self.segment(header, 2).lowerBound)
-        }) {
+        } expecting: {
             ($0 as? RecordingError) == .authenticationFailed(segment: 2)
         }
         // Bytes appended after the final segment.
-        try await expectFailure({ data, _ in data.append(Data(repeating: 0, count: 40)) }) {
+        try await expectFailure { data, _ in
+            data.append(Data(repeating: 0, count: 40))
+        } expecting: {
             if case .authenticationFailed = $0 as? RecordingError { true } else { false }
         }
         // A copy of the final (full) segment appended: data after the final segment.
-        try await expectFailure({ data, header in data.append(data.suffix(header.segmentSize + 16)) }, plaintextSize: 4 * 1024) {
+        try await expectFailure(plaintextSize: 4 * 1024) { data, header in
+            data.append(data.suffix(header.segmentSize + 16))
+        } expecting: {
             ($0 as? RecordingError) == .trailingData(afterSegment: 3)
         }
     }

@@ -94,7 +94,7 @@ public final class MemoryKeyPairStore: KeyPairStore {
 
     /// Makes the pair `id` behave as a stored row that cannot be read back (for conformance
     /// tests of the corrupt-record contract).
-    public func simulateCorruption(of id: UUID, problem: String = "simulated corruption") {
+    package func simulateCorruption(of id: UUID, problem: String = "simulated corruption") {
         state.withLock { state in
             for index in state.rows.indices where state.rows[index].record.id == id {
                 state.rows[index].corruption = problem

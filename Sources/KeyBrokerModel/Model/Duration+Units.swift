@@ -1,13 +1,13 @@
-public import Foundation
+package import Foundation
 
 extension Duration {
     /// The duration in seconds.
-    public var seconds: TimeInterval {
+    package var seconds: TimeInterval {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 
     /// The duration in milliseconds.
-    public var milliseconds: Double {
+    package var milliseconds: Double {
         Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
     }
 }

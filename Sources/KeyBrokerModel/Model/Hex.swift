@@ -1,9 +1,9 @@
-public import Foundation
+import Foundation
 
 extension Data {
     /// The bytes as lowercase hex, two digits a byte: how key ids, fingerprints and token
     /// hashes are written.
-    public func hexEncodedString() -> String {
+    package func hexEncodedString() -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(count * 2)
@@ -15,7 +15,7 @@ extension Data {
     }
 
     /// Bytes from hex (either case); `nil` when `hex` has an odd length or a non-hex character.
-    public init?(hexEncoded hex: String) {
+    package init?(hexEncoded hex: String) {
         let utf8 = Array(hex.utf8)
         guard utf8.count.isMultiple(of: 2) else { return nil }
         func value(_ digit: UInt8) -> UInt8? {

@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 import HummingbirdAuth
 import KeyBroker
 
@@ -6,9 +6,9 @@ import KeyBroker
 /// otherwise `401` (no identity) or `403`, each with an audit record. The permission is
 /// checked before anything is looked up, so a caller outside its scope gets the same `403`
 /// whether or not the organization exists.
-public struct RequirePermission<Context: KeyBrokerContext>: RouterMiddleware {
+struct RequirePermission<Context: KeyBrokerContext>: RouterMiddleware {
     /// For whom the permission must hold.
-    public enum Scope: Sendable {
+    enum Scope: Sendable {
         /// The organization of the path (`/v1/orgs/{org}/…`).
         case organization
         /// Any organization: a scoped token sees its own organizations only (`/v1/status`).
@@ -22,13 +22,13 @@ public struct RequirePermission<Context: KeyBrokerContext>: RouterMiddleware {
     let audit: AuditLog
 
     /// Creates the middleware.
-    public init(_ permissions: [Permission], for scope: Scope, audit: AuditLog) {
+    init(_ permissions: [Permission], for scope: Scope, audit: AuditLog) {
         self.permissions = permissions
         self.scope = scope
         self.audit = audit
     }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let principal = context.identity else {
             await audit.note(.access, actor: "anonymous", result: .unauthenticated)
             throw APIError.unauthenticated
