@@ -1,8 +1,6 @@
 import Foundation
-import HTTPTypes
 import Hummingbird
 import KeyBroker
-import NIOCore
 import NIOFoundationEssentialsCompat
 
 /// `/livez` and `/readyz`: no auth, no backend call, pre-encoded bodies. State
@@ -78,25 +76,4 @@ struct Probes: Sendable {
             body: .init(byteBuffer: ByteBuffer(data: try APIJSON.encoder.encode(verbose)))
         )
     }
-}
-
-/// The `?verbose` readiness body: per-component state, no secrets.
-struct VerboseReadiness: Encodable {
-    struct Keystore: Encodable {
-        let name: String
-        let type: String
-        let healthy: Bool
-        let since: Date
-        let errorKind: String?
-        let backendCode: String?
-    }
-    struct Store: Encodable {
-        let reachable: Bool
-        let checkedAt: Date?
-        /// `unavailable` or `damaged`; the message (which names the file) is in /v1/status.
-        let errorKind: String?
-    }
-    let status: String
-    let store: Store
-    let keystores: [Keystore]
 }

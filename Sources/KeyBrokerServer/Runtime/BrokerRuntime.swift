@@ -3,18 +3,6 @@ public import KeyBroker
 public import Logging
 import NIOConcurrencyHelpers
 
-/// What one request is served with: the broker and the tokens of one configuration, taken
-/// together when the request arrives (``BrokerRuntime/snapshot``).
-public struct RuntimeSnapshot: Sendable {
-    /// The broker in force.
-    public let broker: Broker
-    /// The tokens of the same configuration.
-    public let authenticator: TokenAuthenticator
-
-    /// The body limit of that configuration.
-    var maxRequestBytes: Int { broker.config.server.maxRequestBytes }
-}
-
 /// The broker in force, swapped whole on reload: a request sees the old broker or the new
 /// one, never a mix.
 public final class BrokerRuntime: Sendable {
@@ -167,9 +155,4 @@ public final class BrokerRuntime: Sendable {
         }
         return ReloadResult(changedOrganizations: changed, warnings: loaded.warnings)
     }
-}
-
-/// Another reload is running.
-public struct ReloadInProgress: Error, CustomStringConvertible {
-    public var description: String { "a reload is already in progress; try again in a moment" }
 }

@@ -15,34 +15,6 @@ public struct AuthSettings: ConfigSection {
     }
 }
 
-/// One API token, stored as the SHA-256 of the token so the file never holds a usable secret.
-public struct TokenSettings: Sendable, Hashable {
-    /// A name for audit logs.
-    public let name: String
-    /// The lowercase hex SHA-256 of the token.
-    public let sha256: String
-    /// What the token may do.
-    public let permissions: Set<Permission>
-    /// The organizations it may do it for; `nil` means all (`"*"`).
-    public let organizations: Set<OrganizationID>?
-
-    /// Creates a token entry.
-    public init(name: String, sha256: String, permissions: Set<Permission>, organizations: Set<OrganizationID>?) {
-        self.name = name
-        self.sha256 = sha256
-        self.permissions = permissions
-        self.organizations = organizations
-    }
-}
-
-/// A permission an API token can hold.
-public enum Permission: String, CaseIterable, Sendable, Hashable {
-    case viewKeys = "encryption-key:view"
-    case editKeys = "encryption-key:edit"
-    case encrypt = "recording:encrypt"
-    case decrypt = "recording:decrypt"
-}
-
 extension AuthSettings {
     public static func read(_ node: ConfigNode, context: PluginContext) -> AuthSettings {
         guard let mapping = node.mapping() else { return AuthSettings(tokens: []) }

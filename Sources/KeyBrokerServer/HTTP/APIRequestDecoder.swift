@@ -3,21 +3,6 @@ public import Hummingbird
 import NIOCore
 import NIOFoundationCompat
 
-/// Encodes every JSON answer of the API: sorted keys, ISO 8601 dates, and
-/// `Cache-Control: no-store` (answers carry tokens' views and, for unwraps, data keys).
-public struct APIResponseEncoder: ResponseEncoder {
-    public init() {}
-
-    public func encode(_ value: some Encodable, from request: Request, context: some RequestContext) throws -> Response {
-        let data = try APIJSON.encoder.encode(value)
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/json", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(data: data))
-        )
-    }
-}
-
 /// Decodes request bodies, refusing in the API's error shape: a body over the context's
 /// limit (`server.maxRequestBytes`) is `413 body_too_large`, a body that is not the expected
 /// JSON `400 bad_request` naming the field.

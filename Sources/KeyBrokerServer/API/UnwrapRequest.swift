@@ -1,6 +1,3 @@
-import Foundation
-import KeyBroker
-
 /// `POST /v1/orgs/{org}/unwrap` request.
 public struct UnwrapRequest: Codable, Sendable {
     public let keyPairId: String
@@ -11,9 +8,4 @@ public struct UnwrapRequest: Codable, Sendable {
         self.keyPairId = keyPairId
         self.wrappedKey = wrappedKey
     }
-}
-
-/// `POST /v1/orgs/{org}/unwrap` response.
-public struct UnwrapResponse: Codable, Sendable {
-    public let dataKey: String
 }

@@ -1,0 +1,22 @@
+import Foundation
+
+/// The `?verbose` readiness body: per-component state, no secrets.
+struct VerboseReadiness: Encodable {
+    struct Keystore: Encodable {
+        let name: String
+        let type: String
+        let healthy: Bool
+        let since: Date
+        let errorKind: String?
+        let backendCode: String?
+    }
+    struct Store: Encodable {
+        let reachable: Bool
+        let checkedAt: Date?
+        /// `unavailable` or `damaged`; the message (which names the file) is in /v1/status.
+        let errorKind: String?
+    }
+    let status: String
+    let store: Store
+    let keystores: [Keystore]
+}
