@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "LocalFileKeystore", targets: ["LocalFileKeystore"]),
         .library(name: "AWSKMSKeystore", targets: ["AWSKMSKeystore"]),
         .library(name: "KeyBrokerServer", targets: ["KeyBrokerServer"]),
+        .library(name: "KeyBrokerPlugins", targets: ["KeyBrokerPlugins"]),
         .executable(name: "keybroker", targets: ["keybroker"]),
     ],
     dependencies: [
@@ -109,6 +110,12 @@ let package = Package(
             path: "Plugins/AWSKMSKeystore",
             swiftSettings: strictSettings
         ),
+        // The list of the keystore plugins KeyBroker ships (the executable and the tests use it).
+        .target(
+            name: "KeyBrokerPlugins",
+            dependencies: ["KeyBroker", "NoneKeystore", "LocalFileKeystore", "AWSKMSKeystore"],
+            swiftSettings: strictSettings
+        ),
         // HTTP: probes, admin and data API, auth, scheduler, metrics, audit. No concrete keystore.
         .target(
             name: "KeyBrokerServer",
@@ -139,6 +146,7 @@ let package = Package(
                 "LocalFileKeystore",
                 "AWSKMSKeystore",
                 "KeyBrokerServer",
+                "KeyBrokerPlugins",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -165,6 +173,7 @@ let package = Package(
                 "KeyBroker",
                 "KeyBrokerSQLite",
                 "KeyBrokerServer",
+                "KeyBrokerPlugins",
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",

@@ -15,11 +15,15 @@ need() {
   fi
 }
 
+# KEYBROKER_BIN=path measures that keybroker binary instead (e.g. an older commit's release
+# build, for a before/after with the same references and method).
 build_release() {
   echo "building keybroker (release)…" >&2
-  swift build -c release --product keybroker --scratch-path .build-release >&2
+  if [ -z "${KEYBROKER_BIN:-}" ]; then
+    swift build -c release --product keybroker --scratch-path .build-release >&2
+  fi
   swift build -c release --product rsa-reference --scratch-path .build-release >&2
-  bin=$PWD/.build-release/release/keybroker
+  bin=${KEYBROKER_BIN:-$PWD/.build-release/release/keybroker}
   rsa_reference=$PWD/.build-release/release/rsa-reference
 }
 

@@ -2,6 +2,7 @@ import AWSKMSKeystore
 import ArgumentParser
 import Foundation
 import KeyBroker
+import KeyBrokerPlugins
 import KeyBrokerSQLite
 import KeyBrokerServer
 import LocalFileKeystore
@@ -16,17 +17,13 @@ struct ConfigOptions: ParsableArguments {
     @Flag(name: .long, help: "Log what the broker does to stderr.")
     var verbose = false
 
-    /// The plugins this executable ships. Adding a keystore type = one line here.
+    /// The plugins this executable ships (``BuiltInKeystores``).
     static func registry() -> KeystoreRegistry {
-        var registry = KeystoreRegistry()
         do {
-            try registry.register(NoneKeystorePlugin.self)
-            try registry.register(LocalFileKeystorePlugin.self)
-            try registry.register(AWSKMSKeystorePlugin.self)
+            return try BuiltInKeystores.registry()
         } catch {
             fatalError("built-in keystore plugins conflict: \(error)")
         }
-        return registry
     }
 
     var logger: Logger {

@@ -275,12 +275,12 @@ struct ReviewFindingTests {
     func wrongSizeCostsNoKeystoreCall() async throws {
         let fixture = try await ServerFixture.make(
             body: ServerFixture.configBody(
-                organizations: "{ acme: { keystore: counted } }",
-                extraKeystores: "  counted: { type: test-counting }",
+                organizations: "{ acme: { keystore: counted-size } }",
+                extraKeystores: "  counted-size: { type: test-counting }",
                 extra: "privateKeyCache: { maxAge: 0s }\n"
             )
         )
-        CountingKeystore.reset("counted")
+        CountingKeystore.reset("counted-size")
         let pair = try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
         try await fixture.test { client in
             try await client.execute(
@@ -294,7 +294,7 @@ struct ReviewFindingTests {
                 #expect($0.status == .badRequest)
             }
         }
-        #expect(CountingKeystore.counts("counted").decrypt == 0)
+        #expect(CountingKeystore.counts("counted-size").decrypt == 0)
     }
 
     @Test("keys generate from the CLI writes its audit lines where the server does, and is refused when it cannot")

@@ -45,7 +45,7 @@ struct ServerFixture: Sendable {
     }
 
     static func tokenHash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Data(SHA256.hash(data: Data(token.utf8))).hexEncodedString()
     }
 
     /// The default body: `local` (local-file), `other` (local-file), `plain` (none), plus extra keystores.
