@@ -331,6 +331,28 @@ struct ConfigEdgeCaseTests {
         )
     }
 
+    @Test("the hash of an empty token is refused: it would admit a blank bearer token")
+    func emptyTokenHash() throws {
+        for hash in [
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        ] {
+            #expect(
+                try lines(
+                    """
+                    storage: { sqlite: { path: db.sqlite } }
+                    keystores: { local: { type: none } }
+                    auth:
+                      tokens:
+                        - { name: a, sha256: \(hash), permissions: [recording:decrypt], orgs: [acme] }
+                    """
+                ) == [
+                    "F:5:26: error: 'auth.tokens[0].sha256' is the SHA-256 of an empty string, which would admit a request with a blank token; create a token with: keybroker token create"
+                ]
+            )
+        }
+    }
+
     @Test("${VAR:-default} applies to empty variables too; an unclosed ${ is an error")
     func environmentEdges() throws {
         let yaml = """

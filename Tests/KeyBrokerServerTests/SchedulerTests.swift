@@ -188,6 +188,29 @@ struct PrivateKeyCacheTests {
         #expect(CountingKeystore.counts("counted").decrypt == 1)
     }
 
+    @Test("after a reload, a key that a request on the old broker decrypts is never served by the new broker")
+    func reloadStartsAnEmptyCache() async throws {
+        let body = ServerFixture.configBody(
+            organizations: "{ acme: { keystore: counted-reload } }",
+            extraKeystores: "  counted-reload: { type: test-counting }",
+            extra: "privateKeyCache: { maxAge: 5m, maxUses: 1000 }\n"
+        )
+        let fixture = try await ServerFixture.make(body: body)
+        CountingKeystore.reset("counted-reload")
+        let old = fixture.server.runtime.broker
+        let pair = try await old.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        _ = try await fixture.server.runtime.reload()
+        // A request that took the old snapshot and reaches the keystore only now.
+        #expect(try await unwrap(old, pair))
+        #expect(CountingKeystore.counts("counted-reload").decrypt == 1)
+        let new = fixture.server.runtime.broker
+        #expect(new !== old)
+        #expect(try await unwrap(new, pair))
+        #expect(CountingKeystore.counts("counted-reload").decrypt == 2, "the new broker decrypted through its own keystore")
+        #expect(try await unwrap(new, pair))
+        #expect(CountingKeystore.counts("counted-reload").decrypt == 2, "and then serves from its own cache")
+    }
+
     @Test("maxEntries bounds the keys held, oldest first, through many loads and drops")
     func entriesBounded() async throws {
         let clock = TestClock(Date())

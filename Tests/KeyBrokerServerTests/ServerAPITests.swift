@@ -135,6 +135,15 @@ struct AuthTests {
         for variant in ["\(token)\n", "\u{00A0}\(token)", "\(token.dropLast()) \(token.suffix(1))", "", " \t ", String(token.dropFirst())] {
             #expect(authenticator.authenticate(authorization: "Bearer \(variant)") == nil, "\(variant.debugDescription) must not match")
         }
+        // Even a token list holding the empty string's hash (the loader refuses one) admits
+        // no blank token.
+        let emptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  // sha256sum </dev/null
+        let blank = TokenAuthenticator(
+            AuthSettings(tokens: [TokenSettings(name: "blank", sha256: emptyHash, permissions: [.viewKeys], organizations: nil)])
+        )
+        for header in ["Bearer ", "Bearer \t", "Bearer  \t "] {
+            #expect(blank.authenticate(authorization: header) == nil, "\(header.debugDescription) must not authenticate")
+        }
     }
 }
 
@@ -395,6 +404,26 @@ struct APITests {
                 let diagnostic = try response.json(ErrorBody.self).error.diagnostics?.first
                 #expect(diagnostic?.message.contains("unknown key 'bogus'") == true, "\(response.text)")
                 #expect(diagnostic?.file == "request body" && diagnostic?.line == 2 && diagnostic?.column == 20, "\(response.text)")
+            }
+            // Bodies of the wrong shape or size: a clear refusal each, nothing tested.
+            let padding = String(repeating: " ", count: 16 * 1024)
+            let refusals: [(body: String, status: HTTPResponse.Status, says: String)] = [
+                ("not json", .badRequest, "must be a JSON object"),
+                ("[1, 2]", .badRequest, "must be a JSON object"),
+                ("{\"keystore\": \"none\"}", .badRequest, "exactly one field, 'keystore'"),
+                ("{\"keystore\": {\"type\": \"none\"}, \"more\": 1}", .badRequest, "exactly one field, 'keystore'"),
+                ("{\"keystore\": {\"type\": \"none\"}}" + padding, .contentTooLarge, "larger than 16384 bytes"),
+            ]
+            for refusal in refusals {
+                try await client.execute(
+                    uri: "/v1/orgs/acme/test",
+                    method: .post,
+                    headers: fixture.headers("admin"),
+                    body: ByteBuffer(string: refusal.body)
+                ) { response in
+                    #expect(response.status == refusal.status, "\(refusal.body.prefix(60))")
+                    #expect(response.text.contains(refusal.says), "\(response.text)")
+                }
             }
             try await client.execute(uri: "/v1/orgs/acme/test", method: .post, headers: fixture.headers("acme-recorder")) {
                 #expect($0.status == .forbidden)

@@ -10,7 +10,9 @@ import Synchronization
 /// appears: a few of any of them on that pool stop every other task, the probes included,
 /// which is how one tenant could take a replica out of its load balancer. CPU work gets one
 /// serial queue per core and lane (so it never uses more than the cores, and the OS still
-/// time-slices the server's threads in); file I/O gets a queue of its own.
+/// time-slices the server's threads in); file I/O gets a queue of its own. In `keybroker`,
+/// the cooperative pool *is* NIO's event loops (see `KeyBrokerCommand.main`), so work that
+/// blocks there would also stall every connection on that loop.
 public enum BlockingWork {
     /// Which queues CPU work runs on. Key generation (up to a second) and decryption
     /// (milliseconds, on the unwrap path) have queues of their own, so that an unwrap never

@@ -19,11 +19,12 @@ public struct APIRequestDecoder: RequestDecoder {
     }
 
     /// The whole body, at most `limit` bytes.
-    static func collect(_ request: Request, upTo limit: Int) async throws -> ByteBuffer {
+    /// - Parameter limitName: what sets the limit, for the refusal.
+    static func collect(_ request: Request, upTo limit: Int, limitName: String = "server.maxRequestBytes") async throws -> ByteBuffer {
         do {
             return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(limit) bytes (server.maxRequestBytes)")
+            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(limit) bytes (\(limitName))")
         }
     }
 

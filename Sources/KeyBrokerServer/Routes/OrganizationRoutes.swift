@@ -16,6 +16,9 @@ struct OrganizationRoutes: Sendable {
     let loadCandidate: KeyBrokerServer.CandidateLoader
     let generationLimiter: GenerationLimiter
 
+    /// The largest candidate a test accepts: a keystore's settings are a few hundred bytes.
+    static let maximumCandidateBytes = 16 * 1024
+
     /// The routes, relative to `/v1/orgs/{org}`.
     func collection() -> RouteCollection<OrganizationRequestContext> {
         let routes = RouteCollection(context: OrganizationRequestContext.self)
@@ -159,7 +162,11 @@ struct OrganizationRoutes: Sendable {
         context: OrganizationRequestContext,
         principal: Principal
     ) async throws -> (settings: KeystoreSettings, keystore: any Keystore)? {
-        let buffer = try await APIRequestDecoder.collect(request, upTo: context.maxUploadSize)
+        let buffer = try await APIRequestDecoder.collect(
+            request,
+            upTo: min(context.maxUploadSize, Self.maximumCandidateBytes),
+            limitName: "the largest candidate keystore a test accepts"
+        )
         guard buffer.readableBytes > 0 else { return nil }
         // A candidate makes the server call a backend of the caller's choosing: only operators
         // (edit for every organization) may send one. What it may ask for (no paths, no
@@ -173,23 +180,28 @@ struct OrganizationRoutes: Sendable {
             )
         }
         let body = Data(buffer: buffer)
-        // The shape is checked as JSON (YAML, which the loader reads, would also take other
-        // forms); the text is then loaded as sent, so that messages point into it.
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-            throw APIError.badRequest(
-                "the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore"
-            )
+        let loadCandidate = self.loadCandidate
+        // Parsing is CPU work proportional to the body: off the event loops.
+        let loaded = await BlockingWork.cpu { () -> Result<(settings: KeystoreSettings, keystore: any Keystore), APIError> in
+            // The shape is checked as JSON (YAML, which the loader reads, would also take other
+            // forms); the text is then loaded as sent, so that messages point into it.
+            guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                return .failure(
+                    .badRequest("the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore")
+                )
+            }
+            guard object["keystore"] is [String: Any], object.count == 1 else {
+                return .failure(
+                    .badRequest("the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'")
+                )
+            }
+            do throws(ConfigError) {
+                return .success(try loadCandidate(String(decoding: body, as: UTF8.self)))
+            } catch {
+                return .failure(APIError(error))
+            }
         }
-        guard object["keystore"] is [String: Any], object.count == 1 else {
-            throw APIError.badRequest(
-                "the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'"
-            )
-        }
-        do {
-            return try loadCandidate(String(decoding: body, as: UTF8.self))
-        } catch {
-            throw APIError(error)
-        }
+        return try loaded.get()
     }
 
     @Sendable func unwrap(_ request: Request, _ context: OrganizationRequestContext) async throws -> UnwrapResponse {

@@ -14,7 +14,10 @@ public final class BrokerRuntime: Sendable {
     private let reloading = NIOLockedValueBox(false)
     let source: ConfigSource
     let store: any KeyPairStore
-    let cache: PrivateKeyCache
+    /// The private-key cache's limits, as read at start (they take effect at a restart). Each
+    /// broker gets its own cache: a decryption that a request on an old broker finishes after
+    /// a reload lands in the old broker's cache, never in the new one's.
+    let cachePolicy: PrivateKeyCachePolicy
     /// Joins concurrent generations for one organization, across reloads.
     let generations = GenerationCoalescer()
     let metrics: ServerMetrics
@@ -48,13 +51,13 @@ public final class BrokerRuntime: Sendable {
         self.metrics = metrics
         self.now = now
         self.logger = logger
-        cache = PrivateKeyCache(policy: loaded.config.privateKeyCache, now: now, onEvent: { metrics.cache($0) })
+        cachePolicy = loaded.config.privateKeyCache
         monitor = HealthMonitor(now: now, logger: logger)
         self.store = InstrumentedStore(inner: store, monitor: monitor)
         let broker = try await Self.open(
             loaded,
             store: self.store,
-            cache: cache,
+            cachePolicy: cachePolicy,
             generations: generations,
             metrics: metrics,
             monitor: monitor,
@@ -68,7 +71,7 @@ public final class BrokerRuntime: Sendable {
     private static func open(
         _ loaded: LoadedConfig,
         store: any KeyPairStore,
-        cache: PrivateKeyCache,
+        cachePolicy: PrivateKeyCachePolicy,
         generations: GenerationCoalescer,
         metrics: ServerMetrics,
         monitor: HealthMonitor,
@@ -85,7 +88,7 @@ public final class BrokerRuntime: Sendable {
             wrapped,
             store: store,
             now: now,
-            cache: cache.policy.isEnabled ? cache : nil,
+            cache: cachePolicy.isEnabled ? PrivateKeyCache(policy: cachePolicy, now: now, onEvent: { metrics.cache($0) }) : nil,
             generations: generations,
             logger: logger
         )
@@ -125,13 +128,13 @@ public final class BrokerRuntime: Sendable {
                 "the storage settings changed; a reload cannot move the database: restart keybroker to use the new storage"
             )
         }
-        if loaded.config.privateKeyCache != cache.policy {
+        if loaded.config.privateKeyCache != cachePolicy {
             logger.warning("privateKeyCache settings changed; they take effect at the next restart")
         }
         let new = try await Self.open(
             loaded,
             store: store,
-            cache: cache,
+            cachePolicy: cachePolicy,
             generations: generations,
             metrics: metrics,
             monitor: monitor,
@@ -140,9 +143,9 @@ public final class BrokerRuntime: Sendable {
         )
         try await beforeSwap()
         current.withLockedValue { $0 = RuntimeSnapshot(broker: new, authenticator: TokenAuthenticator(loaded.config.auth)) }
-        // After the swap: a request on the old broker that misses now cannot store its key
-        // under the new generation.
-        await cache.removeAll()
+        // The new broker starts with an empty cache of its own; the old one's keys are
+        // dropped now, not when its last request ends, so that revocations take effect at once.
+        await old.cache?.removeAll()
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
         // Organizations with pairs count too: they may follow a changed defaults.keystore.
         let withPairs = (try? await store.currentPairs().records.map(\.organization)) ?? []

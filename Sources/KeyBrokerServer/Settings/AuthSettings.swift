@@ -43,6 +43,9 @@ extension AuthSettings {
         )
     }
 
+    /// The SHA-256 of the empty string.
+    static let emptyTokenHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
     private static func readToken(_ node: ConfigNode) -> TokenSettings? {
         guard let mapping = node.mapping() else { return nil }
         defer { mapping.reportUnknownKeys() }
@@ -55,6 +58,11 @@ extension AuthSettings {
             // load and then never match any token.
             if value.utf8.count == 64, Data(hexEncoded: value) != nil {
                 hash = value.lowercased()
+                if hash == Self.emptyTokenHash {
+                    hashNode.error(
+                        "'\(hashNode.path)' is the SHA-256 of an empty string, which would admit a request with a blank token; create a token with: keybroker token create"
+                    )
+                }
             } else {
                 hashNode.error("'\(hashNode.path)' must be the 64-hex-digit SHA-256 of the token, not the token itself")
             }
