@@ -245,6 +245,7 @@ let package = Package(
                 "KeyBrokerSQLite",
                 "KeyBrokerServer",
                 "KeyBrokerTestSupport",
+                "KeyBrokerTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

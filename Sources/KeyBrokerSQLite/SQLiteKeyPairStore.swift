@@ -153,6 +153,48 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     """
             )
         }
+        migrator.registerMigration("v2: indexes and usage for a million organizations") { db in
+            // What a rotation pass and the status read, as index ranges: current pairs by age
+            // (due for rotation) and by keystore (moved by a configuration change). And the
+            // keystores' usage, kept by triggers as rows are written, changed or deleted (by
+            // KeyBroker or anyone else with the file), so that opening the store and every
+            // reload read a handful of rows instead of grouping the whole history.
+            try db.execute(
+                sql: """
+                    CREATE INDEX key_pair_current_by_age ON key_pair(created_at_us, organization) WHERE is_current = 1;
+                    CREATE INDEX key_pair_current_by_keystore ON key_pair(keystore_name, organization) WHERE is_current = 1;
+                    CREATE TABLE keystore_use (
+                        keystore_name NOT NULL,
+                        keystore_type NOT NULL,
+                        pairs INTEGER NOT NULL,
+                        current_pairs INTEGER NOT NULL,
+                        PRIMARY KEY (keystore_name, keystore_type)
+                    ) WITHOUT ROWID;
+                    INSERT INTO keystore_use (keystore_name, keystore_type, pairs, current_pairs)
+                        SELECT keystore_name, keystore_type, COUNT(*), TOTAL(is_current = 1) FROM key_pair GROUP BY keystore_name, keystore_type;
+                    CREATE TRIGGER key_pair_use_insert AFTER INSERT ON key_pair BEGIN
+                        INSERT INTO keystore_use (keystore_name, keystore_type, pairs, current_pairs)
+                            VALUES (NEW.keystore_name, NEW.keystore_type, 1, NEW.is_current = 1)
+                            ON CONFLICT (keystore_name, keystore_type) DO UPDATE SET
+                                pairs = pairs + 1, current_pairs = current_pairs + (NEW.is_current = 1);
+                    END;
+                    CREATE TRIGGER key_pair_use_update AFTER UPDATE OF keystore_name, keystore_type, is_current ON key_pair BEGIN
+                        UPDATE keystore_use SET pairs = pairs - 1, current_pairs = current_pairs - (OLD.is_current = 1)
+                            WHERE keystore_name = OLD.keystore_name AND keystore_type = OLD.keystore_type;
+                        INSERT INTO keystore_use (keystore_name, keystore_type, pairs, current_pairs)
+                            VALUES (NEW.keystore_name, NEW.keystore_type, 1, NEW.is_current = 1)
+                            ON CONFLICT (keystore_name, keystore_type) DO UPDATE SET
+                                pairs = pairs + 1, current_pairs = current_pairs + (NEW.is_current = 1);
+                        DELETE FROM keystore_use WHERE pairs <= 0;
+                    END;
+                    CREATE TRIGGER key_pair_use_delete AFTER DELETE ON key_pair BEGIN
+                        UPDATE keystore_use SET pairs = pairs - 1, current_pairs = current_pairs - (OLD.is_current = 1)
+                            WHERE keystore_name = OLD.keystore_name AND keystore_type = OLD.keystore_type;
+                        DELETE FROM keystore_use WHERE pairs <= 0;
+                    END;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -253,12 +295,40 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         }
     }
 
-    public func currentPairs() async throws(StoreError) -> CurrentPairs {
-        try await read("reading the current key pairs") { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM key_pair WHERE is_current = 1 ORDER BY organization")
+    public func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
+        let limit = max(0, min(limit, 100_000))
+        // One more than the page, to tell whether another follows.
+        let (sql, arguments): (String, StatementArguments)
+        switch query {
+        case .byOrganization(let after):
+            sql = """
+                SELECT \(Self.columns) FROM key_pair INDEXED BY key_pair_one_current_per_org
+                WHERE is_current = 1 AND organization > ? ORDER BY organization LIMIT ?
+                """
+            arguments = [after ?? "", limit + 1]
+        case .wrappedBy(let keystore, let after):
+            sql = """
+                SELECT \(Self.columns) FROM key_pair INDEXED BY key_pair_current_by_keystore
+                WHERE is_current = 1 AND keystore_name = ? AND organization > ? ORDER BY organization LIMIT ?
+                """
+            arguments = [keystore, after ?? "", limit + 1]
+        case .createdAtOrBefore(let threshold, let after):
+            // Row values compare (created, organization) as one key, which the index orders.
+            sql = """
+                SELECT \(Self.columns) FROM key_pair INDEXED BY key_pair_current_by_age
+                WHERE is_current = 1 AND created_at_us <= ? AND (created_at_us, organization) > (?, ?)
+                ORDER BY created_at_us, organization LIMIT ?
+                """
+            arguments = [
+                SQLiteRow.microseconds(threshold), after?.createdAtMicroseconds ?? Int64.min, after?.organization ?? "", limit + 1,
+            ]
+        }
+        return try await read("reading a page of current key pairs") { db in
+            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            let page = rows.prefix(limit)
             var records: [KeyPairRecord] = []
             var corrupt: [CorruptKeyPair] = []
-            while let row = try rows.next() {
+            for row in page {
                 let reader = SQLiteRow(row)
                 do throws(StoreError) {
                     records.append(try reader.record())
@@ -266,7 +336,29 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     corrupt.append(reader.corruptReport(error))
                 }
             }
-            return CurrentPairs(records: records, corrupt: corrupt)
+            // The cursor is the last row's stored key, whatever else in it is damaged; a key
+            // that is not text cannot continue the range, and ends it rather than loop.
+            guard rows.count > limit, let last = page.last,
+                let organization = (try? last.decode(DatabaseValue.self, forColumn: "organization")).flatMap({
+                    String.fromDatabaseValue($0)
+                })
+            else {
+                return CurrentPairs(records: records, corrupt: corrupt, next: nil)
+            }
+            let next: CurrentPairQuery
+            switch query {
+            case .byOrganization:
+                next = .byOrganization(after: organization)
+            case .wrappedBy(let keystore, _):
+                next = .wrappedBy(keystore: keystore, after: organization)
+            case .createdAtOrBefore(let threshold, _):
+                let created = (try? last.decode(DatabaseValue.self, forColumn: "created_at_us")).flatMap { Int64.fromDatabaseValue($0) }
+                next = .createdAtOrBefore(
+                    threshold,
+                    after: .init(createdAtMicroseconds: created ?? Int64.max, organization: organization)
+                )
+            }
+            return CurrentPairs(records: records, corrupt: corrupt, next: next)
         }
     }
 
@@ -276,22 +368,55 @@ public final class SQLiteKeyPairStore: KeyPairStore {
             // keystore the others need.
             try Row.fetchAll(
                 db,
-                sql: """
-                    SELECT keystore_name, keystore_type, organization, COUNT(*) AS n FROM key_pair
-                    GROUP BY keystore_name, keystore_type, organization ORDER BY keystore_name, organization
-                    """
+                sql:
+                    "SELECT keystore_name, keystore_type, pairs, current_pairs FROM keystore_use WHERE pairs > 0 ORDER BY keystore_name, keystore_type"
             ).map { row in
                 KeystoreUsage(
                     keystoreName: SQLiteRow.printable(row, "keystore_name"),
                     keystoreType: SQLiteRow.printable(row, "keystore_type"),
-                    organization: SQLiteRow.printable(row, "organization"),
-                    count: (try? row.decode(DatabaseValue.self, forColumn: "n")).flatMap { Int.fromDatabaseValue($0) } ?? 0
+                    pairs: Self.count(row, "pairs"),
+                    currentPairs: Self.count(row, "current_pairs")
                 )
             }
         }
     }
 
-    public func check() async throws(StoreError) {
+    public func organizationsUsing(
+        keystore name: String,
+        type: String,
+        limit: Int
+    ) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
+        try await read("reading which organizations keystore '\(name)' wrapped pairs for") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT organization, COUNT(*) AS n FROM key_pair
+                    WHERE \(Self.printableSQL("keystore_name")) = ? AND \(Self.printableSQL("keystore_type")) = ?
+                    GROUP BY organization ORDER BY organization LIMIT ?
+                    """,
+                arguments: [name, type, max(0, limit)]
+            ).map { row in
+                KeystoreUsage.PerOrganization(organization: SQLiteRow.printable(row, "organization"), count: Self.count(row, "n"))
+            }
+        }
+    }
+
+    /// A column as ``SQLiteRow/printable(_:_:)`` shows it (for names of the usual form), so that
+    /// a name read from ``keystoreUsage()`` finds its rows whatever type they were stored as.
+    private static func printableSQL(_ column: String) -> String {
+        """
+        CASE typeof(\(column)) WHEN 'blob' THEN '<' || length(\(column)) || '-byte blob>' \
+        WHEN 'null' THEN 'NULL' ELSE CAST(\(column) AS TEXT) END
+        """
+    }
+
+    /// A count column, 0 when it is not an integer (a damaged table must not stop a start).
+    private static func count(_ row: Row, _ column: String) -> Int {
+        (try? row.decode(DatabaseValue.self, forColumn: column)).flatMap { Int.fromDatabaseValue($0) } ?? 0
+    }
+
+    @discardableResult
+    public func check() async throws(StoreError) -> [CorruptKeyPair] {
         // Before the read: a reader connection opened on a deleted file would fail with
         // SQLite's less telling "unable to open database file".
         try await BlockingWork.io { () throws(StoreError) in try self.checkIdentity() }
@@ -300,7 +425,7 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         // read while each check stays bounded (the same cost at any number of organizations).
         // A damaged table answers "malformed" here as it does to a request.
         let after = checkCursor.withLock { $0 }
-        let last = try await read("checking the store") { db -> String? in
+        let (last, corrupt) = try await read("checking the store") { db -> (String?, [CorruptKeyPair]) in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -309,10 +434,20 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     """,
                 arguments: [after]
             )
-            guard rows.count == Self.checkPageSize else { return nil }
-            return rows.last.map { SQLiteRow.printable($0, "organization") }
+            var corrupt: [CorruptKeyPair] = []
+            for row in rows {
+                let reader = SQLiteRow(row)
+                do throws(StoreError) {
+                    _ = try reader.record()
+                } catch {
+                    corrupt.append(reader.corruptReport(error))
+                }
+            }
+            guard rows.count == Self.checkPageSize, let last = rows.last else { return (nil, corrupt) }
+            return ((try? last.decode(DatabaseValue.self, forColumn: "organization")).flatMap { String.fromDatabaseValue($0) }, corrupt)
         }
         checkCursor.withLock { $0 = last ?? "" }
+        return corrupt
     }
 
     /// How many current pairs one ``check()`` reads.

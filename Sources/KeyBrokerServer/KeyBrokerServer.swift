@@ -116,10 +116,11 @@ public struct KeyBrokerServer: Sendable {
                 let result = try await runtime.reload(beforeSwap: audit.reload(by: "SIGHUP"))
                 scheduler.runSoon()
                 for warning in result.warnings { logger.warning("\(warning)") }
-                logger.notice(
-                    "configuration reloaded",
-                    metadata: ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"]
-                )
+                var metadata: Logger.Metadata = ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"]
+                if let moved = result.defaultsMoved {
+                    metadata["defaultKeystore"] = "\(moved.from) -> \(moved.to) (\(moved.currentPairs) current pairs)"
+                }
+                logger.notice("configuration reloaded", metadata: metadata)
             } catch let error as ConfigError {
                 await audit.note(.reload, actor: "SIGHUP", result: .failed, error: error)
                 for diagnostic in error.diagnostics {

@@ -55,6 +55,7 @@ public struct KeyPairStoreConformance: Sendable {
         try await historyOrderAndPaging()
         try await concurrentInserts()
         try await usageCounts()
+        try await currentPairPages()
         try await corruptRecords()
     }
 
@@ -121,7 +122,8 @@ public struct KeyPairStoreConformance: Sendable {
         }
     }
 
-    /// Usage counts pairs per keystore, type and organization.
+    /// Usage counts pairs and current pairs per keystore and type; the per-organization
+    /// breakdown names each organization's pairs.
     func usageCounts() async throws {
         let subject = try await open()
         defer { withExtendedLifetime(subject) {} }
@@ -134,15 +136,80 @@ public struct KeyPairStoreConformance: Sendable {
         let usage = Set(try await store.keystoreUsage())
         #expect(
             usage == [
-                KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "acme", count: 3),
-                KeystoreUsage(keystoreName: "kms", keystoreType: "aws-kms-symmetric", organization: "acme", count: 1),
-                KeystoreUsage(keystoreName: "local", keystoreType: "none", organization: "beta", count: 1),
+                KeystoreUsage(keystoreName: "local", keystoreType: "none", pairs: 4, currentPairs: 1),
+                KeystoreUsage(keystoreName: "kms", keystoreType: "aws-kms-symmetric", pairs: 1, currentPairs: 1),
+            ],
+            "pairs and current pairs per keystore and type"
+        )
+        #expect(
+            try await store.organizationsUsing(keystore: "local", type: "none", limit: 10) == [
+                .init(organization: "acme", count: 3), .init(organization: "beta", count: 1),
             ]
         )
+        #expect(try await store.organizationsUsing(keystore: "local", type: "none", limit: 1) == [.init(organization: "acme", count: 3)])
+        #expect(try await store.organizationsUsing(keystore: "local", type: "local-file", limit: 10).isEmpty)
+    }
+
+    /// Pages of current pairs: by organization, by age up to a time, by keystore; each in its
+    /// order, each page at most `limit`, the cursors covering every row exactly once.
+    func currentPairPages() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        var current: [OrganizationID: KeyPairRecord] = [:]
+        for index in 0..<23 {
+            let organization = try OrganizationID.checked(String(format: "org-%02d", (index * 7) % 23))
+            // Ages repeat, so that ties are ordered by organization.
+            let record = try StoreSamples.record(
+                for: organization,
+                keystore: index % 3 == 0 ? "kms" : "local",
+                createdAt: base.addingTimeInterval(Double(index % 5) * 60)
+            )
+            try await store.insertCurrent(try StoreSamples.record(for: organization, createdAt: base.addingTimeInterval(-86_400)))
+            try await store.insertCurrent(record)
+            current[organization] = record
+        }
+        func all(_ query: CurrentPairQuery, limit: Int) async throws -> [KeyPairRecord] {
+            var records: [KeyPairRecord] = []
+            var next: CurrentPairQuery? = query
+            var pages = 0
+            while let query = next {
+                let page = try await store.currentPairs(query, limit: limit)
+                #expect(page.records.count <= limit, "a page holds at most limit")
+                records += page.records
+                next = page.next
+                pages += 1
+                if pages > 100 { break }
+            }
+            return records
+        }
+        let sortedByID = current.values.sorted { $0.organization < $1.organization }
+        for limit in [1, 4, 23, 50] {
+            #expect(try await all(.byOrganization(after: nil), limit: limit) == sortedByID, "by organization, limit \(limit)")
+        }
+        #expect(
+            try await all(.byOrganization(after: "org-10"), limit: 5) == sortedByID.filter { $0.organization.rawValue > "org-10" },
+            "after a cursor"
+        )
+        let threshold = base.addingTimeInterval(120)
+        let byAge = current.values.filter { $0.createdAt <= threshold }.sorted {
+            ($0.createdAt, $0.organization) < ($1.createdAt, $1.organization)
+        }
+        for limit in [1, 3, 100] {
+            #expect(try await all(.createdAtOrBefore(threshold, after: nil), limit: limit) == byAge, "by age, limit \(limit)")
+        }
+        #expect(try await all(.createdAtOrBefore(base.addingTimeInterval(-1), after: nil), limit: 10).isEmpty, "old pairs are not current")
+        let kms = sortedByID.filter { $0.keystoreName == "kms" }
+        for limit in [1, 2, 100] {
+            #expect(try await all(.wrappedBy(keystore: "kms", after: nil), limit: limit) == kms, "by keystore, limit \(limit)")
+        }
+        let last = try await store.currentPairs(.byOrganization(after: nil), limit: 23)
+        #expect(last.records.count == 23 && last.next == nil, "a page that ends the range says so")
     }
 
     /// An unreadable record fails the requests that need it, as a corrupt record, and is
-    /// reported by the scan without stopping it.
+    /// reported by the pages without stopping them.
     func corruptRecords() async throws {
         let subject = try await open()
         defer { withExtendedLifetime(subject) {} }
@@ -154,9 +221,11 @@ public struct KeyPairStoreConformance: Sendable {
         try await store.insertCurrent(broken)
         try await store.insertCurrent(intact)
         try await subject.corrupt(broken.id)
-        let scan = try await store.currentPairs()
-        #expect(scan.records.map(\.id) == [intact.id], "the intact pair is read")
-        #expect(scan.corrupt.map(\.keyPairID) == [broken.id.uuidString.lowercased()], "the broken one is reported")
+        for query in [CurrentPairQuery.byOrganization(after: nil), .wrappedBy(keystore: "local", after: nil)] {
+            let scan = try await store.currentPairs(query, limit: 10)
+            #expect(scan.records.map(\.id) == [intact.id], "the intact pair is read")
+            #expect(scan.corrupt.map(\.keyPairID) == [broken.id.uuidString.lowercased()], "the broken one is reported")
+        }
         for (name, call) in [
             ("current(for:)", { @Sendable () async throws(StoreError) in _ = try await store.current(for: acme) }),
             ("keyPair(id:of:)", { @Sendable () async throws(StoreError) in _ = try await store.keyPair(id: broken.id, of: acme) }),
@@ -171,6 +240,7 @@ public struct KeyPairStoreConformance: Sendable {
             }
         }
         #expect(try await store.current(for: beta) == intact, "other organizations are unaffected")
-        try await store.check()
+        let unreadable = try await store.check()
+        #expect(unreadable.allSatisfy { $0.keyPairID == broken.id.uuidString.lowercased() }, "check() reports only unreadable pairs")
     }
 }

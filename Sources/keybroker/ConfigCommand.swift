@@ -34,8 +34,7 @@ struct ConfigCommand: AsyncParsableCommand {
             var diagnostics = loaded.warnings
             if case .sqlite(let settings) = loaded.config.storage, FileManager.default.fileExists(atPath: settings.path.path) {
                 let store = try await attempt { try SQLiteKeyPairStore(settings, readOnly: true) }
-                let usage = try await attempt { try await store.keystoreUsage() }
-                diagnostics = Broker.referenceProblems(config: loaded.config, usage: usage) + diagnostics
+                diagnostics = try await attempt { try await Broker.referenceProblems(config: loaded.config, store: store) } + diagnostics
             }
             try report(diagnostics, config: loaded.config)
             if diagnostics.contains(where: { $0.severity == .error }) {

@@ -13,7 +13,8 @@ struct KeyBrokerCommand: AsyncParsableCommand {
         commandName: "keybroker",
         abstract: "Generates, rotates and guards the key-encryption key pairs of every organization.",
         subcommands: [
-            ServeCommand.self, ConfigCommand.self, KeysCommand.self, TestCommand.self, StatusCommand.self, AWSCommand.self,
+            ServeCommand.self, ConfigCommand.self, KeysCommand.self, TestCommand.self, StatusCommand.self, OrgsCommand.self,
+            AWSCommand.self,
             TokenCommand.self, EncryptCommand.self, DecryptCommand.self, InspectCommand.self,
         ]
     )

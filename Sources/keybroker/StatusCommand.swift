@@ -6,20 +6,31 @@ import KeyBrokerServer
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show every keystore's health and every organization's current key pair."
+        abstract: "Show the keystores' health, how many organizations use each, and those needing attention.",
+        discussion:
+            "A running server (--server) lists organizations whose last rotation failed; the store opened directly lists those due for a new pair. Every organization: keybroker orgs."
     )
 
     @OptionGroup var options: ConfigOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var output: OutputOptions
+    @Option(help: "With --server: start after this organization id (the 'more:' line).") var after: String?
+    @Option(help: "At most this many organizations (1 to 1000).") var limit = 100
+
+    func validate() throws {
+        guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000") }
+        if let after, OrganizationID(after) == nil {
+            throw ValidationError("--after: \(OrganizationID.invalidMessage(after))")
+        }
+    }
 
     func run() async throws {
         let status: StatusView
         if let client = try remote.client() {
-            status = try await client.get("/v1/status")
+            status = try await client.get("/v1/status?limit=\(limit)" + (after.map { "&after=\($0)" } ?? ""))
         } else {
             let broker = try await options.openBroker()
-            status = StatusView(try await attempt { try await broker.status() })
+            status = StatusView(try await attempt { try await broker.status(limit: limit) })
         }
         if output.json {
             try Terminal.json(status)
@@ -36,9 +47,19 @@ struct StatusCommand: AsyncParsableCommand {
             ]
         }
         var out = "KEYSTORES\n" + Terminal.table(["NAME", "TYPE", "HEALTH", "LATENCY", "DETAIL"], keystoreRows)
-        out += "\nORGANIZATIONS\n"
+        let summary = status.summary
+        out += "\nORGANIZATIONS\n\(summary.organizations) with a key pair"
+        if !summary.keystores.isEmpty {
+            out += " (" + summary.keystores.map { "\($0.name): \($0.organizations)" }.joined(separator: ", ") + ")"
+        }
+        out += "; \(summary.rotationFailures) with a failed rotation; \(summary.corruptKeyPairs) unreadable current pair(s)\n"
+        for corrupt in status.corruptKeyPairs {
+            out += "UNREADABLE: key pair \(corrupt.id) of \(corrupt.organization ?? "?"): \(corrupt.problem)\n"
+        }
         guard !status.organizations.isEmpty else {
-            return out + "none yet; create a key pair with: keybroker keys generate --org ORG\n"
+            return out
+                + (summary.organizations == 0
+                    ? "none yet; create a key pair with: keybroker keys generate --org ORG\n" : "none needs attention\n")
         }
         let rows = status.organizations.map { org in
             [
@@ -48,7 +69,8 @@ struct StatusCommand: AsyncParsableCommand {
                 note(org),
             ]
         }
-        return out + Terminal.table(["ORGANIZATION", "KEYSTORE", "ROTATION", "CURRENT PAIR", "AGE", "NEXT ROTATION", "NOTE"], rows)
+        out += Terminal.table(["ORGANIZATION", "KEYSTORE", "ROTATION", "CURRENT PAIR", "AGE", "NEXT ROTATION", "NOTE"], rows)
+        return out + (status.nextAfter.map { "more: keybroker status --after \($0)\n" } ?? "")
     }
 
     private static func note(_ org: StatusView.Organization) -> String {

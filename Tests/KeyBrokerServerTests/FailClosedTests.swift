@@ -192,9 +192,14 @@ struct ObservingStore: KeyPairStore {
     func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
         try await inner.history(for: organization, limit: limit, offset: offset)
     }
-    func currentPairs() async throws(StoreError) -> CurrentPairs { try await inner.currentPairs() }
+    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
+        try await inner.currentPairs(query, limit: limit)
+    }
     func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner.keystoreUsage() }
-    func check() async throws(StoreError) { try await inner.check() }
+    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
+        try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
+    }
+    func check() async throws(StoreError) -> [CorruptKeyPair] { try await inner.check() }
 }
 
 @Suite("Fail closed: what the review of the red-team fixes found")

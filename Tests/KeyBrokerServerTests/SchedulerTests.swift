@@ -4,6 +4,7 @@ import HummingbirdTesting
 import KeyBroker
 import KeyBrokerSQLite
 import KeyBrokerServer
+import KeyBrokerTesting
 import Testing
 
 @testable import KeyBrokerTestSupport
@@ -260,4 +261,119 @@ struct SchedulerLoopLoadSensitiveTests {
         await loop.value
     }
 
+}
+
+/// A fake store, not a backend: the real store, counting the current-pair rows its pages return.
+final class RowCountingStore: KeyPairStore, @unchecked Sendable {
+    let inner: any KeyPairStore
+    private let lock = NSLock()
+    private var counted = 0
+
+    init(_ inner: any KeyPairStore) { self.inner = inner }
+
+    /// Rows returned by `currentPairs(_:limit:)` since the last call.
+    func takeCount() -> Int {
+        lock.withLock {
+            defer { counted = 0 }
+            return counted
+        }
+    }
+
+    func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) { try await inner.insertCurrent(record) }
+    func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? { try await inner.current(for: organization) }
+    func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
+        try await inner.keyPair(id: id, of: organization)
+    }
+    func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
+        try await inner.history(for: organization, limit: limit, offset: offset)
+    }
+    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
+        let page = try await inner.currentPairs(query, limit: limit)
+        lock.withLock { counted += page.records.count + page.corrupt.count }
+        return page
+    }
+    func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner.keystoreUsage() }
+    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
+        try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
+    }
+    func check() async throws(StoreError) -> [CorruptKeyPair] { try await inner.check() }
+}
+
+@Suite("Rotation at scale: a pass reads what is due")
+struct ScaleSchedulerTests {
+    let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+
+    @Test("latestDueCreation is the exact boundary of isDue, across month ends, leap days and every cadence")
+    func dueBoundary() throws {
+        var generator = SystemRandomNumberGenerator()
+        let fixed = [
+            "2026-01-31T10:00:00Z", "2026-03-31T00:00:00Z", "2028-02-29T12:00:00Z", "2029-03-01T00:00:00Z", "2026-12-31T23:59:59Z",
+        ]
+        let nows =
+            try fixed.map { try Date($0, strategy: .iso8601) }
+            + (0..<200).map { _ in Date(timeIntervalSince1970: Double.random(in: 1_700_000_000...2_000_000_000, using: &generator)) }
+        for cadence in RotationCadence.allCases {
+            for now in nows {
+                guard let boundary = cadence.latestDueCreation(at: now) else {
+                    #expect(cadence == .never)
+                    continue
+                }
+                // On the microsecond grid a store keeps: the boundary is due, the next microsecond is not.
+                let microseconds = (boundary.timeIntervalSince1970 * 1_000_000).rounded()
+                let next = Date(timeIntervalSince1970: (microseconds + 1) / 1_000_000)
+                #expect(cadence.isDue(created: boundary, now: now), "\(cadence) at \(now): the boundary is due")
+                #expect(!cadence.isDue(created: next, now: now), "\(cadence) at \(now): a microsecond later is not")
+            }
+        }
+    }
+
+    @Test("a pass rotates exactly the due organizations, reading no row when none is due; a new default keystore moves every follower")
+    func passReadsWhatIsDue() async throws {
+        let clock = TestClock(start)
+        let body =
+            Fixtures.config(defaultKeystore: "plain", organizations: "{ pinned: { keystore: plain, rotation: yearly } }")
+            + "\naudit: { destination: audit.log }\nscheduler: { perKeystoreRate: 1000, concurrency: 8 }\n"
+        var counting: RowCountingStore?
+        let fixture = try await ServerFixture.make(
+            body: body,
+            now: { clock.now },
+            store: { store in
+                let wrapper = RowCountingStore(store)
+                counting = wrapper
+                return wrapper
+            }
+        )
+        let store = try #require(counting)
+        // More followers than one page of the pass (256); the five oldest are due (monthly).
+        let followers = (0..<260).map { Fixtures.org(String(format: "org-%03d", $0)) }
+        for (index, organization) in followers.enumerated() {
+            let age: TimeInterval = index % 52 == 0 ? 40 * 86_400 : 86_400
+            try await store.insertCurrent(
+                try StoreSamples.record(for: organization, keystore: "plain", type: "none", createdAt: start.addingTimeInterval(-age))
+            )
+        }
+        let due = followers.enumerated().filter { $0.offset % 52 == 0 }.map(\.element)
+        let first = await fixture.server.scheduler.runOnce()
+        #expect(
+            first.rotated
+                == Dictionary(uniqueKeysWithValues: due.map { ($0, .scheduled) }).merging([Fixtures.org("pinned"): .initial]) { $1 }
+        )
+        #expect(store.takeCount() == due.count, "the pass read the due rows only")
+        let idle = await fixture.server.scheduler.runOnce()
+        #expect(idle.rotated.isEmpty)
+        #expect(store.takeCount() == 0, "nothing due: no row read")
+
+        try fixture.rewrite(
+            body: body.replacingOccurrences(of: "keystore: plain\n  rotation: monthly", with: "keystore: other\n  rotation: monthly")
+        )
+        let reload = try await fixture.server.runtime.reload()
+        #expect(reload.defaultsMoved?.from == "plain" && reload.defaultsMoved?.to == "other")
+        #expect(reload.defaultsMoved?.currentPairs == followers.count + 1, "the followers' and the pinned organization's pairs")
+        let moved = await fixture.server.scheduler.runOnce()
+        #expect(Set(moved.rotated.keys) == Set(followers), "every follower, across pages; the pinned organization stays")
+        #expect(moved.rotated.values.allSatisfy { $0 == .configChange })
+        _ = store.takeCount()
+        #expect(await fixture.server.scheduler.runOnce().rotated.isEmpty)
+        #expect(store.takeCount() == 1, "only the pinned organization's pair, which the old default still holds")
+    }
 }

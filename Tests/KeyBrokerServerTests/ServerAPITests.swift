@@ -433,7 +433,7 @@ struct APITests {
         #expect(!FileManager.default.fileExists(atPath: fixture.directory.path("x.key")))
     }
 
-    @Test("status lists keystores and organizations; a scoped token sees only its organizations")
+    @Test("status summarizes: keystores, counts, trouble only; a scoped token sees its own organizations and keystores")
     func status() async throws {
         let fixture = try await ServerFixture.make()
         _ = await fixture.server.scheduler.runOnce()
@@ -443,13 +443,60 @@ struct APITests {
                 let status = try response.json(StatusView.self)
                 #expect(status.keystores.map(\.name) == ["local", "other", "plain"])
                 #expect(status.keystores.allSatisfy { $0.healthy })
-                #expect(status.organizations.map(\.organization) == ["acme", "beta"])
-                #expect(status.organizations.allSatisfy { $0.currentKeyPair != nil && !$0.fallbackInUse })
+                #expect(status.summary.organizations == 2)
+                #expect(status.summary.keystores.map { "\($0.name):\($0.organizations)/\($0.pairs)" } == ["local:2/2"])
+                #expect(status.summary.rotationFailures == 0)
+                #expect(status.organizations.isEmpty, "no organization is in trouble")
+                #expect(status.nextAfter == nil)
             }
             try await client.execute(uri: "/v1/status", method: .get, headers: fixture.headers("acme-admin")) { response in
                 let status = try response.json(StatusView.self)
                 #expect(status.organizations.map(\.organization) == ["acme"])
+                #expect(status.organizations.allSatisfy { $0.currentKeyPair != nil && !$0.fallbackInUse })
+                #expect(status.summary.organizations == 1 && status.summary.keystores.isEmpty, "no other tenant's counts")
                 #expect(status.keystores.map(\.name) == ["local"], "only the keystores its organizations use")
+            }
+            for query in ["limit=0", "limit=1001", "limit=x", "after=../x"] {
+                try await client.execute(uri: "/v1/status?\(query)", method: .get, headers: fixture.headers("viewer")) { response in
+                    #expect(response.status == .badRequest, "\(query)")
+                }
+            }
+        }
+    }
+
+    @Test("GET /v1/orgs pages every organization by id; a scoped token sees its own")
+    func organizationList() async throws {
+        let body = ServerFixture.configBody(organizations: "{ acme: { rotation: weekly } }")
+        let fixture = try await ServerFixture.make(body: body)
+        let broker = fixture.server.runtime.broker
+        let ids = (0..<7).map { "org-\($0)" } + ["acme"]
+        for id in ids { try await broker.generateKeyPair(for: Fixtures.org(id), reason: .initial, requestedBy: "test") }
+        try await fixture.test { client in
+            var seen: [OrganizationListView.Item] = []
+            var after: String?
+            var pages = 0
+            repeat {
+                let uri = "/v1/orgs?limit=3" + (after.map { "&after=\($0)" } ?? "")
+                try await client.execute(uri: uri, method: .get, headers: fixture.headers("viewer")) { response in
+                    #expect(response.status == .ok)
+                    let page = try response.json(OrganizationListView.self)
+                    #expect(page.items.count <= 3)
+                    seen += page.items
+                    after = page.nextAfter
+                }
+                pages += 1
+            } while after != nil && pages < 10
+            #expect(seen.map(\.organization) == ids.sorted(), "every organization once, in order")
+            #expect(pages == 3)
+            #expect(seen.first { $0.organization == "acme" }?.source == "operator")
+            #expect(seen.first { $0.organization == "org-0" }?.source == "default")
+            #expect(seen.allSatisfy { $0.currentKeyPair != nil })
+            try await client.execute(uri: "/v1/orgs", method: .get, headers: fixture.headers("acme-admin")) { response in
+                let page = try response.json(OrganizationListView.self)
+                #expect(page.items.map(\.organization) == ["acme"], "a scoped token lists its own organizations only")
+            }
+            try await client.execute(uri: "/v1/orgs", method: .get, headers: fixture.headers(nil)) {
+                #expect($0.status == .unauthorized)
             }
         }
     }

@@ -36,7 +36,12 @@ final class FailingStore: KeyPairStore, @unchecked Sendable {
     func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
         try await inner(reading: true).history(for: organization, limit: limit, offset: offset)
     }
-    func currentPairs() async throws(StoreError) -> CurrentPairs { try await inner(reading: true).currentPairs() }
+    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
+        try await inner(reading: true).currentPairs(query, limit: limit)
+    }
     func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner(reading: false).keystoreUsage() }
-    func check() async throws(StoreError) { try await inner(reading: false).check() }
+    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
+        try await inner(reading: false).organizationsUsing(keystore: name, type: type, limit: limit)
+    }
+    func check() async throws(StoreError) -> [CorruptKeyPair] { try await inner(reading: false).check() }
 }

@@ -281,7 +281,7 @@ struct BrokerTests {
 
         clock.now = start.addingTimeInterval(8 * 86_400)
         let status = try await broker.status()
-        let orgStatus = try #require(status.organizations.first { $0.organization == org })
+        let orgStatus = try #require(status.due.first { $0.organization == org })
         #expect(orgStatus.rotationDue)
         #expect(orgStatus.nextRotation == start.addingTimeInterval(7 * 86_400))
     }
@@ -301,7 +301,9 @@ struct BrokerTests {
         #expect(RotationCadence.never.nextRotation(after: try parse(created)) == nil)
     }
 
-    @Test("status shows unhealthy keystores with the backend's error and organizations whose keystore changed")
+    @Test(
+        "status shows unhealthy keystores with the backend's error, the usage counts, and the organizations due: keystore changed, none yet"
+    )
     func status() async throws {
         let first = try await broker()
         try await first.generateKeyPair(for: org, reason: .initial, requestedBy: "test")
@@ -316,10 +318,14 @@ struct BrokerTests {
         let flaky = try #require(status.keystores.first)
         #expect(flaky.health.error?.backendCode == "AccessDeniedException")
         #expect(status.keystores.dropFirst().allSatisfy { $0.health.isHealthy })
-        #expect(status.organizations.map(\.organization.rawValue) == ["org-a", "org-new"])
-        #expect(status.organizations[0].keystoreChanged)
-        #expect(status.organizations[0].rotationDue)
-        #expect(status.organizations[1].current == nil)
+        #expect(status.due.map(\.organization.rawValue) == ["org-a", "org-new"])
+        #expect(status.due[0].keystoreChanged)
+        #expect(status.due[0].rotationDue)
+        #expect(status.due[1].current == nil)
+        #expect(status.usage == [KeystoreUsage(keystoreName: "local", keystoreType: "local-file", pairs: 1, currentPairs: 1)])
+        #expect(!status.moreDue)
+        let first2 = try await broker.status(limit: 1)
+        #expect(first2.due.map(\.organization.rawValue) == ["org-a"] && first2.moreDue, "a bounded page, and whether more follow")
     }
 }
 

@@ -86,7 +86,10 @@ struct ServerProcessTests {
             environment: environment
         )
         #expect(status.status == 0, "\(status.stderr)")
-        #expect(status.stdoutText.contains("acme          local     daily"))
+        #expect(status.stdoutText.contains("with a key pair"), "\(status.stdoutText)")
+        let orgs = try ProcessRunner.run(ProcessRunner.keybroker, ["orgs", "--server", url], in: directory.url, environment: environment)
+        #expect(orgs.status == 0, "\(orgs.stderr)")
+        #expect(orgs.stdoutText.contains("acme          operator  local     daily"), "\(orgs.stdoutText)")
         let list = try ProcessRunner.run(
             ProcessRunner.keybroker,
             ["keys", "list", "--org", "acme", "--server", url, "--json"],
@@ -213,6 +216,6 @@ struct OpenAPITests {
             }
         }
         #expect(served == documented)
-        #expect(served.count == 13)
+        #expect(served.count == 14)
     }
 }

@@ -1,8 +1,11 @@
 public import Foundation
 
 extension Broker {
-    /// Checks every keystore (concurrently) and summarizes every known organization.
-    public func status() async throws(BrokerError) -> BrokerStatus {
+    /// Checks every keystore (concurrently), and summarizes the organizations: how many use
+    /// each keystore, and the first `limit` that need a new pair now (none yet, cadence due,
+    /// keystore changed), with the current rows found unreadable on the way. It costs what is
+    /// due, not what is stored.
+    public func status(limit: Int = 100) async throws(BrokerError) -> BrokerStatus {
         let keystores = self.keystores
         let settings = config.keystores
         let health = await withTaskGroup(of: KeystoreStatus.self) { group in
@@ -23,27 +26,31 @@ extension Broker {
             return results.sorted { $0.name < $1.name }
         }
         let time = now()
-        let pairs = try await currentKeyPairs()
+        let usage: [KeystoreUsage]
+        do {
+            usage = try await store.keystoreUsage()
+        } catch {
+            throw BrokerError.storage(error)
+        }
+        var due: [OrganizationStatus] = []
+        var corrupt: [CorruptKeyPair] = []
+        var more = false
+        try await forEachDueOrganization(at: time, pageSize: limit + 1) { page, unreadable in
+            corrupt += unreadable.prefix(max(0, limit - corrupt.count))
+            due += page
+            guard due.count <= limit else {
+                more = true
+                return false
+            }
+            return true
+        }
         return BrokerStatus(
             checkedAt: time,
             keystores: health,
-            organizations: organizationStatuses(pairs: pairs.records, at: time),
-            corruptKeyPairs: pairs.corrupt
+            usage: usage,
+            due: Array(due.prefix(limit)),
+            moreDue: more,
+            corruptKeyPairs: corrupt
         )
-    }
-
-    /// Every organization with settings or a current pair among `pairs`, sorted, as of `time`.
-    public func organizationStatuses(pairs: [KeyPairRecord], at time: Date) -> [OrganizationStatus] {
-        let byOrganization = Dictionary(pairs.map { ($0.organization, $0) }, uniquingKeysWith: { first, _ in first })
-        return Set(config.organizations.keys).union(byOrganization.keys).sorted().map { id in
-            let current = byOrganization[id]
-            return OrganizationStatus(
-                organization: id,
-                policy: policy(for: id),
-                current: current,
-                nextRotation: nextRotation(for: id, current: current),
-                rotationReason: rotationReason(for: id, current: current, at: time)
-            )
-        }
     }
 }

@@ -41,13 +41,15 @@ public final class Broker: Sendable {
         generations: GenerationCoalescer = GenerationCoalescer(),
         logger: Logger = Logger(label: "keybroker")
     ) async throws -> Broker {
-        let usage: [KeystoreUsage]
+        let problems: [ConfigDiagnostic]
         do {
-            usage = try await store.keystoreUsage()
+            // A store that cannot read what requests read is not opened on (a damaged table
+            // would otherwise show only when a request touched it).
+            try await store.check()
+            problems = try await Self.referenceProblems(config: loaded.config, store: store)
         } catch {
             throw BrokerError.storage(error)
         }
-        let problems = Self.referenceProblems(config: loaded.config, usage: usage)
         guard problems.isEmpty else { throw ConfigError(problems) }
         return Broker(
             config: loaded.config,
@@ -79,17 +81,17 @@ public final class Broker: Sendable {
     }
 
     /// The findings for stored pairs whose keystore is missing from `config` or changed type.
-    public static func referenceProblems(config: BrokerConfig, usage: [KeystoreUsage]) -> [ConfigDiagnostic] {
-        let byKeystore = Dictionary(grouping: usage, by: \.keystoreName)
+    /// Reads the store's usage counts (a few rows at any size of history); only for a
+    /// finding does it read which organizations' pairs are concerned.
+    public static func referenceProblems(config: BrokerConfig, store: any KeyPairStore) async throws(StoreError) -> [ConfigDiagnostic] {
+        let byKeystore = Dictionary(grouping: try await store.keystoreUsage(), by: \.keystoreName)
         var problems: [ConfigDiagnostic] = []
         for (name, rows) in byKeystore.sorted(by: { $0.key < $1.key }) {
-            let total = rows.reduce(0) { $0 &+ $1.count }
-            let perOrganization = Self.summary(rows.map { "\($0.organization): \($0.count)" })
             if let configured = config.keystores[name] {
-                let mismatched = rows.filter { $0.keystoreType != configured.type }
-                if let stored = Set(mismatched.map(\.keystoreType)).sorted().first {
-                    let count = mismatched.reduce(0) { $0 &+ $1.count }
-                    let perOrganization = Self.summary(mismatched.map { "\($0.organization): \($0.count)" })
+                let mismatched = rows.filter { $0.keystoreType != configured.type }.sorted { $0.keystoreType < $1.keystoreType }
+                if let stored = mismatched.first?.keystoreType {
+                    let count = mismatched.reduce(0) { $0 &+ $1.pairs }
+                    let perOrganization = try await Self.perOrganization(store, name, types: mismatched.map(\.keystoreType))
                     problems.append(
                         ConfigDiagnostic(
                             .error,
@@ -99,6 +101,8 @@ public final class Broker: Sendable {
                     )
                 }
             } else {
+                let total = rows.reduce(0) { $0 &+ $1.pairs }
+                let perOrganization = try await Self.perOrganization(store, name, types: rows.map(\.keystoreType).sorted())
                 problems.append(
                     ConfigDiagnostic(
                         .error,
@@ -111,10 +115,17 @@ public final class Broker: Sendable {
         return problems
     }
 
-    /// At most ten items of a list for a message, and how many more there are.
-    static func summary(_ items: [String]) -> String {
-        let shown = items.prefix(10).joined(separator: ", ")
-        return items.count > 10 ? "\(shown) and \(items.count - 10) more" : shown
+    /// "org-a: 2, org-b: 1": the first ten organizations whose pairs keystore `name` wrapped as
+    /// one of `types`, and whether there are more.
+    private static func perOrganization(_ store: any KeyPairStore, _ name: String, types: [String]) async throws(StoreError) -> String {
+        var counts: [String: Int] = [:]
+        for type in types {
+            for row in try await store.organizationsUsing(keystore: name, type: type, limit: 11) {
+                counts[row.organization, default: 0] &+= row.count
+            }
+        }
+        let items = counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        return items.count > 10 ? items.prefix(10).joined(separator: ", ") + " and more" : items.joined(separator: ", ")
     }
 
     // MARK: organizations
@@ -253,16 +264,6 @@ public final class Broker: Sendable {
         }
         do {
             return try await store.history(for: organization, limit: limit, offset: offset)
-        } catch {
-            throw BrokerError.storage(error)
-        }
-    }
-
-    /// Every organization's current pair, from the store, and the current rows that cannot
-    /// be read (reported, never fatal).
-    public func currentKeyPairs() async throws(BrokerError) -> CurrentPairs {
-        do {
-            return try await store.currentPairs()
         } catch {
             throw BrokerError.storage(error)
         }

@@ -66,7 +66,8 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
         BrokerError(.corruptRecord, "a stored key pair cannot be read: \(detail)")
     }
 
-    static func storage(_ error: StoreError) -> Self {
+    /// A store failure, as the API maps it (503 unavailable, 500 corrupt record).
+    public static func storage(_ error: StoreError) -> Self {
         BrokerError(error.kind == .corruptRecord ? .corruptRecord : .storageFailed, error.message, storeError: error)
     }
 

@@ -1,15 +1,36 @@
 public import Foundation
 
-/// A snapshot of every keystore's health and every known organization's keys.
+/// A snapshot of every keystore's health and a summary of the organizations' keys.
 public struct BrokerStatus: Sendable {
     /// When the snapshot was taken.
     public let checkedAt: Date
     /// Every configured keystore.
     public let keystores: [KeystoreStatus]
-    /// Every organization with settings or key pairs.
-    public let organizations: [OrganizationStatus]
-    /// Current key pairs whose stored row cannot be read.
+    /// How many pairs each keystore wrapped, and how many organizations use it now.
+    public let usage: [KeystoreUsage]
+    /// The first organizations that need a new pair now.
+    public let due: [OrganizationStatus]
+    /// Whether more organizations than ``due`` need one.
+    public let moreDue: Bool
+    /// Current key pairs found unreadable while looking for due organizations.
     public let corruptKeyPairs: [CorruptKeyPair]
+
+    /// Creates a snapshot.
+    public init(
+        checkedAt: Date,
+        keystores: [KeystoreStatus],
+        usage: [KeystoreUsage],
+        due: [OrganizationStatus],
+        moreDue: Bool,
+        corruptKeyPairs: [CorruptKeyPair]
+    ) {
+        self.checkedAt = checkedAt
+        self.keystores = keystores
+        self.usage = usage
+        self.due = due
+        self.moreDue = moreDue
+        self.corruptKeyPairs = corruptKeyPairs
+    }
 }
 
 /// One keystore in a ``BrokerStatus``.

@@ -1,32 +1,18 @@
 import Foundation
 
-/// The result of ``KeyPairStore/currentPairs()``.
+/// A page of ``KeyPairStore/currentPairs(_:limit:)``.
 public struct CurrentPairs: Sendable {
-    /// The current pairs that could be read, by organization.
+    /// The current pairs that could be read, in the query's order.
     public let records: [KeyPairRecord]
-    /// Current rows that could not be read, with why.
+    /// Current rows of the page that could not be read, with why.
     public let corrupt: [CorruptKeyPair]
+    /// The query for the next page, or `nil` when this page was the last.
+    public let next: CurrentPairQuery?
 
-    /// Creates a result.
-    public init(records: [KeyPairRecord], corrupt: [CorruptKeyPair]) {
+    /// Creates a page.
+    public init(records: [KeyPairRecord], corrupt: [CorruptKeyPair], next: CurrentPairQuery?) {
         self.records = records
         self.corrupt = corrupt
-    }
-}
-
-/// A stored row that cannot be read back as a key pair.
-public struct CorruptKeyPair: Sendable, Hashable {
-    /// The pair's id as stored (it may itself be what is wrong).
-    public let keyPairID: String
-    /// The organization as stored, when it is a valid id.
-    public let organization: OrganizationID?
-    /// What is wrong with the row.
-    public let problem: String
-
-    /// Creates a report.
-    public init(keyPairID: String, organization: OrganizationID?, problem: String) {
-        self.keyPairID = keyPairID
-        self.organization = organization
-        self.problem = problem
+        self.next = next
     }
 }

@@ -7,7 +7,10 @@ public import Foundation
 ///   organization even when several processes insert at once, and returns only once the pair
 ///   is durable: a public key handed out after it returns survives a power cut (invariant 7).
 /// - A record that cannot be read back fails as ``StoreError/Kind/corruptRecord`` for the
-///   requests that need it, and is listed by ``currentPairs()`` instead of failing the scan.
+///   requests that need it, and is listed by ``currentPairs(_:limit:)`` instead of failing
+///   the page.
+/// - Nothing a request or a periodic pass calls costs O(organizations) or O(history):
+///   pages are index ranges, and ``keystoreUsage()`` is kept as pairs are written.
 /// - Every failure is a ``StoreError``: ``StoreError/Kind/unavailable`` or
 ///   ``StoreError/Kind/damaged`` for the store as a whole.
 public protocol KeyPairStore: Sendable {
@@ -27,13 +30,23 @@ public protocol KeyPairStore: Sendable {
     ///   - offset: skip this many of the newest.
     func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair]
 
-    /// Every organization's current pair, and the current rows that could not be read.
-    func currentPairs() async throws(StoreError) -> CurrentPairs
+    /// A page of current pairs: at most `limit` rows that `query` selects, in its order, the
+    /// ones that cannot be read reported beside the others. One index range per page.
+    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs
 
-    /// How many pairs each keystore wrapped, per organization.
+    /// How many pairs each keystore wrapped as each type, and how many are current: kept as
+    /// the store writes, so it costs the same at any size of history.
     func keystoreUsage() async throws(StoreError) -> [KeystoreUsage]
 
+    /// The organizations whose pairs keystore `name` wrapped as `type`, with how many, by
+    /// organization, at most `limit`. For messages about a keystore that pairs need; it may
+    /// read that keystore's whole history, so it is on no request path or periodic pass.
+    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization]
+
     /// Checks that the store answers and reads what requests read (for readiness). Cheap:
-    /// it costs the same at one organization and at a million.
-    func check() async throws(StoreError)
+    /// it costs the same at one organization and at a million. A store that reads a page of
+    /// current pairs to check (a different one each time, so that successive checks cover
+    /// them all) returns those of the page it could not read.
+    @discardableResult
+    func check() async throws(StoreError) -> [CorruptKeyPair]
 }

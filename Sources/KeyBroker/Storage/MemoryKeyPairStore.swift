@@ -62,11 +62,36 @@ public final class MemoryKeyPairStore: KeyPairStore {
         return pairs
     }
 
-    public func currentPairs() async throws(StoreError) -> CurrentPairs {
-        let rows = state.withLock { $0.rows.filter(\.isCurrent).sorted { $0.record.organization < $1.record.organization } }
+    public func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
+        // The reference store filters and sorts everything: the contract is the order and the
+        // cursors, not the cost.
+        let current = state.withLock { $0.rows.filter(\.isCurrent) }
+        let selected: [Row]
+        switch query {
+        case .byOrganization(let after):
+            selected = current.filter { row in after.map { row.record.organization.rawValue > $0 } ?? true }
+                .sorted { $0.record.organization < $1.record.organization }
+        case .wrappedBy(let keystore, let after):
+            selected = current.filter { row in
+                row.record.keystoreName == keystore && (after.map { row.record.organization.rawValue > $0 } ?? true)
+            }
+            .sorted { $0.record.organization < $1.record.organization }
+        case .createdAtOrBefore(let threshold, let after):
+            let limitMicroseconds = Self.microseconds(threshold)
+            selected = current.filter { row in
+                let key = (Self.microseconds(row.record.createdAt), row.record.organization.rawValue)
+                guard key.0 <= limitMicroseconds else { return false }
+                return after.map { key > ($0.createdAtMicroseconds, $0.organization) } ?? true
+            }.sorted {
+                (Self.microseconds($0.record.createdAt), $0.record.organization) < (
+                    Self.microseconds($1.record.createdAt), $1.record.organization
+                )
+            }
+        }
+        let page = Array(selected.prefix(max(0, limit)))
         var records: [KeyPairRecord] = []
         var corrupt: [CorruptKeyPair] = []
-        for row in rows {
+        for row in page {
             if let problem = row.corruption {
                 corrupt.append(
                     CorruptKeyPair(
@@ -79,18 +104,50 @@ public final class MemoryKeyPairStore: KeyPairStore {
                 records.append(row.record)
             }
         }
-        return CurrentPairs(records: records, corrupt: corrupt)
+        var next: CurrentPairQuery?
+        if let last = page.last, page.count == limit, selected.count > limit {
+            switch query {
+            case .byOrganization: next = .byOrganization(after: last.record.organization.rawValue)
+            case .wrappedBy(let keystore, _): next = .wrappedBy(keystore: keystore, after: last.record.organization.rawValue)
+            case .createdAtOrBefore(let threshold, _):
+                next = .createdAtOrBefore(
+                    threshold,
+                    after: .init(
+                        createdAtMicroseconds: Self.microseconds(last.record.createdAt),
+                        organization: last.record.organization.rawValue
+                    )
+                )
+            }
+        }
+        return CurrentPairs(records: records, corrupt: corrupt, next: next)
+    }
+
+    private static func microseconds(_ date: Date) -> Int64 {
+        Int64(exactly: (date.timeIntervalSince1970 * 1_000_000).rounded()) ?? 0
     }
 
     public func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] {
         let rows = state.withLock { $0.rows }
-        let groups = Dictionary(grouping: rows) { [$0.record.keystoreName, $0.record.keystoreType, $0.record.organization.rawValue] }
+        let groups = Dictionary(grouping: rows) { [$0.record.keystoreName, $0.record.keystoreType] }
         return groups.map { key, rows in
-            KeystoreUsage(keystoreName: key[0], keystoreType: key[1], organization: key[2], count: rows.count)
-        }.sorted { ($0.keystoreName, $0.organization) < ($1.keystoreName, $1.organization) }
+            KeystoreUsage(keystoreName: key[0], keystoreType: key[1], pairs: rows.count, currentPairs: rows.filter(\.isCurrent).count)
+        }.sorted { ($0.keystoreName, $0.keystoreType) < ($1.keystoreName, $1.keystoreType) }
     }
 
-    public func check() async throws(StoreError) {}
+    public func organizationsUsing(
+        keystore name: String,
+        type: String,
+        limit: Int
+    ) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
+        let rows = state.withLock { $0.rows.filter { $0.record.keystoreName == name && $0.record.keystoreType == type } }
+        let counts = Dictionary(grouping: rows, by: \.record.organization.rawValue).mapValues(\.count)
+        return counts.sorted { $0.key < $1.key }.prefix(max(0, limit)).map {
+            KeystoreUsage.PerOrganization(organization: $0.key, count: $0.value)
+        }
+    }
+
+    @discardableResult
+    public func check() async throws(StoreError) -> [CorruptKeyPair] { [] }
 
     /// Makes the pair `id` behave as a stored row that cannot be read back (for conformance
     /// tests of the corrupt-record contract).

@@ -12,3 +12,4 @@ extension StatusView: ResponseEncodable {}
 extension OrganizationView: ResponseEncodable {}
 extension UnwrapResponse: ResponseEncodable {}
 extension ReloadView: ResponseEncodable {}
+extension OrganizationListView: ResponseEncodable {}

@@ -1,7 +1,9 @@
 public import Foundation
 import KeyBroker
 
-/// `GET /v1/status`, and `keybroker status --json`.
+/// `GET /v1/status`, and `keybroker status --json`: the health of keystores and store, a
+/// summary of the organizations, and one page of them. It costs the same at any number of
+/// organizations.
 public struct StatusView: Codable, Sendable {
     public struct Keystore: Codable, Sendable {
         public let name: String
@@ -45,19 +47,56 @@ public struct StatusView: Codable, Sendable {
         public let nextRotationAttempt: Date?
     }
 
+    /// How many organizations there are and which keystores they use, from the store's
+    /// counts (for a scoped caller: its own organizations only, and no keystore counts).
+    public struct Summary: Codable, Sendable {
+        /// Organizations with a current pair.
+        public let organizations: Int
+        /// Per keystore: the organizations whose current pair it wrapped, and all its pairs.
+        public let keystores: [KeystoreCount]
+        /// Organizations whose last rotation failed (they encrypt with their last pair).
+        public let rotationFailures: Int
+        /// Current pairs found unreadable so far.
+        public let corruptKeyPairs: Int
+    }
+
+    /// One keystore's share of the organizations.
+    public struct KeystoreCount: Codable, Sendable {
+        public let name: String
+        public let type: String
+        public let organizations: Int
+        public let pairs: Int
+    }
+
     public let checkedAt: Date
     /// The store; absent in the CLI's embedded mode, which opened it to answer.
     public let store: Store?
     public let keystores: [Keystore]
+    public let summary: Summary
+    /// One page, by organization id: for a `"*"` caller the organizations in trouble (a failed
+    /// rotation, or — in the CLI's embedded mode — a new pair due); for a scoped caller its
+    /// own organizations.
     public let organizations: [Organization]
+    /// Pass as `after` for the next page; absent on the last.
+    public let nextAfter: String?
     public let corruptKeyPairs: [CorruptKeyPair]
 
     /// Builds the view.
-    public init(checkedAt: Date, store: Store?, keystores: [Keystore], organizations: [Organization], corruptKeyPairs: [CorruptKeyPair]) {
+    public init(
+        checkedAt: Date,
+        store: Store?,
+        keystores: [Keystore],
+        summary: Summary,
+        organizations: [Organization],
+        nextAfter: String?,
+        corruptKeyPairs: [CorruptKeyPair]
+    ) {
         self.checkedAt = checkedAt
         self.store = store
         self.keystores = keystores
+        self.summary = summary
         self.organizations = organizations
+        self.nextAfter = nextAfter
         self.corruptKeyPairs = corruptKeyPairs
     }
 }

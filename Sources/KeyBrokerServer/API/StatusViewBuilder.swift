@@ -10,14 +10,18 @@ struct StatusViewBuilder {
     let scope: Set<OrganizationID>?
 
     /// - Parameters:
-    ///   - organizations: the organizations' statuses (``Broker/organizationStatuses(pairs:at:)``).
-    ///   - corrupt: current rows that could not be read.
+    ///   - organizations: one page of organizations (``Broker/organizationStatus(_:current:at:)``).
+    ///   - nextAfter: the cursor of the next page.
+    ///   - summary: the counts.
+    ///   - corrupt: current rows found unreadable.
     ///   - keystores: each keystore's last known health.
     ///   - store: the store's health, when a monitor watches it.
     ///   - failures: the scheduler's failed rotations.
     func build(
         at time: Date,
         organizations: [OrganizationStatus],
+        nextAfter: String?,
+        summary: StatusView.Summary,
         corrupt: [CorruptKeyPair],
         keystores: [HealthMonitor.KeystoreState],
         store: HealthMonitor.StoreState?,
@@ -81,15 +85,18 @@ struct StatusViewBuilder {
             checkedAt: time,
             store: storeView,
             keystores: keystoreViews,
+            summary: summary,
             organizations: organizationViews,
+            nextAfter: nextAfter,
             corruptKeyPairs: corruptViews
         )
     }
 }
 
 extension StatusView {
-    /// The view of a broker status taken now (the CLI's local mode): every keystore checked
-    /// just now, no store monitor, no scheduler.
+    /// The view of a broker status taken now (the CLI's embedded mode): every keystore checked
+    /// just now, no store monitor, no scheduler; the organizations listed are those due for a
+    /// new pair, which a running server's next pass would make.
     public init(_ status: BrokerStatus) {
         let keystores = status.keystores.map { keystore in
             HealthMonitor.KeystoreState(
@@ -103,13 +110,27 @@ extension StatusView {
                 lastError: keystore.health.error
             )
         }
+        let summary = StatusView.Summary(
+            organizations: status.usage.reduce(0) { $0 &+ $1.currentPairs },
+            keystores: status.usage.map(StatusView.KeystoreCount.init),
+            rotationFailures: 0,
+            corruptKeyPairs: status.corruptKeyPairs.count
+        )
         self = StatusViewBuilder(scope: nil).build(
             at: status.checkedAt,
-            organizations: status.organizations,
+            organizations: status.due,
+            nextAfter: nil,
+            summary: summary,
             corrupt: status.corruptKeyPairs,
             keystores: keystores,
             store: nil,
             failures: [:]
         )
+    }
+}
+
+extension StatusView.KeystoreCount {
+    init(_ usage: KeystoreUsage) {
+        self.init(name: usage.keystoreName, type: usage.keystoreType, organizations: usage.currentPairs, pairs: usage.pairs)
     }
 }

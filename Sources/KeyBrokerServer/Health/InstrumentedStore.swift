@@ -4,9 +4,11 @@ import KeyBroker
 /// A store that reports every failure of the whole store (an outage, a damaged or replaced
 /// file) to the health monitor as it happens on a request path, so that readiness does not
 /// wait for the next background check — and does not miss damage that check happens not to read.
+/// It also notes every unreadable current pair it sees in ``CorruptRecordLog``, for the status.
 struct InstrumentedStore: KeyPairStore {
     let inner: any KeyPairStore
     let monitor: HealthMonitor
+    let corrupt: CorruptRecordLog
 
     private func observe<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
         do {
@@ -19,10 +21,16 @@ struct InstrumentedStore: KeyPairStore {
 
     func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
         try await observe { () throws(StoreError) in try await inner.insertCurrent(record) }
+        corrupt.forget(record.organization)
     }
 
     func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? {
-        try await observe { () throws(StoreError) in try await inner.current(for: organization) }
+        do {
+            return try await observe { () throws(StoreError) in try await inner.current(for: organization) }
+        } catch  where error.kind == .corruptRecord {
+            corrupt.record([CorruptKeyPair(keyPairID: error.keyPairID ?? "?", organization: organization, problem: error.message)])
+            throw error
+        }
     }
 
     func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
@@ -33,15 +41,23 @@ struct InstrumentedStore: KeyPairStore {
         try await observe { () throws(StoreError) in try await inner.history(for: organization, limit: limit, offset: offset) }
     }
 
-    func currentPairs() async throws(StoreError) -> CurrentPairs {
-        try await observe { () throws(StoreError) in try await inner.currentPairs() }
+    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
+        let page = try await observe { () throws(StoreError) in try await inner.currentPairs(query, limit: limit) }
+        corrupt.record(page.corrupt)
+        return page
     }
 
     func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] {
         try await observe { () throws(StoreError) in try await inner.keystoreUsage() }
     }
 
-    func check() async throws(StoreError) {
-        try await inner.check()
+    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
+        try await observe { () throws(StoreError) in try await inner.organizationsUsing(keystore: name, type: type, limit: limit) }
+    }
+
+    func check() async throws(StoreError) -> [CorruptKeyPair] {
+        let unreadable = try await inner.check()
+        corrupt.record(unreadable)
+        return unreadable
     }
 }

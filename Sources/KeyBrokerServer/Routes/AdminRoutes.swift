@@ -3,7 +3,7 @@ import Hummingbird
 import HummingbirdAuth
 import KeyBroker
 
-/// `/v1/status` and `/v1/admin/reload`: the server as a whole.
+/// `/v1/status`, `/v1/orgs` and `/v1/admin/reload`: the server as a whole.
 struct AdminRoutes: Sendable {
     let runtime: BrokerRuntime
     let scheduler: RotationScheduler
@@ -15,33 +15,103 @@ struct AdminRoutes: Sendable {
         let audit = support.audit
         routes.group().add(middleware: RequirePermission<KeyBrokerRequestContext>([.viewKeys], for: .anyOrganization, audit: audit))
             .get("status", use: status)
+            .get("orgs", use: organizations)
         routes.group().add(middleware: RequirePermission<KeyBrokerRequestContext>([.editKeys], for: .everyOrganization, audit: audit))
             .post("admin/reload", use: reload)
         return routes
     }
 
-    /// Keystores' and the store's health and the organizations' keys; a scoped token sees its
-    /// own organizations and the keystores they use, redacted.
+    /// Keystores' and the store's health, the organizations' counts and one page of
+    /// organizations: for a `"*"` caller those whose last rotation failed, for a scoped caller
+    /// its own (and only the keystores they use, redacted). Nothing here reads every
+    /// organization: counts come from the store's usage rows, pages from the failures.
     @Sendable func status(_ request: Request, _ context: KeyBrokerRequestContext) async throws -> StatusView {
         let principal = try context.requireIdentity()
         let broker = try context.snapshot.broker
-        let scan: CurrentPairs
-        do {
-            scan = try await broker.currentKeyPairs()
-        } catch {
-            throw support.mapped(error, for: principal)
-        }
+        let parameters = try PageParameters(request)
         let time = runtime.now()
+        let failures = scheduler.failuresByOrganization
+        let corrupt = runtime.corrupt.reports
+        let summary: StatusView.Summary
+        let listed: (page: [OrganizationID], nextAfter: String?)
+        var statuses: [OrganizationStatus] = []
+        do {
+            if let scope = principal.organizations {
+                // A scoped caller's organizations are few (its token lists them): each is read.
+                var withPairs = 0
+                var own: [OrganizationID: KeyPairRecord?] = [:]
+                for organization in scope {
+                    let current = try? await broker.store.current(for: organization)
+                    own[organization] = current
+                    if current != nil { withPairs += 1 }
+                }
+                listed = parameters.page(of: scope)
+                statuses = listed.page.map { broker.organizationStatus($0, current: own[$0] ?? nil, at: time) }
+                summary = StatusView.Summary(
+                    organizations: withPairs,
+                    keystores: [],
+                    rotationFailures: scope.filter { failures[$0] != nil }.count,
+                    corruptKeyPairs: corrupt.reports.filter { $0.organization.map(scope.contains) ?? false }.count
+                )
+            } else {
+                let usage = try await broker.store.keystoreUsage()
+                listed = parameters.page(of: failures.keys)
+                for organization in listed.page {
+                    let current = try? await broker.store.current(for: organization)
+                    statuses.append(broker.organizationStatus(organization, current: current, at: time))
+                }
+                summary = StatusView.Summary(
+                    organizations: usage.reduce(0) { $0 &+ $1.currentPairs },
+                    keystores: usage.map(StatusView.KeystoreCount.init),
+                    rotationFailures: failures.count,
+                    corruptKeyPairs: corrupt.reports.count &+ corrupt.more
+                )
+            }
+        } catch {
+            throw support.mapped(BrokerError.storage(error), for: principal)
+        }
         // Health is observed, not configured: the monitor's latest, for the keystores of this
         // request's configuration only (a reload may have added or dropped some meanwhile).
         return StatusViewBuilder(scope: principal.organizations).build(
             at: time,
-            organizations: broker.organizationStatuses(pairs: scan.records, at: time),
-            corrupt: scan.corrupt,
+            organizations: statuses,
+            nextAfter: listed.nextAfter,
+            summary: summary,
+            corrupt: corrupt.reports,
             keystores: runtime.monitor.keystores.filter { broker.keystores[$0.name] != nil },
             store: runtime.monitor.store,
-            failures: scheduler.failuresByOrganization
+            failures: failures
         )
+    }
+
+    /// Every organization with a current pair, a page at a time by id, with its effective
+    /// configuration; a scoped caller sees its own organizations.
+    @Sendable func organizations(_ request: Request, _ context: KeyBrokerRequestContext) async throws -> OrganizationListView {
+        let principal = try context.requireIdentity()
+        let broker = try context.snapshot.broker
+        let parameters = try PageParameters(request)
+        let failures = scheduler.failuresByOrganization
+        var items: [OrganizationListView.Item] = []
+        var nextAfter: String?
+        do {
+            if let scope = principal.organizations {
+                let listed = parameters.page(of: scope)
+                for organization in listed.page {
+                    let current = try? await broker.store.current(for: organization)
+                    items.append(.init(organization, current: current, broker: broker, failure: failures[organization], redacted: true))
+                }
+                nextAfter = listed.nextAfter
+            } else {
+                let page = try await broker.store.currentPairs(.byOrganization(after: parameters.after?.rawValue), limit: parameters.limit)
+                items = page.records.map {
+                    .init($0.organization, current: $0, broker: broker, failure: failures[$0.organization], redacted: false)
+                }
+                if case .byOrganization(let after) = page.next { nextAfter = after }
+            }
+        } catch {
+            throw support.mapped(BrokerError.storage(error), for: principal)
+        }
+        return OrganizationListView(items: items, nextAfter: nextAfter)
     }
 
     @Sendable func reload(_ request: Request, _ context: KeyBrokerRequestContext) async throws -> ReloadView {
@@ -53,6 +123,9 @@ struct AdminRoutes: Sendable {
             return ReloadView(
                 reloaded: true,
                 changedOrganizations: result.changedOrganizations.map(\.rawValue),
+                defaultKeystoreChange: result.defaultsMoved.map {
+                    ReloadView.DefaultKeystoreChange(from: $0.from, to: $0.to, currentPairs: $0.currentPairs)
+                },
                 diagnostics: result.warnings.map(DiagnosticView.init)
             )
         } catch let error as ReloadInProgress {

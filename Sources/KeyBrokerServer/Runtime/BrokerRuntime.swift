@@ -23,6 +23,8 @@ public final class BrokerRuntime: Sendable {
     let metrics: ServerMetrics
     /// The health of keystores and store, from background checks.
     public let monitor: HealthMonitor
+    /// The current pairs found unreadable so far.
+    public let corrupt = CorruptRecordLog()
     let now: @Sendable () -> Date
     let logger: Logger
 
@@ -53,7 +55,7 @@ public final class BrokerRuntime: Sendable {
         self.logger = logger
         cachePolicy = loaded.config.privateKeyCache
         monitor = HealthMonitor(now: now, logger: logger)
-        self.store = InstrumentedStore(inner: store, monitor: monitor)
+        self.store = InstrumentedStore(inner: store, monitor: monitor, corrupt: corrupt)
         let broker = try await Self.open(
             loaded,
             store: self.store,
@@ -96,8 +98,22 @@ public final class BrokerRuntime: Sendable {
 
     /// The outcome of a reload.
     public struct ReloadResult: Sendable {
-        /// Organizations whose keystore changed: they get a new pair from the new keystore.
+        /// The operator's organizations whose keystore changed: they get a new pair from the
+        /// new keystore.
         public let changedOrganizations: [OrganizationID]
+        /// When `defaults.keystore` changed: the organizations following defaults get a new
+        /// pair from the new default keystore.
+        public let defaultsMoved: DefaultsMove?
+
+        /// A change of `defaults.keystore`.
+        public struct DefaultsMove: Sendable {
+            /// The keystore before and after.
+            public let from: String
+            public let to: String
+            /// How many current pairs the old default wrapped (the organizations that move,
+            /// and any of the operator's organizations that name it).
+            public let currentPairs: Int
+        }
         /// Warnings from the new configuration.
         public let warnings: [ConfigDiagnostic]
     }
@@ -147,15 +163,24 @@ public final class BrokerRuntime: Sendable {
         // dropped now, not when its last request ends, so that revocations take effect at once.
         await old.cache?.removeAll()
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
-        // Organizations with pairs count too: they may follow a changed defaults.keystore.
-        let withPairs = (try? await store.currentPairs().records.map(\.organization)) ?? []
-        let organizations = Set(old.config.organizations.keys).union(new.config.organizations.keys).union(withPairs)
+        // The operator's organizations are listed; those following defaults are counted (there
+        // may be a million), from the store's usage counts.
+        let organizations = Set(old.config.organizations.keys).union(new.config.organizations.keys)
         let changed = organizations.filter { old.policy(for: $0).keystore != new.policy(for: $0).keystore }.sorted()
+        var defaultsMoved: ReloadResult.DefaultsMove?
+        if old.config.defaults.keystore != new.config.defaults.keystore {
+            let usage = (try? await store.keystoreUsage()) ?? []
+            defaultsMoved = ReloadResult.DefaultsMove(
+                from: old.config.defaults.keystore,
+                to: new.config.defaults.keystore,
+                currentPairs: usage.filter { $0.keystoreName == old.config.defaults.keystore }.reduce(0) { $0 &+ $1.currentPairs }
+            )
+        }
         let listenChanged = (loaded.config.server.host, loaded.config.server.port) != (old.config.server.host, old.config.server.port)
         for (setting, changedSetting) in [("server.listen", listenChanged), ("audit", loaded.config.audit != old.config.audit)]
         where changedSetting {
             logger.warning("\(setting) changed; it takes effect at the next restart")
         }
-        return ReloadResult(changedOrganizations: changed, warnings: loaded.warnings)
+        return ReloadResult(changedOrganizations: changed, defaultsMoved: defaultsMoved, warnings: loaded.warnings)
     }
 }

@@ -16,6 +16,8 @@ public final class RotationScheduler: Sendable {
     public struct Failure: Sendable {
         /// The failure as an operator sees it (it may name files and other organizations' contexts).
         public let cause: BrokerError
+        /// Why the pair was due (`initial`: the organization has no pair to fall back on).
+        public let reason: KeyPairReason
         public let failures: Int
         public let nextAttempt: Date
 
@@ -73,30 +75,61 @@ public final class RotationScheduler: Sendable {
         }
     }
 
-    /// One pass: every due organization, within the concurrency and rate limits.
+    /// One pass: every due organization, within the concurrency and rate limits. The due
+    /// organizations come from the store's indexes a page at a time
+    /// (``Broker/forEachDueOrganization(at:pageSize:_:)``): a pass with nothing due costs a
+    /// few index reads at any number of organizations.
     public func runOnce() async -> Pass {
         passCount.withLockedValue { $0 += 1 }
         let broker = runtime.broker
         let time = runtime.now()
-        let pairs: [KeyPairRecord]
+        let settings = broker.config.scheduler
         var pass = Pass()
+        var corrupt = Set<OrganizationID>()
         do {
-            let scan = try await broker.currentKeyPairs()
-            pairs = scan.records
-            pass.skippedCorrupt = Array(Set(scan.corrupt.compactMap(\.organization))).sorted()
-            for corrupt in scan.corrupt {
-                logger.error(
-                    "the current key pair of an organization cannot be read; it is not rotated automatically",
-                    metadata: ["keyPair": "\(corrupt.keyPairID)", "problem": "\(corrupt.problem)"]
-                )
+            try await broker.forEachDueOrganization(at: time, pageSize: Self.pageSize) { page, unreadable in
+                for row in unreadable {
+                    if let organization = row.organization { corrupt.insert(organization) }
+                    logger.error(
+                        "the current key pair of an organization cannot be read; it is not rotated automatically",
+                        metadata: ["keyPair": "\(row.keyPairID)", "problem": "\(row.problem)"]
+                    )
+                }
+                let failures = self.failures.withLockedValue { $0 }
+                var due: [(OrganizationID, KeyPairReason)] = []
+                for status in page {
+                    guard let reason = status.rotationReason else { continue }
+                    if let failure = failures[status.organization], failure.nextAttempt > time {
+                        pass.skippedInBackoff.append(status.organization)
+                        continue
+                    }
+                    due.append((status.organization, reason))
+                }
+                for (organization, reason, succeeded) in await rotate(due, broker: broker, settings: settings) {
+                    if succeeded { pass.rotated[organization] = reason } else { pass.failed.append(organization) }
+                }
+                return !Task.isCancelled
             }
         } catch {
             logger.error("rotation pass could not read the store", metadata: ["error": "\(error)"])
-            return pass
         }
-        let due = dueOrganizations(broker, pairs: pairs, skipping: Set(pass.skippedCorrupt), at: time, pass: &pass)
-        let settings = broker.config.scheduler
-        let results = await withTaskGroup(of: (OrganizationID, KeyPairReason, Bool).self) { group in
+        pass.skippedCorrupt = corrupt.sorted()
+        pass.failed.sort()
+        // On fallback: organizations that have a pair (still used for encryption) but could not rotate.
+        metrics.organizationsOnFallback(failures.withLockedValue { $0.values.filter { $0.reason != .initial }.count })
+        return pass
+    }
+
+    /// How many due organizations a pass reads from the store at once.
+    static let pageSize = 256
+
+    /// Rotates `due`, at most `settings.concurrency` at once.
+    private func rotate(
+        _ due: [(OrganizationID, KeyPairReason)],
+        broker: Broker,
+        settings: SchedulerSettings
+    ) async -> [(OrganizationID, KeyPairReason, Bool)] {
+        await withTaskGroup(of: (OrganizationID, KeyPairReason, Bool).self) { group in
             var results: [(OrganizationID, KeyPairReason, Bool)] = []
             var iterator = due.makeIterator()
             func addNext() -> Bool {
@@ -113,35 +146,6 @@ public final class RotationScheduler: Sendable {
             }
             return results
         }
-        for (organization, reason, succeeded) in results {
-            if succeeded { pass.rotated[organization] = reason } else { pass.failed.append(organization) }
-        }
-        pass.failed.sort()
-        // On fallback: organizations that have a pair (still used for encryption) but could not rotate.
-        let onFallback = failures.withLockedValue { failures in Set(failures.keys) }
-        metrics.organizationsOnFallback(onFallback.intersection(pairs.map(\.organization)).count)
-        return pass
-    }
-
-    private func dueOrganizations(
-        _ broker: Broker,
-        pairs: [KeyPairRecord],
-        skipping corrupt: Set<OrganizationID>,
-        at time: Date,
-        pass: inout Pass
-    ) -> [(OrganizationID, KeyPairReason)] {
-        let failures = self.failures.withLockedValue { $0 }
-        var due: [(OrganizationID, KeyPairReason)] = []
-        for status in broker.organizationStatuses(pairs: pairs, at: time) {
-            let organization = status.organization
-            guard let reason = status.rotationReason, !corrupt.contains(organization) else { continue }
-            if let failure = failures[organization], failure.nextAttempt > time {
-                pass.skippedInBackoff.append(organization)
-                continue
-            }
-            due.append((organization, reason))
-        }
-        return due
     }
 
     private func rotate(_ organization: OrganizationID, reason: KeyPairReason, broker: Broker, rate: Double) async -> Bool {
@@ -171,7 +175,7 @@ public final class RotationScheduler: Sendable {
             failures.withLockedValue { failures in
                 let count = (failures[organization]?.failures ?? 0) + 1
                 let delay = min(maxDelay, 60 * pow(2, Double(count - 1)))
-                failures[organization] = Failure(cause: error, failures: count, nextAttempt: time.addingTimeInterval(delay))
+                failures[organization] = Failure(cause: error, reason: reason, failures: count, nextAttempt: time.addingTimeInterval(delay))
             }
             metrics.rotation(reason: reason, succeeded: false)
             await audit.note(.generate, actor: "scheduler", organization: organization, result: .failed, error: error)

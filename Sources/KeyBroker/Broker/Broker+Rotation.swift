@@ -1,0 +1,96 @@
+public import Foundation
+
+extension Broker {
+    /// Walks every organization that needs a new pair at `time`, a bounded page at a time, in
+    /// three index ranges, so that a pass costs what is due and not what is stored:
+    ///
+    /// 1. the operator's organizations (`organizations:` in the file): each one's current pair
+    ///    (a point read each: the file names them);
+    /// 2. organizations following `defaults` whose current pair another keystore wrapped
+    ///    (`defaults.keystore` changed): the current pairs of each other keystore that holds
+    ///    any, by the store's usage counts;
+    /// 3. organizations following `defaults` whose pair is older than the cadence allows:
+    ///    current pairs created at or before ``RotationCadence/latestDueCreation(at:)``.
+    ///
+    /// - Parameters:
+    ///   - time: when.
+    ///   - pageSize: at most this many organizations are handed to `body` at once.
+    ///   - body: gets each page's due organizations and the current rows it could not read;
+    ///     returns whether to go on.
+    public func forEachDueOrganization(
+        at time: Date,
+        pageSize: Int = 256,
+        _ body: ([OrganizationStatus], [CorruptKeyPair]) async -> Bool
+    ) async throws(BrokerError) {
+        let pageSize = max(1, pageSize)
+        do {
+            // 1. The operator's organizations.
+            let pinned = config.organizations.keys.sorted()
+            var start = 0
+            while start < pinned.count {
+                let chunk = pinned[start..<min(pinned.count, start + pageSize)]
+                start += chunk.count
+                var due: [OrganizationStatus] = []
+                var corrupt: [CorruptKeyPair] = []
+                for organization in chunk {
+                    do throws(StoreError) {
+                        let status = organizationStatus(organization, current: try await store.current(for: organization), at: time)
+                        if status.rotationDue { due.append(status) }
+                    } catch  where error.kind == .corruptRecord {
+                        corrupt.append(
+                            CorruptKeyPair(keyPairID: error.keyPairID ?? "?", organization: organization, problem: error.message)
+                        )
+                    }
+                }
+                guard await body(due, corrupt) else { return }
+            }
+            // 2. Moved by a change of defaults.keystore.
+            let others = try await store.keystoreUsage().filter { $0.currentPairs > 0 && $0.keystoreName != config.defaults.keystore }
+            for keystore in Set(others.map(\.keystoreName)).sorted() {
+                guard try await walk(.wrappedBy(keystore: keystore, after: nil), pageSize: pageSize, at: time, body) else { return }
+            }
+            // 3. Due by the default cadence.
+            if let threshold = config.defaults.rotation.latestDueCreation(at: time) {
+                _ = try await walk(.createdAtOrBefore(threshold, after: nil), pageSize: pageSize, at: time, body)
+            }
+        } catch {
+            throw BrokerError.storage(error)
+        }
+    }
+
+    /// Pages through `query`, handing `body` the organizations following `defaults` that are due.
+    private func walk(
+        _ query: CurrentPairQuery,
+        pageSize: Int,
+        at time: Date,
+        _ body: ([OrganizationStatus], [CorruptKeyPair]) async -> Bool
+    ) async throws(StoreError) -> Bool {
+        var query: CurrentPairQuery? = query
+        while let current = query {
+            let page = try await store.currentPairs(current, limit: pageSize)
+            let due = page.records.compactMap { record -> OrganizationStatus? in
+                // The operator's organizations were walked in full before, and pairs of
+                // another keystore than the default in the ranges by keystore.
+                guard config.organizations[record.organization] == nil else { return nil }
+                if case .createdAtOrBefore = current, record.keystoreName != config.defaults.keystore { return nil }
+                let status = organizationStatus(record.organization, current: record, at: time)
+                return status.rotationDue ? status : nil
+            }
+            let corrupt = page.corrupt.filter { $0.organization.map { config.organizations[$0] == nil } ?? true }
+            guard await body(due, corrupt) else { return false }
+            query = page.next
+        }
+        return true
+    }
+
+    /// The status of one organization with `current` as its current pair, at `time`.
+    public func organizationStatus(_ organization: OrganizationID, current: KeyPairRecord?, at time: Date) -> OrganizationStatus {
+        OrganizationStatus(
+            organization: organization,
+            policy: policy(for: organization),
+            current: current,
+            nextRotation: nextRotation(for: organization, current: current),
+            rotationReason: rotationReason(for: organization, current: current, at: time)
+        )
+    }
+}

@@ -1,0 +1,30 @@
+public import Foundation
+
+/// Which organizations' current pairs a page of ``KeyPairStore/currentPairs(_:limit:)`` holds,
+/// and where it starts. Each query is one range over an index, so a page costs the same at one
+/// organization and at a million.
+public enum CurrentPairQuery: Sendable, Hashable {
+    /// Every organization, by id, after the organization `after` (`nil`: from the first).
+    /// Cursors are organizations as stored, so that a page can end on a damaged row.
+    case byOrganization(after: String?)
+    /// Organizations whose current pair was created at or before `createdAtOrBefore`, oldest
+    /// pair first (ties by organization id), after `after`: the pairs a rotation cadence
+    /// makes due (``RotationCadence/latestDueCreation(at:)``).
+    case createdAtOrBefore(Date, after: AgeCursor?)
+    /// Organizations whose current pair the keystore `keystore` wrapped, by id, after `after`.
+    case wrappedBy(keystore: String, after: String?)
+
+    /// A place in the order of ``createdAtOrBefore(_:after:)``.
+    public struct AgeCursor: Sendable, Hashable {
+        /// The creation time of the last pair seen, in microseconds since 1970.
+        public let createdAtMicroseconds: Int64
+        /// Its organization.
+        public let organization: String
+
+        /// Creates a cursor.
+        public init(createdAtMicroseconds: Int64, organization: String) {
+            self.createdAtMicroseconds = createdAtMicroseconds
+            self.organization = organization
+        }
+    }
+}
