@@ -115,6 +115,14 @@ public final class ServerMetrics: Sendable {
         Gauge(label: "keybroker_organizations_on_fallback", factory: factory).record(count)
     }
 
+    /// The last rotation pass: how long it took, how many organizations were due and how
+    /// many it rotated.
+    func rotationPass(duration: Duration, due: Int, rotated: Int) {
+        Gauge(label: "keybroker_rotation_last_pass_seconds", factory: factory).record(duration.seconds)
+        Gauge(label: "keybroker_rotation_last_pass_due", factory: factory).record(due)
+        Gauge(label: "keybroker_rotation_last_pass_rotated", factory: factory).record(rotated)
+    }
+
     func render() -> [UInt8] { registry.emitToBuffer() }
 }
 

@@ -81,13 +81,17 @@ public final class RotationScheduler: Sendable {
     /// few index reads at any number of organizations.
     public func runOnce() async -> Pass {
         passCount.withLockedValue { $0 += 1 }
+        let clock = ContinuousClock()
+        let began = clock.now
         let broker = runtime.broker
         let time = runtime.now()
+        var dueCount = 0
         let settings = broker.config.scheduler
         var pass = Pass()
         var corrupt = Set<OrganizationID>()
         do {
             try await broker.forEachDueOrganization(at: time, pageSize: Self.pageSize) { page, unreadable in
+                dueCount += page.count
                 for row in unreadable {
                     if let organization = row.organization { corrupt.insert(organization) }
                     logger.error(
@@ -117,6 +121,7 @@ public final class RotationScheduler: Sendable {
         pass.failed.sort()
         // On fallback: organizations that have a pair (still used for encryption) but could not rotate.
         metrics.organizationsOnFallback(failures.withLockedValue { $0.values.filter { $0.reason != .initial }.count })
+        metrics.rotationPass(duration: clock.now - began, due: dueCount, rotated: pass.rotated.count)
         return pass
     }
 
