@@ -16,6 +16,15 @@ public import KeyBroker
 public enum AWSKMSKeystorePlugin: KeystorePlugin {
     public static let type = "aws-kms-symmetric"
 
+    /// A tenant brings its own key: the alias ARN (or key ARN) of its KMS key.
+    public static let tenantKeys = ["keyAlias"]
+
+    /// A multi-Region key: it has a replica in any home region the template names, so the
+    /// template's own settings decide whether it loads.
+    public static func tenantPlaceholders(template: ConfigMapping) -> [String: String] {
+        ["keyAlias": "arn:aws:kms:us-east-1:000000000000:key/mrk-00000000000000000000000000000000"]
+    }
+
     public static func make(name: String, settings: ConfigMapping, context: PluginContext) -> (any Keystore)? {
         // Every key is read and checked before any early return, so all mistakes are reported at once.
         let aliasNode = settings.required("keyAlias", example: "arn:aws:kms:eu-west-1:111122223333:alias/recordings")

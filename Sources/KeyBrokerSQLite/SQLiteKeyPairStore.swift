@@ -153,16 +153,33 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     """
             )
         }
-        migrator.registerMigration("v2: indexes and usage for a million organizations") { db in
-            // What a rotation pass and the status read, as index ranges: current pairs by age
-            // (due for rotation) and by keystore (moved by a configuration change). And the
+        migrator.registerMigration("v2: tenants' key configurations, indexes and usage for a million organizations") { db in
+            // Each organization's own key configuration (the tenant layer), and what a rotation
+            // pass and the status read, as index ranges: current pairs by cadence and age (due
+            // for rotation; `rotation_class` is the tenant's cadence when the pair was made, ''
+            // when the operator's file decides) and by keystore (moved by a configuration
+            // change). And the
             // keystores' usage, kept by triggers as rows are written, changed or deleted (by
             // KeyBroker or anyone else with the file), so that opening the store and every
             // reload read a handful of rows instead of grouping the whole history.
             try db.execute(
                 sql: """
-                    CREATE INDEX key_pair_current_by_age ON key_pair(created_at_us, organization) WHERE is_current = 1;
+                    ALTER TABLE key_pair ADD COLUMN rotation_class TEXT NOT NULL DEFAULT '';
+                    CREATE INDEX key_pair_current_by_age ON key_pair(rotation_class, created_at_us, organization) WHERE is_current = 1;
                     CREATE INDEX key_pair_current_by_keystore ON key_pair(keystore_name, organization) WHERE is_current = 1;
+                    CREATE TABLE key_configuration (
+                        organization TEXT PRIMARY KEY NOT NULL,
+                        type TEXT NOT NULL,
+                        key_alias TEXT,
+                        rotation TEXT NOT NULL,
+                        key_pair_spec TEXT,
+                        version INTEGER NOT NULL,
+                        updated_at_us INTEGER NOT NULL,
+                        updated_by TEXT NOT NULL,
+                        last_error_code TEXT,
+                        last_error_message TEXT,
+                        last_error_at_us INTEGER
+                    ) WITHOUT ROWID;
                     CREATE TABLE keystore_use (
                         keystore_name NOT NULL,
                         keystore_type NOT NULL,
@@ -226,13 +243,17 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         }
     }
 
-    public func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
-        let arguments: StatementArguments = [
+    private static func arguments(of record: KeyPairRecord) -> StatementArguments {
+        [
             record.id.uuidString.lowercased(), record.organization.rawValue, record.keystoreName,
             record.keystoreType, record.backendKeyReference, record.spec.rawValue, record.publicKeyDER,
             record.wrappedPrivateKey, String(decoding: record.encryptionContext.canonicalBytes, as: UTF8.self),
             SQLiteRow.microseconds(record.createdAt), record.reason.rawValue, record.requestedBy,
         ]
+    }
+
+    public func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
+        let arguments = Self.arguments(of: record)
         do {
             try await pool.writeWithoutTransaction { db in
                 // A write into a deleted or replaced file would be lost at the next restart:
@@ -258,10 +279,12 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         try db.execute(
             sql: """
                 INSERT INTO key_pair (id, organization, keystore_name, keystore_type, backend_key_reference, spec,
-                    public_key, wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                    public_key, wrapped_private_key, encryption_context, created_at_us, reason, requested_by, is_current,
+                    rotation_class)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1,
+                    COALESCE((SELECT rotation FROM key_configuration WHERE organization = ?), ''))
                 """,
-            arguments: arguments
+            arguments: arguments + [record.organization.rawValue]
         )
     }
 
@@ -312,15 +335,16 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                 WHERE is_current = 1 AND keystore_name = ? AND organization > ? ORDER BY organization LIMIT ?
                 """
             arguments = [keystore, after ?? "", limit + 1]
-        case .createdAtOrBefore(let threshold, let after):
+        case .createdAtOrBefore(let threshold, let cadence, let after):
             // Row values compare (created, organization) as one key, which the index orders.
             sql = """
                 SELECT \(Self.columns) FROM key_pair INDEXED BY key_pair_current_by_age
-                WHERE is_current = 1 AND created_at_us <= ? AND (created_at_us, organization) > (?, ?)
+                WHERE is_current = 1 AND rotation_class = ? AND created_at_us <= ? AND (created_at_us, organization) > (?, ?)
                 ORDER BY created_at_us, organization LIMIT ?
                 """
             arguments = [
-                SQLiteRow.microseconds(threshold), after?.createdAtMicroseconds ?? Int64.min, after?.organization ?? "", limit + 1,
+                cadence?.rawValue ?? "", SQLiteRow.microseconds(threshold), after?.createdAtMicroseconds ?? Int64.min,
+                after?.organization ?? "", limit + 1,
             ]
         }
         return try await read("reading a page of current key pairs") { db in
@@ -351,14 +375,105 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                 next = .byOrganization(after: organization)
             case .wrappedBy(let keystore, _):
                 next = .wrappedBy(keystore: keystore, after: organization)
-            case .createdAtOrBefore(let threshold, _):
+            case .createdAtOrBefore(let threshold, let cadence, _):
                 let created = (try? last.decode(DatabaseValue.self, forColumn: "created_at_us")).flatMap { Int64.fromDatabaseValue($0) }
                 next = .createdAtOrBefore(
                     threshold,
+                    cadence: cadence,
                     after: .init(createdAtMicroseconds: created ?? Int64.max, organization: organization)
                 )
             }
             return CurrentPairs(records: records, corrupt: corrupt, next: next)
+        }
+    }
+
+    public func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
+        try await read("reading the key configuration of organization '\(organization)'") { db in
+            try Self.keyConfiguration(for: organization, in: db)
+        }
+    }
+
+    private static func keyConfiguration(for organization: OrganizationID, in db: Database) throws -> StoredKeyConfiguration? {
+        try Row.fetchOne(
+            db,
+            sql: "SELECT \(SQLiteKeyConfigurationRow.columns) FROM key_configuration WHERE organization = ?",
+            arguments: [organization.rawValue]
+        ).map { row in try SQLiteKeyConfigurationRow(row: row, organization: organization).configuration() }
+    }
+
+    public func saveKeyConfiguration(
+        _ configuration: TenantKeyConfiguration,
+        for organization: OrganizationID,
+        expectedVersion: Int?,
+        updatedBy: String,
+        at time: Date,
+        newPair: KeyPairRecord
+    ) async throws(StoreError) -> KeyConfigurationSave {
+        let pairArguments = Self.arguments(of: newPair)
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                try self.checkIdentity()
+                var outcome = KeyConfigurationSave.conflict(storedVersion: 0)
+                try db.inTransaction {
+                    let stored =
+                        try Int.fetchOne(
+                            db,
+                            sql: "SELECT version FROM key_configuration WHERE organization = ? AND typeof(version) = 'integer'",
+                            arguments: [organization.rawValue]
+                        ) ?? 0
+                    if let expectedVersion, expectedVersion != stored {
+                        outcome = .conflict(storedVersion: stored)
+                        return .rollback
+                    }
+                    let saved = StoredKeyConfiguration(
+                        organization: organization,
+                        configuration: configuration,
+                        version: stored + 1,
+                        updatedAt: Broker.storagePrecision(time),
+                        updatedBy: updatedBy,
+                        lastError: nil
+                    )
+                    try db.execute(
+                        sql: """
+                            INSERT INTO key_configuration (organization, type, key_alias, rotation, key_pair_spec, version,
+                                updated_at_us, updated_by, last_error_code, last_error_message, last_error_at_us)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)
+                            ON CONFLICT (organization) DO UPDATE SET type = excluded.type, key_alias = excluded.key_alias,
+                                rotation = excluded.rotation, key_pair_spec = excluded.key_pair_spec, version = excluded.version,
+                                updated_at_us = excluded.updated_at_us, updated_by = excluded.updated_by,
+                                last_error_code = NULL, last_error_message = NULL, last_error_at_us = NULL
+                            """,
+                        arguments: [
+                            organization.rawValue, configuration.type, configuration.keyAlias, configuration.rotation?.rawValue ?? "",
+                            configuration.keyPairSpec?.rawValue, saved.version, SQLiteRow.microseconds(saved.updatedAt), updatedBy,
+                        ]
+                    )
+                    try self.insert(newPair, arguments: pairArguments, in: db)
+                    outcome = .saved(saved)
+                    return .commit
+                }
+                try self.checkIdentity()
+                return outcome
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "storing the key configuration of organization '\(organization)'")
+        }
+    }
+
+    public func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql:
+                        "UPDATE key_configuration SET last_error_code = ?, last_error_message = ?, last_error_at_us = ? WHERE organization = ?",
+                    arguments: [
+                        error?.code, error.map { String($0.message.prefix(2000)) }, error.map { SQLiteRow.microseconds($0.at) },
+                        organization.rawValue,
+                    ]
+                )
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "recording the last error of organization '\(organization)'")
         }
     }
 

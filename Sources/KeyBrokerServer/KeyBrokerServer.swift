@@ -19,6 +19,7 @@ public struct KeyBrokerServer: Sendable {
     let logger: Logger
     let probes: Probes
     let organizationRoutes: OrganizationRoutes
+    let keyConfigurationRoutes: KeyConfigurationRoutes
     let adminRoutes: AdminRoutes
 
     /// Loads the candidate keystore of a `POST /v1/orgs/{org}/test` body: `body` is the JSON
@@ -50,13 +51,21 @@ public struct KeyBrokerServer: Sendable {
         let support = RouteSupport(audit: audit, logger: logger)
         let runtime = self.runtime
         probes = Probes(monitor: runtime.monitor, strict: { runtime.broker.config.server.strictReadiness })
+        let generationLimiter = GenerationLimiter()
         organizationRoutes = OrganizationRoutes(
             runtime: runtime,
             scheduler: scheduler,
             support: support,
             metrics: metrics,
             loadCandidate: loadCandidate,
-            generationLimiter: GenerationLimiter()
+            generationLimiter: generationLimiter
+        )
+        keyConfigurationRoutes = KeyConfigurationRoutes(
+            runtime: runtime,
+            scheduler: scheduler,
+            support: support,
+            metrics: metrics,
+            generationLimiter: generationLimiter
         )
         adminRoutes = AdminRoutes(runtime: runtime, scheduler: scheduler, support: support)
         self.logger = logger
@@ -73,7 +82,9 @@ public struct KeyBrokerServer: Sendable {
         measured.addRoutes(MetricsRoute(metrics: metrics).collection())
         let api = measured.group("v1").add(middleware: TokenAuthenticatorMiddleware<KeyBrokerRequestContext>())
         api.addRoutes(adminRoutes.collection())
-        api.group("orgs/{org}", context: OrganizationRequestContext.self).addRoutes(organizationRoutes.collection())
+        let organization = api.group("orgs/{org}", context: OrganizationRequestContext.self)
+        organization.addRoutes(organizationRoutes.collection())
+        organization.addRoutes(keyConfigurationRoutes.collection())
         return router
     }
 

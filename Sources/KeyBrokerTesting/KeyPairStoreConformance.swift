@@ -56,6 +56,7 @@ public struct KeyPairStoreConformance: Sendable {
         try await concurrentInserts()
         try await usageCounts()
         try await currentPairPages()
+        try await keyConfigurations()
         try await corruptRecords()
     }
 
@@ -197,15 +198,97 @@ public struct KeyPairStoreConformance: Sendable {
             ($0.createdAt, $0.organization) < ($1.createdAt, $1.organization)
         }
         for limit in [1, 3, 100] {
-            #expect(try await all(.createdAtOrBefore(threshold, after: nil), limit: limit) == byAge, "by age, limit \(limit)")
+            #expect(try await all(.createdAtOrBefore(threshold, cadence: nil, after: nil), limit: limit) == byAge, "by age, limit \(limit)")
         }
-        #expect(try await all(.createdAtOrBefore(base.addingTimeInterval(-1), after: nil), limit: 10).isEmpty, "old pairs are not current")
+        #expect(
+            try await all(.createdAtOrBefore(base.addingTimeInterval(-1), cadence: nil, after: nil), limit: 10).isEmpty,
+            "old pairs are not current"
+        )
         let kms = sortedByID.filter { $0.keystoreName == "kms" }
         for limit in [1, 2, 100] {
             #expect(try await all(.wrappedBy(keystore: "kms", after: nil), limit: limit) == kms, "by keystore, limit \(limit)")
         }
         let last = try await store.currentPairs(.byOrganization(after: nil), limit: 23)
         #expect(last.records.count == 23 && last.next == nil, "a page that ends the range says so")
+    }
+
+    /// A tenant's configuration is saved with its new pair in one step, versioned, refused on a
+    /// stale version with nothing stored, keeps its last error until the next save, and moves
+    /// the organization's pairs to its cadence in the age pages.
+    func keyConfigurations() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let acme = try OrganizationID.checked("acme")
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        let first = try StoreSamples.record(for: acme, createdAt: base)
+        try await store.insertCurrent(first)
+        #expect(try await store.keyConfiguration(for: acme) == nil, "no configuration until one is saved")
+        let weekly = TenantKeyConfiguration(
+            type: "aws-kms-symmetric",
+            keyAlias: "arn:aws:kms:eu-west-1:111122223333:alias/acme",
+            rotation: .weekly,
+            keyPairSpec: .rsa3072
+        )
+        let pair = try StoreSamples.record(for: acme, keystore: "tenant:aws-kms-symmetric", type: "aws-kms-symmetric", createdAt: base)
+        guard
+            case .saved(let saved) = try await store.saveKeyConfiguration(
+                weekly,
+                for: acme,
+                expectedVersion: 0,
+                updatedBy: "acme-admin",
+                at: base,
+                newPair: pair
+            )
+        else {
+            Issue.record("a first save expecting version 0 is stored")
+            return
+        }
+        #expect(saved.version == 1 && saved.configuration == weekly && saved.updatedBy == "acme-admin" && saved.lastError == nil)
+        #expect(try await store.keyConfiguration(for: acme) == saved, "read back whole")
+        #expect(try await store.current(for: acme) == pair, "the new pair is current")
+
+        let stale = try StoreSamples.record(for: acme, createdAt: base)
+        let conflict = try await store.saveKeyConfiguration(weekly, for: acme, expectedVersion: 0, updatedBy: "x", at: base, newPair: stale)
+        #expect(conflict == .conflict(storedVersion: 1), "a stale version stores nothing")
+        #expect(try await store.current(for: acme) == pair)
+        #expect(try await store.keyPair(id: stale.id, of: acme) == nil, "not even the pair")
+
+        let error = KeyConfigurationError(code: "DisabledException", message: "the key is disabled", at: base)
+        try await store.recordKeyConfigurationError(error, for: acme)
+        #expect(try await store.keyConfiguration(for: acme)?.lastError == error)
+        try await store.recordKeyConfigurationError(error, for: try OrganizationID.checked("beta"))
+        #expect(try await store.keyConfiguration(for: try OrganizationID.checked("beta")) == nil, "no configuration, nothing recorded")
+
+        // The pairs of a tenant with its own cadence are in its cadence's pages, not the file's.
+        let due = base.addingTimeInterval(60)
+        #expect(try await store.currentPairs(.createdAtOrBefore(due, cadence: .weekly, after: nil), limit: 10).records == [pair])
+        #expect(try await store.currentPairs(.createdAtOrBefore(due, cadence: nil, after: nil), limit: 10).records.isEmpty)
+        let rotated = try StoreSamples.record(for: acme, keystore: "tenant:aws-kms-symmetric", type: "aws-kms-symmetric", createdAt: base)
+        try await store.insertCurrent(rotated)
+        #expect(
+            try await store.currentPairs(.createdAtOrBefore(due, cadence: .weekly, after: nil), limit: 10).records == [rotated],
+            "a rotation keeps the tenant's cadence"
+        )
+
+        let back = TenantKeyConfiguration(type: TenantKeyConfiguration.defaultType, keyAlias: nil, rotation: .monthly, keyPairSpec: nil)
+        // (a reset, TenantKeyConfiguration.platformDefault, stores rotation nil: the file's cadence)
+        let defaultPair = try StoreSamples.record(for: acme, createdAt: base)
+        let reset = try await store.saveKeyConfiguration(
+            back,
+            for: acme,
+            expectedVersion: nil,
+            updatedBy: "acme-admin",
+            at: base,
+            newPair: defaultPair
+        )
+        guard case .saved(let second) = reset else {
+            Issue.record("a save without an expected version is stored")
+            return
+        }
+        #expect(second.version == 2 && second.lastError == nil, "a save clears the last error")
+        #expect(try await store.currentPairs(.createdAtOrBefore(due, cadence: .monthly, after: nil), limit: 10).records == [defaultPair])
+        #expect(try await store.history(for: acme, limit: 10, offset: 0).count == 4, "every pair is kept")
     }
 
     /// An unreadable record fails the requests that need it, as a corrupt record, and is

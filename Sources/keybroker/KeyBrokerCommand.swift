@@ -14,6 +14,7 @@ struct KeyBrokerCommand: AsyncParsableCommand {
         abstract: "Generates, rotates and guards the key-encryption key pairs of every organization.",
         subcommands: [
             ServeCommand.self, ConfigCommand.self, KeysCommand.self, TestCommand.self, StatusCommand.self, OrgsCommand.self,
+            OrgCommand.self,
             AWSCommand.self,
             TokenCommand.self, EncryptCommand.self, DecryptCommand.self, InspectCommand.self,
         ]

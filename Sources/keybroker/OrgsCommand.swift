@@ -36,7 +36,7 @@ struct OrgsCommand: AsyncParsableCommand {
                     "warning: key pair \(corrupt.keyPairID) of \(corrupt.organization?.rawValue ?? "?") cannot be read: \(corrupt.problem)"
                 )
             }
-            page = OrganizationListView(broker: broker, pairs: pairs)
+            page = try await attempt { try await OrganizationListView(broker: broker, pairs: pairs) }
         }
         if output.json {
             try Terminal.json(page)

@@ -53,10 +53,13 @@ struct RemoteClient {
         try await send(.POST, path, body: body)
     }
 
-    private func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> T {
+    typealias Method = HTTPMethod
+
+    func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?, headers: [String: String] = [:]) async throws -> T {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: body))

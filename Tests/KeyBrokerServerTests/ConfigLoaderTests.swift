@@ -86,7 +86,7 @@ struct ConfigLoaderTests {
                 "F:25:10: error: 'organizations.org-2' must be a mapping of keys to values, found a list",
                 "F:28:28: error: 'auth.tokens[0].sha256' must be the 64-hex-digit SHA-256 of the token, not the token itself",
                 "F:28:54: error: 'auth.tokens[0].permissions[0]' must be one of encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt, found 'encryption-key:fly' (did you mean 'encryption-key:view'?)",
-                "F:29:1: error: unknown key 'retention' at the top level; allowed keys: audit, auth, defaults, keystores, organizations, privateKeyCache, scheduler, server, storage",
+                "F:29:1: error: unknown key 'retention' at the top level; allowed keys: audit, auth, defaults, keystores, organizations, privateKeyCache, scheduler, server, storage, tenantKeystores",
             ]
         )
     }
@@ -209,10 +209,20 @@ struct ConfigLoaderTests {
             """
         )
         let config = try Fixtures.loader().load(path: path).config
-        #expect(config.policy(for: Fixtures.org("a")) == OrganizationPolicy(keystore: "big", rotation: .yearly, keyPairSpec: .rsa4096))
-        #expect(config.policy(for: Fixtures.org("b")) == OrganizationPolicy(keystore: "big", rotation: .daily, keyPairSpec: .rsa3072))
-        #expect(config.policy(for: Fixtures.org("c")) == OrganizationPolicy(keystore: "small", rotation: .yearly, keyPairSpec: .rsa2048))
+        #expect(
+            config.policy(for: Fixtures.org("a"))
+                == OrganizationPolicy(keystore: "big", rotation: .yearly, keyPairSpec: .rsa4096, source: .operator)
+        )
+        #expect(
+            config.policy(for: Fixtures.org("b"))
+                == OrganizationPolicy(keystore: "big", rotation: .daily, keyPairSpec: .rsa3072, source: .operator)
+        )
+        #expect(
+            config.policy(for: Fixtures.org("c"))
+                == OrganizationPolicy(keystore: "small", rotation: .yearly, keyPairSpec: .rsa2048, source: .operator)
+        )
         #expect(config.policy(for: Fixtures.org("unlisted")).keystore == "small")
+        #expect(config.policy(for: Fixtures.org("unlisted")).source == .default)
     }
 
     @Test("organizations using the none keystore draw a warning, not an error")

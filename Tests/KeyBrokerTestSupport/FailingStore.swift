@@ -43,5 +43,28 @@ final class FailingStore: KeyPairStore, @unchecked Sendable {
     func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
         try await inner(reading: false).organizationsUsing(keystore: name, type: type, limit: limit)
     }
+    func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
+        try await inner(reading: true).keyConfiguration(for: organization)
+    }
+    func saveKeyConfiguration(
+        _ configuration: TenantKeyConfiguration,
+        for organization: OrganizationID,
+        expectedVersion: Int?,
+        updatedBy: String,
+        at time: Date,
+        newPair: KeyPairRecord
+    ) async throws(StoreError) -> KeyConfigurationSave {
+        try await inner(reading: false).saveKeyConfiguration(
+            configuration,
+            for: organization,
+            expectedVersion: expectedVersion,
+            updatedBy: updatedBy,
+            at: time,
+            newPair: newPair
+        )
+    }
+    func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
+        try await inner(reading: false).recordKeyConfigurationError(error, for: organization)
+    }
     func check() async throws(StoreError) -> [CorruptKeyPair] { try await inner(reading: false).check() }
 }

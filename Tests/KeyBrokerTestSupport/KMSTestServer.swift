@@ -40,7 +40,11 @@ final class KMSTestServer: @unchecked Sendable {
 
     static let skipMessage: Comment = "KMS test server not installed: run scripts/install-test-tools (moto[server], LocalStack venv)"
 
+    /// Which server this is.
+    let kind: Kind
+
     init(_ kind: Kind) throws {
+        self.kind = kind
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var arguments = ["python3", Self.script]

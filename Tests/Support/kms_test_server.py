@@ -11,6 +11,9 @@ it stops the server by PID. Commands (boto3 against the server):
     {"op": "create_key", "alias": "name"?, "multi_region": bool?, "region": "r"?}
     {"op": "replicate_key", "key": ARN, "region": "r"}
     {"op": "disable_key"|"enable_key"|"schedule_deletion"|"cancel_deletion", "key": ARN}
+    {"op": "update_alias", "alias": "name", "key": ARN}   re-point alias/name to another key
+    {"op": "decrypt", "ciphertext": base64, "context": {...}}   KMS Decrypt with that context:
+                                                 {"keyId": ARN, "plaintextLength": n} or {"error": code}
     {"op": "stop"} / {"op": "start"}            stop or restart the server on the same port
     {"op": "proxy"}                              start a fault-injecting proxy in front of it
     {"op": "proxy_down"} / {"op": "proxy_up"}    stop the proxy's listener (an endpoint outage that
@@ -40,6 +43,7 @@ The proxy is a test fault injector, not a KMS: every request it does not fail on
 is forwarded, unchanged, to the real server.
 """
 import argparse
+import base64
 import http.client
 import http.server
 import json
@@ -293,6 +297,7 @@ def main():
     args = parser.parse_args()
 
     import boto3
+    import botocore.exceptions
     from botocore.config import Config
 
     server = Server(args.kind, args.auth, args.python)
@@ -357,6 +362,15 @@ def main():
                     kms.schedule_key_deletion(KeyId=command["key"], PendingWindowInDays=7); answer = {}
                 elif op == "cancel_deletion":
                     kms.cancel_key_deletion(KeyId=command["key"]); answer = {}
+                elif op == "update_alias":
+                    kms.update_alias(AliasName="alias/" + command["alias"], TargetKeyId=command["key"]); answer = {}
+                elif op == "decrypt":
+                    try:
+                        result = kms.decrypt(CiphertextBlob=base64.b64decode(command["ciphertext"]),
+                                             EncryptionContext=command.get("context", {}))
+                        answer = {"keyId": result["KeyId"], "plaintextLength": len(result["Plaintext"])}
+                    except botocore.exceptions.ClientError as error:
+                        answer = {"refused": error.response["Error"]["Code"]}
                 elif op == "stop":
                     server.stop(); answer = {}
                 elif op == "start":

@@ -23,6 +23,53 @@ struct CLITests {
         try JSONSerialization.jsonObject(with: result.stdout)
     }
 
+    @Test("org show, test, set and reset on the store: the tenant's flow without a server, audited")
+    func organizationConfigurationFlow() throws {
+        let shown = try json(try keybroker("org", "show", "--org", "tenant-1", "--json")) as? [String: Any]
+        #expect(shown?["source"] as? String == "default" && shown?["version"] as? Int == 0)
+        #expect(shown?["offeredTypes"] as? [String] == ["default"], "no tenantKeystores: the default only")
+
+        let refused = try keybroker(
+            "org",
+            "set",
+            "--org",
+            "tenant-1",
+            "--type",
+            "aws-kms-symmetric",
+            "--key-alias",
+            "arn:aws:kms:eu-west-1:111122223333:alias/x"
+        )
+        #expect(refused.status == 2, "a type the server does not offer is a usage error")
+        #expect(refused.stderr.contains("offers no keystore types to tenants"), "\(refused.stderr)")
+        let badRotation = try keybroker("org", "set", "--org", "tenant-1", "--type", "default", "--rotation", "fortnightly")
+        #expect(badRotation.status == 2 && badRotation.stderr.contains("rotation must be one of"), "\(badRotation.stderr)")
+
+        let tested = try keybroker("org", "test", "--org", "tenant-1", "--type", "default", "--rotation", "daily")
+        #expect(tested.status == 0, "\(tested.stderr)")
+        #expect(try keybroker("keys", "list", "--org", "tenant-1").stdoutText.split(separator: "\n").count <= 1, "a test saves nothing")
+
+        let set =
+            try json(
+                try keybroker("org", "set", "--org", "tenant-1", "--type", "default", "--rotation", "daily", "--if-match", "0", "--json")
+            )
+            as? [String: Any]
+        let configuration = set?["configuration"] as? [String: Any]
+        #expect(configuration?["source"] as? String == "tenant" && configuration?["rotation"] as? String == "daily")
+        #expect(configuration?["version"] as? Int == 1)
+        #expect((set?["keyPair"] as? [String: Any])?["reason"] as? String == "config-change")
+
+        let stale = try keybroker("org", "set", "--org", "tenant-1", "--type", "default", "--if-match", "0")
+        #expect(stale.status == 1 && stale.stderr.contains("now version 1"), "\(stale.stderr)")
+
+        let reset = try keybroker("org", "reset", "--org", "tenant-1")
+        #expect(reset.status == 0, "\(reset.stderr)")
+        #expect(reset.stdoutText.contains("source        default"), "\(reset.stdoutText)")
+        let text = try keybroker("org", "show", "--org", "tenant-1")
+        #expect(text.stdoutText.contains("version       2"), "\(text.stdoutText)")
+        #expect(try keybroker("keys", "list", "--org", "tenant-1", "--json").stdout.count > 2)
+        #expect(reset.stderr.contains(#""event":"configure""#), "every change is audited (to stderr by default)")
+    }
+
     @Test("validate, generate, list, public, test and status on a fresh directory")
     func operatorFlow() throws {
         let validate = try keybroker("config", "validate")

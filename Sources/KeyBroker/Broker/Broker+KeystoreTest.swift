@@ -20,17 +20,44 @@ extension Broker {
         organization: OrganizationID,
         candidate: (settings: KeystoreSettings, keystore: any Keystore)? = nil
     ) async throws(BrokerError) -> KeystoreTestReport {
-        let policy = policy(for: organization)
-        let keystore: any Keystore
-        let settings: KeystoreSettings
-        if let candidate {
-            (keystore, settings) = (candidate.keystore, candidate.settings)
-        } else {
-            (keystore, settings) = try self.keystore(named: policy.keystore)
+        guard let candidate else {
+            return try await test(organization: organization, policy: try await resolvedPolicy(for: organization))
         }
-        let spec = candidate?.settings.keyPairSpec ?? policy.keyPairSpec
+        return await runTest(
+            organization: organization,
+            keystore: candidate.keystore,
+            name: candidate.settings.name,
+            type: candidate.settings.type,
+            context: candidate.settings.context(for: organization),
+            spec: candidate.settings.keyPairSpec ?? policy(for: organization).keyPairSpec
+        )
+    }
+
+    /// Tests the keystore that `policy` names for `organization` (a tenant's configuration
+    /// before it is saved, say), saving nothing.
+    /// - Throws: ``BrokerError`` (`invalidInput`) when the policy names no usable keystore (a
+    ///   malformed key, a type not offered); every backend failure is in the report instead.
+    public func test(organization: OrganizationID, policy: OrganizationPolicy) async throws(BrokerError) -> KeystoreTestReport {
+        let chosen = try keystore(for: policy, of: organization)
+        return await runTest(
+            organization: organization,
+            keystore: chosen.keystore,
+            name: chosen.name,
+            type: chosen.type,
+            context: chosen.context,
+            spec: policy.keyPairSpec
+        )
+    }
+
+    private func runTest(
+        organization: OrganizationID,
+        keystore: any Keystore,
+        name: String,
+        type: String,
+        context: EncryptionContext,
+        spec: KeyPairSpec
+    ) async -> KeystoreTestReport {
         var run = TestRun()
-        let context = settings.context(for: organization)
 
         let generated = await run.step("generate-key-pair") { () throws(KeystoreError) in
             try await keystore.generateKeyPair(spec, context: context)
@@ -54,7 +81,8 @@ extension Broker {
                 throw KeyMaterialError("the decrypted test data differs from what was encrypted")
             }
         }
-        let otherContext = EncryptionContext([settings.contextKey: "keybroker-test-another-organization"])
+        let contextKey = context.pairs.keys.first ?? EncryptionContext.defaultContextKey
+        let otherContext = EncryptionContext([contextKey: "keybroker-test-another-organization"])
         _ = await run.step("context-binding", after: generated) { (generated: GeneratedKeyPair) throws(KeystoreTestFailure) in
             // A refusal is the expected answer here, and says nothing about the keystore's
             // health: without the flag, every test would mark a KMS keystore unhealthy.
@@ -78,8 +106,8 @@ extension Broker {
         }
         return KeystoreTestReport(
             organization: organization,
-            keystore: settings.name,
-            keystoreType: settings.type,
+            keystore: name,
+            keystoreType: type,
             spec: spec,
             steps: run.steps
         )

@@ -34,7 +34,8 @@ extension Broker {
                 var corrupt: [CorruptKeyPair] = []
                 for organization in chunk {
                     do throws(StoreError) {
-                        let status = organizationStatus(organization, current: try await store.current(for: organization), at: time)
+                        let current = try await store.current(for: organization)
+                        let status = organizationStatus(organization, current: current, policy: policy(for: organization), at: time)
                         if status.rotationDue { due.append(status) }
                     } catch  where error.kind == .corruptRecord {
                         corrupt.append(
@@ -51,7 +52,15 @@ extension Broker {
             }
             // 3. Due by the default cadence.
             if let threshold = config.defaults.rotation.latestDueCreation(at: time) {
-                _ = try await walk(.createdAtOrBefore(threshold, after: nil), pageSize: pageSize, at: time, body)
+                guard try await walk(.createdAtOrBefore(threshold, cadence: nil, after: nil), pageSize: pageSize, at: time, body) else {
+                    return
+                }
+            }
+            // 4. Due by a cadence a tenant chose (its configuration is read for each due one).
+            for cadence in RotationCadence.allCases {
+                guard let threshold = cadence.latestDueCreation(at: time) else { continue }
+                guard try await walk(.createdAtOrBefore(threshold, cadence: cadence, after: nil), pageSize: pageSize, at: time, body)
+                else { return }
             }
         } catch {
             throw BrokerError.storage(error)
@@ -68,13 +77,26 @@ extension Broker {
         var query: CurrentPairQuery? = query
         while let current = query {
             let page = try await store.currentPairs(current, limit: pageSize)
-            let due = page.records.compactMap { record -> OrganizationStatus? in
-                // The operator's organizations were walked in full before, and pairs of
-                // another keystore than the default in the ranges by keystore.
-                guard config.organizations[record.organization] == nil else { return nil }
-                if case .createdAtOrBefore = current, record.keystoreName != config.defaults.keystore { return nil }
-                let status = organizationStatus(record.organization, current: record, at: time)
-                return status.rotationDue ? status : nil
+            var due: [OrganizationStatus] = []
+            for record in page.records {
+                // The operator's organizations were walked in full before.
+                guard config.organizations[record.organization] == nil else { continue }
+                let policy: OrganizationPolicy
+                switch current {
+                case .createdAtOrBefore(_, cadence: nil, _):
+                    // Pairs of another keystore than the default were in the ranges by keystore.
+                    guard record.keystoreName == config.defaults.keystore else { continue }
+                    policy = self.policy(for: record.organization)
+                case .createdAtOrBefore:
+                    // A tenant's own cadence: its configuration says the rest (read for due ones only).
+                    policy = config.policy(for: record.organization, stored: try await store.keyConfiguration(for: record.organization))
+                case .wrappedBy, .byOrganization:
+                    // Organizations that chose a keystore of their own do not follow defaults.keystore.
+                    guard TenantKeystoreTemplate.type(ofInstanceName: record.keystoreName) == nil else { continue }
+                    policy = config.policy(for: record.organization, stored: try await store.keyConfiguration(for: record.organization))
+                }
+                let status = organizationStatus(record.organization, current: record, policy: policy, at: time)
+                if status.rotationDue { due.append(status) }
             }
             let corrupt = page.corrupt.filter { $0.organization.map { config.organizations[$0] == nil } ?? true }
             guard await body(due, corrupt) else { return false }
@@ -83,14 +105,19 @@ extension Broker {
         return true
     }
 
-    /// The status of one organization with `current` as its current pair, at `time`.
-    public func organizationStatus(_ organization: OrganizationID, current: KeyPairRecord?, at time: Date) -> OrganizationStatus {
+    /// The status of one organization with `policy` and `current` as its current pair, at `time`.
+    public func organizationStatus(
+        _ organization: OrganizationID,
+        current: KeyPairRecord?,
+        policy: OrganizationPolicy,
+        at time: Date
+    ) -> OrganizationStatus {
         OrganizationStatus(
             organization: organization,
-            policy: policy(for: organization),
+            policy: policy,
             current: current,
-            nextRotation: nextRotation(for: organization, current: current),
-            rotationReason: rotationReason(for: organization, current: current, at: time)
+            nextRotation: nextRotation(policy: policy, current: current),
+            rotationReason: rotationReason(policy: policy, current: current, at: time)
         )
     }
 }

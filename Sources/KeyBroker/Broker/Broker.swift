@@ -21,6 +21,8 @@ public final class Broker: Sendable {
     public let cache: PrivateKeyCache?
     /// Joins concurrent generations for one organization.
     let generations: GenerationCoalescer
+    /// Tenants' keystores (`tenantKeystores:`), built as they are used.
+    public let tenantKeystores: TenantKeystores
 
     /// The largest history page a caller may ask for.
     public static let maximumHistoryPage = 1000
@@ -54,6 +56,7 @@ public final class Broker: Sendable {
         return Broker(
             config: loaded.config,
             keystores: loaded.keystores,
+            tenantKeystores: loaded.tenantKeystores,
             store: store,
             now: now,
             cache: cache,
@@ -65,6 +68,7 @@ public final class Broker: Sendable {
     init(
         config: BrokerConfig,
         keystores: [String: any Keystore],
+        tenantKeystores: TenantKeystores,
         store: any KeyPairStore,
         now: @escaping @Sendable () -> Date,
         cache: PrivateKeyCache?,
@@ -73,6 +77,7 @@ public final class Broker: Sendable {
     ) {
         self.config = config
         self.keystores = keystores
+        self.tenantKeystores = tenantKeystores
         self.store = store
         self.now = now
         self.cache = cache
@@ -87,6 +92,20 @@ public final class Broker: Sendable {
         let byKeystore = Dictionary(grouping: try await store.keystoreUsage(), by: \.keystoreName)
         var problems: [ConfigDiagnostic] = []
         for (name, rows) in byKeystore.sorted(by: { $0.key < $1.key }) {
+            if let type = TenantKeystoreTemplate.type(ofInstanceName: name) {
+                // A tenant's pairs need the template they were made from (and their stored key).
+                guard config.tenantKeystores[type] == nil || rows.contains(where: { $0.keystoreType != type }) else { continue }
+                let total = rows.reduce(0) { $0 &+ $1.pairs }
+                let perOrganization = try await Self.perOrganization(store, name, types: rows.map(\.keystoreType).sorted())
+                problems.append(
+                    ConfigDiagnostic(
+                        .error,
+                        at: ConfigLocation(file: config.source, line: 1, column: 1),
+                        "tenantKeystores.\(type) is not configured, but \(total) stored key pair(s) of tenants need it to decrypt (\(perOrganization)); put it back under 'tenantKeystores:' (it may offer nothing new) so their recordings stay readable"
+                    )
+                )
+                continue
+            }
             if let configured = config.keystores[name] {
                 let mismatched = rows.filter { $0.keystoreType != configured.type }.sorted { $0.keystoreType < $1.keystoreType }
                 if let stored = mismatched.first?.keystoreType {
@@ -130,9 +149,61 @@ public final class Broker: Sendable {
 
     // MARK: organizations
 
-    /// The effective settings of `organization`.
+    /// The settings of `organization` from the operator's file alone (`organizations:`, else
+    /// `defaults`): what an organization without a configuration of its own gets.
     public func policy(for organization: OrganizationID) -> OrganizationPolicy {
         config.policy(for: organization)
+    }
+
+    /// The effective settings of `organization`: the operator's pin, else its own stored
+    /// configuration, else `defaults` (one point read of the store).
+    public func resolvedPolicy(for organization: OrganizationID) async throws(BrokerError) -> OrganizationPolicy {
+        guard config.organizations[organization] == nil else { return config.policy(for: organization) }
+        do {
+            return config.policy(for: organization, stored: try await store.keyConfiguration(for: organization))
+        } catch {
+            throw BrokerError.storage(error)
+        }
+    }
+
+    /// The keystore that makes `organization`'s pairs under `policy`, with the context that
+    /// binds them and the name and type stored on them.
+    func keystore(
+        for policy: OrganizationPolicy,
+        of organization: OrganizationID
+    ) throws(BrokerError) -> (keystore: any Keystore, context: EncryptionContext, name: String, type: String) {
+        guard let type = TenantKeystoreTemplate.type(ofInstanceName: policy.keystore) else {
+            let (keystore, settings) = try keystore(named: policy.keystore)
+            return (keystore, settings.context(for: organization), settings.name, settings.type)
+        }
+        let template = try tenantTemplate(type)
+        guard let alias = policy.keyAlias else {
+            throw BrokerError(.invalidInput, "organization '\(organization)' chose keystore type '\(type)' without a keyAlias")
+        }
+        return (try tenantKeystore(template, keyAlias: alias), template.context(for: organization), template.instanceName, type)
+    }
+
+    /// The template of tenant keystore type `type`.
+    func tenantTemplate(_ type: String) throws(BrokerError) -> TenantKeystoreTemplate {
+        guard let template = config.tenantKeystores[type] else {
+            let offered = config.tenantKeystores.keys.sorted()
+            throw BrokerError(
+                .invalidInput,
+                offered.isEmpty
+                    ? "this server offers no keystore types to tenants (the operator has no 'tenantKeystores:' section); ask the operator"
+                    : "keystore type '\(type)' is not offered to tenants; offered: \(offered.joined(separator: ", ")), or default"
+            )
+        }
+        return template
+    }
+
+    /// A tenant's keystore instance for `keyAlias` under `template`.
+    func tenantKeystore(_ template: TenantKeystoreTemplate, keyAlias: String) throws(BrokerError) -> any Keystore {
+        do {
+            return try tenantKeystores.keystore(template, values: ["keyAlias": keyAlias])
+        } catch {
+            throw BrokerError(.invalidInput, error.diagnostics.map(\.message).joined(separator: "; "))
+        }
     }
 
     func keystore(named name: String) throws(BrokerError) -> (any Keystore, KeystoreSettings) {
@@ -193,29 +264,8 @@ public final class Broker: Sendable {
         requestedBy: String,
         beforeCommit: (KeyPairRecord) async throws(BrokerError) -> Void
     ) async throws(BrokerError) -> KeyPairRecord {
-        let policy = policy(for: organization)
-        let (keystore, settings) = try keystore(named: policy.keystore)
-        let context = settings.context(for: organization)
-        let generated: GeneratedKeyPair
-        do {
-            generated = try await keystore.generateKeyPair(policy.keyPairSpec, context: context)
-        } catch {
-            throw BrokerError.keystore(error, while: "generating a key pair for organization '\(organization)'")
-        }
-        let record = KeyPairRecord(
-            id: UUID(),
-            organization: organization,
-            keystoreName: settings.name,
-            keystoreType: settings.type,
-            backendKeyReference: generated.wrapped.backendKeyReference,
-            spec: policy.keyPairSpec,
-            publicKeyDER: generated.publicKeyDER,
-            wrappedPrivateKey: generated.wrapped.ciphertext,
-            encryptionContext: context,
-            createdAt: Self.storagePrecision(now()),
-            reason: reason,
-            requestedBy: requestedBy
-        )
+        let policy = try await resolvedPolicy(for: organization)
+        let record = try await newKeyPair(for: organization, policy: policy, reason: reason, requestedBy: requestedBy)
         try await beforeCommit(record)
         do {
             try await store.insertCurrent(record)
@@ -224,13 +274,43 @@ public final class Broker: Sendable {
         }
         logger.info(
             "generated key pair",
-            metadata: ["org": "\(organization)", "keyPair": "\(record.id)", "keystore": "\(settings.name)", "reason": "\(reason)"]
+            metadata: ["org": "\(organization)", "keyPair": "\(record.id)", "keystore": "\(record.keystoreName)", "reason": "\(reason)"]
         )
         return record
     }
 
+    /// A new pair for `organization` through the keystore `policy` names, not yet stored.
+    func newKeyPair(
+        for organization: OrganizationID,
+        policy: OrganizationPolicy,
+        reason: KeyPairReason,
+        requestedBy: String
+    ) async throws(BrokerError) -> KeyPairRecord {
+        let chosen = try keystore(for: policy, of: organization)
+        let generated: GeneratedKeyPair
+        do {
+            generated = try await chosen.keystore.generateKeyPair(policy.keyPairSpec, context: chosen.context)
+        } catch {
+            throw BrokerError.keystore(error, while: "generating a key pair for organization '\(organization)'")
+        }
+        return KeyPairRecord(
+            id: UUID(),
+            organization: organization,
+            keystoreName: chosen.name,
+            keystoreType: chosen.type,
+            backendKeyReference: generated.wrapped.backendKeyReference,
+            spec: policy.keyPairSpec,
+            publicKeyDER: generated.publicKeyDER,
+            wrappedPrivateKey: generated.wrapped.ciphertext,
+            encryptionContext: chosen.context,
+            createdAt: Self.storagePrecision(now()),
+            reason: reason,
+            requestedBy: requestedBy
+        )
+    }
+
     /// Stores keep microseconds; rounding here makes the returned record equal the stored one.
-    static func storagePrecision(_ date: Date) -> Date {
+    public static func storagePrecision(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
     }
 
@@ -347,7 +427,22 @@ public final class Broker: Sendable {
         )
     }
 
-    func decryptPrivateKey(of record: KeyPairRecord) async throws(BrokerError) -> PrivateKeyMaterial {
+    /// The keystore that wrapped `record`: a configured one by name, or a tenant's, rebuilt
+    /// from its template and the key recorded on the pair (so that old pairs decrypt after the
+    /// tenant changed its key or type, and after a restart).
+    func keystore(thatWrapped record: KeyPairRecord) throws(BrokerError) -> any Keystore {
+        if let type = TenantKeystoreTemplate.type(ofInstanceName: record.keystoreName) {
+            guard let template = config.tenantKeystores[type], record.keystoreType == type else {
+                throw BrokerError(
+                    .keystoreFailed,
+                    "key pair \(record.id.uuidString.lowercased()) was wrapped by a tenant keystore of type '\(type)', which 'tenantKeystores:' no longer offers; put tenantKeystores.\(type) back"
+                )
+            }
+            guard let key = record.backendKeyReference else {
+                throw BrokerError.corruptRecord("key pair \(record.id.uuidString.lowercased()) of a tenant keystore names no key")
+            }
+            return try tenantKeystore(template, keyAlias: key)
+        }
         guard let keystore = keystores[record.keystoreName] else {
             // Broker.open refuses such a configuration; this guards a store changed underneath.
             throw BrokerError(
@@ -355,6 +450,11 @@ public final class Broker: Sendable {
                 "key pair \(record.id.uuidString.lowercased()) was wrapped by keystore '\(record.keystoreName)', which is not configured; add it back under 'keystores:'"
             )
         }
+        return keystore
+    }
+
+    func decryptPrivateKey(of record: KeyPairRecord) async throws(BrokerError) -> PrivateKeyMaterial {
+        let keystore = try keystore(thatWrapped: record)
         // The context comes from the database; a row whose context names another organization
         // (copied from another org's pair) must not unwrap for this one (invariant 5).
         guard record.encryptionContext.pairs.count == 1,
@@ -369,7 +469,12 @@ public final class Broker: Sendable {
         do {
             material = try await keystore.decryptPrivateKey(wrapped, context: record.encryptionContext)
         } catch {
-            throw BrokerError.keystore(error, while: "decrypting the private key of key pair \(record.id.uuidString.lowercased())")
+            let failure = BrokerError.keystore(error, while: "decrypting the private key of key pair \(record.id.uuidString.lowercased())")
+            // A tenant's own key failing is the tenant's to see, on its configuration.
+            if TenantKeystoreTemplate.type(ofInstanceName: record.keystoreName) != nil {
+                await recordTenantError(failure, for: record.organization)
+            }
+            throw failure
         }
         // A stored public key that does not belong to the private key means the row was altered.
         guard material.spec == record.spec, material.publicKeyDER == record.publicKeyDER else {
@@ -382,25 +487,24 @@ public final class Broker: Sendable {
 
     // MARK: rotation
 
-    /// When the organization's current pair is due for rotation; `nil` for `never` or when
-    /// it has no pair (then one is due at once).
-    public func nextRotation(for organization: OrganizationID, current: KeyPairRecord?) -> Date? {
+    /// When the current pair is due for rotation under `policy`; `nil` for `never` or when
+    /// there is no pair (then one is due at once).
+    public func nextRotation(policy: OrganizationPolicy, current: KeyPairRecord?) -> Date? {
         guard let current else { return nil }
-        return policy(for: organization).rotation.nextRotation(after: current.createdAt)
+        return policy.rotation.nextRotation(after: current.createdAt)
     }
 
-    /// Why the organization needs a new pair at `time`: it has none (`initial`), its current
-    /// pair comes from another keystore than the configured one (`config-change`), or its
-    /// cadence came due (`scheduled`); `nil` when it needs none. The one rule that the
-    /// scheduler and every status view apply.
-    public func rotationReason(for organization: OrganizationID, current: KeyPairRecord?, at time: Date) -> KeyPairReason? {
+    /// Why an organization with `policy` and `current` needs a new pair at `time`: it has none
+    /// (`initial`), its current pair comes from another keystore than the configured one
+    /// (`config-change`), or its cadence came due (`scheduled`); `nil` when it needs none.
+    /// The one rule that the scheduler and every status view apply.
+    public func rotationReason(policy: OrganizationPolicy, current: KeyPairRecord?, at time: Date) -> KeyPairReason? {
         guard let current else { return .initial }
-        let policy = policy(for: organization)
         if current.keystoreName != policy.keystore { return .configChange }
         return policy.rotation.isDue(created: current.createdAt, now: time) ? .scheduled : nil
     }
 
-    /// Whether the organization needs a new pair at `now` (see ``rotationReason(for:current:at:)``).
+    /// Whether the organization needs a new pair at `now` (see ``rotationReason(policy:current:at:)``).
     public func rotationDue(for organization: OrganizationID, at now: Date) async throws(BrokerError) -> Bool {
         let current: KeyPairRecord?
         do {
@@ -408,6 +512,6 @@ public final class Broker: Sendable {
         } catch {
             throw BrokerError.storage(error)
         }
-        return rotationReason(for: organization, current: current, at: now) != nil
+        return rotationReason(policy: try await resolvedPolicy(for: organization), current: current, at: now) != nil
     }
 }

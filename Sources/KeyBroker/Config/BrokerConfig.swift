@@ -12,6 +12,9 @@ public struct BrokerConfig: Sendable {
     public let defaults: OrganizationPolicy
     /// `organizations:`: the organizations with settings of their own.
     public let organizations: [OrganizationID: OrganizationOverrides]
+    /// `tenantKeystores:`: the keystore types tenants may choose, by type; empty: tenants
+    /// configure nothing.
+    public let tenantKeystores: [String: TenantKeystoreTemplate]
     /// `privateKeyCache:`.
     public let privateKeyCache: PrivateKeyCachePolicy
     /// The sections other layers read (`server:`, `auth:`, … for `keybroker serve`).
@@ -26,7 +29,30 @@ public struct BrokerConfig: Sendable {
         return OrganizationPolicy(
             keystore: keystore,
             rotation: overrides?.rotation ?? defaults.rotation,
-            keyPairSpec: spec
+            keyPairSpec: spec,
+            source: overrides == nil ? .default : .operator
+        )
+    }
+
+    /// The settings of an organization that configured its own key (`stored`), unless the
+    /// operator pinned it (`organizations:` wins).
+    public func policy(for organization: OrganizationID, stored: StoredKeyConfiguration?) -> OrganizationPolicy {
+        guard organizations[organization] == nil, let stored else { return policy(for: organization) }
+        let configuration = stored.configuration
+        guard configuration.type != TenantKeyConfiguration.defaultType else {
+            return OrganizationPolicy(
+                keystore: defaults.keystore,
+                rotation: configuration.rotation ?? defaults.rotation,
+                keyPairSpec: configuration.keyPairSpec ?? keystores[defaults.keystore]?.keyPairSpec ?? defaults.keyPairSpec,
+                source: configuration.followsDefaults ? .default : .tenant
+            )
+        }
+        return OrganizationPolicy(
+            keystore: TenantKeystoreTemplate.instanceName(of: configuration.type),
+            rotation: configuration.rotation ?? defaults.rotation,
+            keyPairSpec: configuration.keyPairSpec ?? tenantKeystores[configuration.type]?.keyPairSpec ?? defaults.keyPairSpec,
+            source: .tenant,
+            keyAlias: configuration.keyAlias
         )
     }
 }

@@ -41,7 +41,54 @@ public struct ConfigLoader: Sendable {
         guard diagnostics.errorCount == 0, let (config, keystores) = result else {
             throw ConfigError(diagnostics.sorted)
         }
-        return LoadedConfig(config: config, keystores: keystores, warnings: diagnostics.sorted)
+        let loader = self
+        let tenantKeystores = TenantKeystores { template, values throws(ConfigError) in
+            try loader.tenantKeystore(template, values: values, relativeTo: path)
+        }
+        return LoadedConfig(config: config, keystores: keystores, warnings: diagnostics.sorted, tenantKeystores: tenantKeystores)
+    }
+
+    /// Builds a tenant's keystore: the template as the operator wrote it (its `${…}` read
+    /// from the environment, as in the file), with the tenant's own `values` added.
+    /// - Throws: ``ConfigError`` whose findings name the tenant's keys (`keyAlias`).
+    public func tenantKeystore(
+        _ template: TenantKeystoreTemplate,
+        values: [String: String],
+        relativeTo configPath: String
+    ) throws(ConfigError) -> any Keystore {
+        let parsed: Yams.Node?
+        do {
+            parsed = try Yams.compose(yaml: template.yaml)
+        } catch {
+            throw ConfigError(at: template.location, "the tenantKeystores.\(template.type) template cannot be read back: \(error)")
+        }
+        guard let parsed, case .mapping(var mapping) = parsed else {
+            throw ConfigError(at: template.location, "the tenantKeystores.\(template.type) template is not a mapping")
+        }
+        mapping[Yams.Node("type")] = Yams.Node(template.type)
+        for (key, value) in values where template.tenantKeys.contains(key) {
+            mapping[Yams.Node(key)] = Yams.Node(value, Tag(.str))
+        }
+        let diagnostics = ConfigDiagnostics()
+        let root = ConfigNode(
+            node: .mapping(mapping),
+            file: "tenant settings",
+            path: "",
+            environment: environment,
+            diagnostics: diagnostics
+        )
+        let reader = SectionReader(
+            registry: registry,
+            context: pluginContext(for: configPath, origin: .configurationFile),
+            diagnostics: diagnostics
+        )
+        guard let keystoreMapping = root.mapping(),
+            let built = reader.keystore(name: template.instanceName, mapping: keystoreMapping),
+            diagnostics.errorCount == 0
+        else {
+            throw ConfigError(diagnostics.sorted)
+        }
+        return built.keystore
     }
 
     /// Loads a candidate keystore for `keybroker test --candidate`: a file holding one

@@ -53,6 +53,11 @@ public struct ConfigNode {
         return scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
 
+    /// This node's place with another value (for settings the loader completes itself).
+    func replacing(with node: Yams.Node) -> ConfigNode {
+        ConfigNode(node: node, file: file, path: path, environment: environment, diagnostics: diagnostics)
+    }
+
     func child(_ node: Yams.Node, path: String) -> ConfigNode {
         ConfigNode(node: node, file: file, path: path, environment: environment, diagnostics: diagnostics)
     }

@@ -10,11 +10,19 @@ public struct LoadedConfig: Sendable {
     public let keystores: [String: any Keystore]
     /// Findings that do not stop the configuration from loading.
     public let warnings: [ConfigDiagnostic]
+    /// Tenants' keystores, built from `tenantKeystores:` templates as tenants use them.
+    public let tenantKeystores: TenantKeystores
 
     /// Creates a loaded configuration (the loader's result; the server wraps keystores in it).
-    public init(config: BrokerConfig, keystores: [String: any Keystore], warnings: [ConfigDiagnostic]) {
+    public init(
+        config: BrokerConfig,
+        keystores: [String: any Keystore],
+        warnings: [ConfigDiagnostic],
+        tenantKeystores: TenantKeystores
+    ) {
         self.config = config
         self.keystores = keystores
         self.warnings = warnings
+        self.tenantKeystores = tenantKeystores
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// Reads the sections of a configuration document, recording every finding.
 struct SectionReader {
@@ -21,6 +22,7 @@ struct SectionReader {
         let defaults = readDefaults(root["defaults"], keystores: names, rootNode: root.node)
         let organizations = root["organizations"].map { readOrganizations($0, keystoreNames: names) } ?? [:]
         let cache = root["privateKeyCache"].map(readCache) ?? .default
+        let tenantKeystores = root["tenantKeystores"].map(readTenantKeystores) ?? [:]
         var sections = ConfigSections()
         for section in sectionTypes {
             if let node = root[section.key] { sections.set(section.read(node, context: context)) }
@@ -42,10 +44,71 @@ struct SectionReader {
             keystores: keystores.settings,
             defaults: defaults,
             organizations: organizations.mapValues(\.overrides),
+            tenantKeystores: tenantKeystores,
             privateKeyCache: cache,
             sections: sections
         )
         return (config, keystores.instances)
+    }
+
+    // MARK: tenant keystores
+
+    private func readTenantKeystores(_ node: ConfigNode) -> [String: TenantKeystoreTemplate] {
+        guard let mapping = node.mapping() else { return [:] }
+        var templates: [String: TenantKeystoreTemplate] = [:]
+        for (type, keyNode, value) in mapping.allEntries() {
+            guard let plugin = registry.plugin(for: type) else {
+                keyNode.error(
+                    "unknown keystore type '\(ConfigNode.printable(type))' under 'tenantKeystores'; known types: \(registry.types.joined(separator: ", "))\(Suggestion.phrase(for: type, among: registry.types))"
+                )
+                continue
+            }
+            guard !plugin.tenantKeys.isEmpty else {
+                keyNode.error(
+                    "keystore type '\(type)' cannot be offered to tenants: a tenant has nothing of its own to choose in it (offered: \(registry.types.filter { !(registry.plugin(for: $0)?.tenantKeys.isEmpty ?? true) }.joined(separator: ", ")))"
+                )
+                continue
+            }
+            guard case .mapping(var yamlMapping) = value.node, let template = value.mapping() else {
+                value.error("'\(value.path)' must be a mapping of the keystore's platform-side settings, e.g. { region: eu-west-1 }")
+                continue
+            }
+            var clean = true
+            for key in ["type"] + plugin.tenantKeys where template[key] != nil {
+                template[key]?.error(
+                    key == "type"
+                        ? "'\(value.path).type' is not needed: the key of the entry is the type"
+                        : "'\(value.path).\(key)' is the tenant's to choose (through the API); remove it from the template"
+                )
+                clean = false
+            }
+            let yaml: String
+            do {
+                yaml = try Yams.serialize(node: .mapping(yamlMapping))
+            } catch {
+                value.error("'\(value.path)' cannot be kept as a template: \(error)")
+                continue
+            }
+            // The template is checked now, with placeholder tenant values, so that a mistake in
+            // it shows at load (file:line:column), not at the first tenant's save.
+            yamlMapping[Yams.Node("type")] = Yams.Node(type)
+            for (key, placeholder) in plugin.tenantPlaceholders(template: template) {
+                yamlMapping[Yams.Node(key)] = Yams.Node(placeholder)
+            }
+            let checked = value.replacing(with: .mapping(yamlMapping))
+            guard clean, let checkedMapping = checked.mapping(),
+                let built = keystore(name: TenantKeystoreTemplate.instanceName(of: type), mapping: checkedMapping)
+            else { continue }
+            templates[type] = TenantKeystoreTemplate(
+                type: type,
+                tenantKeys: plugin.tenantKeys,
+                contextKey: built.settings.contextKey,
+                keyPairSpec: built.settings.keyPairSpec,
+                location: value.location,
+                yaml: yaml
+            )
+        }
+        return templates
     }
 
     // MARK: cache and storage

@@ -26,8 +26,19 @@ public protocol KeystorePlugin: Sendable {
     ///   - context: what the plugin may need from its surroundings.
     /// - Returns: the instance, or `nil` when `settings` recorded an error.
     static func make(name: String, settings: ConfigMapping, context: PluginContext) -> (any Keystore)?
+
+    /// The settings an organization's administrator chooses for itself when the operator
+    /// offers this type under `tenantKeystores:` (for `aws-kms-symmetric`: `keyAlias`); the
+    /// operator's template holds the rest. Empty (the default): tenants cannot choose it.
+    static var tenantKeys: [String] { get }
+
+    /// Values for ``tenantKeys`` that a valid `template` accepts, so that the loader can check
+    /// the template before any tenant uses it (e.g. an alias ARN in the template's region).
+    static func tenantPlaceholders(template: ConfigMapping) -> [String: String]
 }
 
 extension KeystorePlugin {
     public static var storesPlaintextPrivateKeys: Bool { false }
+    public static var tenantKeys: [String] { [] }
+    public static func tenantPlaceholders(template: ConfigMapping) -> [String: String] { [:] }
 }

@@ -7,10 +7,11 @@ public enum CurrentPairQuery: Sendable, Hashable {
     /// Every organization, by id, after the organization `after` (`nil`: from the first).
     /// Cursors are organizations as stored, so that a page can end on a damaged row.
     case byOrganization(after: String?)
-    /// Organizations whose current pair was created at or before `createdAtOrBefore`, oldest
-    /// pair first (ties by organization id), after `after`: the pairs a rotation cadence
-    /// makes due (``RotationCadence/latestDueCreation(at:)``).
-    case createdAtOrBefore(Date, after: AgeCursor?)
+    /// Organizations rotating on `cadence` (a tenant's own, from its stored configuration;
+    /// `nil`: whatever the operator's file says) whose current pair was created at or before
+    /// the date, oldest pair first (ties by organization id), after `after`: the pairs the
+    /// cadence makes due (``RotationCadence/latestDueCreation(at:)``).
+    case createdAtOrBefore(Date, cadence: RotationCadence?, after: AgeCursor?)
     /// Organizations whose current pair the keystore `keystore` wrapped, by id, after `after`.
     case wrappedBy(keystore: String, after: String?)
 

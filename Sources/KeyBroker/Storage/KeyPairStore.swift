@@ -43,6 +43,26 @@ public protocol KeyPairStore: Sendable {
     /// read that keystore's whole history, so it is on no request path or periodic pass.
     func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization]
 
+    /// The organization's own key configuration, if its administrator set one.
+    func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration?
+
+    /// Stores `configuration` for `organization` and makes `newPair` (made through it) its
+    /// current pair, in one durable transaction — or, when `expectedVersion` is given and is
+    /// not the stored version (0 when none is stored), nothing at all. A save clears the last
+    /// error. The pair's rotation cadence is the configuration's from then on.
+    func saveKeyConfiguration(
+        _ configuration: TenantKeyConfiguration,
+        for organization: OrganizationID,
+        expectedVersion: Int?,
+        updatedBy: String,
+        at time: Date,
+        newPair: KeyPairRecord
+    ) async throws(StoreError) -> KeyConfigurationSave
+
+    /// Records (or with `nil` clears) the last error through the organization's stored
+    /// configuration; does nothing when it has none.
+    func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError)
+
     /// Checks that the store answers and reads what requests read (for readiness). Cheap:
     /// it costs the same at one organization and at a million. A store that reads a page of
     /// current pairs to check (a different one each time, so that successive checks cover

@@ -13,11 +13,23 @@ public final class MemoryKeyPairStore: KeyPairStore {
         var isCurrent: Bool
         let sequence: Int
         var corruption: String?
+        /// The tenant's cadence when the pair was made (`nil`: the operator's file decides).
+        let cadence: RotationCadence?
     }
 
     private struct State {
         var rows: [Row] = []
         var nextSequence = 0
+        var configurations: [OrganizationID: StoredKeyConfiguration] = [:]
+
+        mutating func insertCurrent(_ record: KeyPairRecord) {
+            for index in rows.indices where rows[index].record.organization == record.organization {
+                rows[index].isCurrent = false
+            }
+            let cadence = configurations[record.organization]?.configuration.rotation
+            rows.append(Row(record: record, isCurrent: true, sequence: nextSequence, corruption: nil, cadence: cadence))
+            nextSequence += 1
+        }
     }
 
     private let state = Mutex(State())
@@ -26,12 +38,49 @@ public final class MemoryKeyPairStore: KeyPairStore {
     public init() {}
 
     public func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
+        state.withLock { $0.insertCurrent(record) }
+    }
+
+    public func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
+        state.withLock { $0.configurations[organization] }
+    }
+
+    public func saveKeyConfiguration(
+        _ configuration: TenantKeyConfiguration,
+        for organization: OrganizationID,
+        expectedVersion: Int?,
+        updatedBy: String,
+        at time: Date,
+        newPair: KeyPairRecord
+    ) async throws(StoreError) -> KeyConfigurationSave {
         state.withLock { state in
-            for index in state.rows.indices where state.rows[index].record.organization == record.organization {
-                state.rows[index].isCurrent = false
-            }
-            state.rows.append(Row(record: record, isCurrent: true, sequence: state.nextSequence, corruption: nil))
-            state.nextSequence += 1
+            let stored = state.configurations[organization]?.version ?? 0
+            if let expectedVersion, expectedVersion != stored { return .conflict(storedVersion: stored) }
+            let saved = StoredKeyConfiguration(
+                organization: organization,
+                configuration: configuration,
+                version: stored + 1,
+                updatedAt: time,
+                updatedBy: updatedBy,
+                lastError: nil
+            )
+            state.configurations[organization] = saved
+            state.insertCurrent(newPair)
+            return .saved(saved)
+        }
+    }
+
+    public func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
+        state.withLock { state in
+            guard let stored = state.configurations[organization] else { return }
+            state.configurations[organization] = StoredKeyConfiguration(
+                organization: organization,
+                configuration: stored.configuration,
+                version: stored.version,
+                updatedAt: stored.updatedAt,
+                updatedBy: stored.updatedBy,
+                lastError: error
+            )
         }
     }
 
@@ -76,9 +125,10 @@ public final class MemoryKeyPairStore: KeyPairStore {
                 row.record.keystoreName == keystore && (after.map { row.record.organization.rawValue > $0 } ?? true)
             }
             .sorted { $0.record.organization < $1.record.organization }
-        case .createdAtOrBefore(let threshold, let after):
+        case .createdAtOrBefore(let threshold, let cadence, let after):
             let limitMicroseconds = Self.microseconds(threshold)
             selected = current.filter { row in
+                guard row.cadence == cadence else { return false }
                 let key = (Self.microseconds(row.record.createdAt), row.record.organization.rawValue)
                 guard key.0 <= limitMicroseconds else { return false }
                 return after.map { key > ($0.createdAtMicroseconds, $0.organization) } ?? true
@@ -109,9 +159,10 @@ public final class MemoryKeyPairStore: KeyPairStore {
             switch query {
             case .byOrganization: next = .byOrganization(after: last.record.organization.rawValue)
             case .wrappedBy(let keystore, _): next = .wrappedBy(keystore: keystore, after: last.record.organization.rawValue)
-            case .createdAtOrBefore(let threshold, _):
+            case .createdAtOrBefore(let threshold, let cadence, _):
                 next = .createdAtOrBefore(
                     threshold,
+                    cadence: cadence,
                     after: .init(
                         createdAtMicroseconds: Self.microseconds(last.record.createdAt),
                         organization: last.record.organization.rawValue

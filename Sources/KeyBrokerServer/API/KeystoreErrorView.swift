@@ -19,6 +19,17 @@ public struct KeystoreErrorView: Codable, Sendable, Equatable {
         hint = nil
     }
 
+    /// For an organization's own key (a `tenantKeystores:` keystore): the backend's code,
+    /// message and hint about that key are the tenant's to read (they say why its key refused);
+    /// the broker's message, which names the server's endpoint, is not.
+    public init(tenantsOwnKey error: KeystoreError) {
+        kind = error.kind.description
+        message = "your key's keystore reported \(error.kind)" + (error.backendCode.map { " (\($0))" } ?? "")
+        backendCode = error.backendCode
+        backendMessage = error.backendMessage
+        hint = error.hint
+    }
+
     /// The view of an error.
     public init(_ error: KeystoreError) {
         kind = error.kind.description

@@ -6,12 +6,14 @@ public struct OrganizationListView: Codable, Sendable {
     /// One organization and its effective configuration.
     public struct Item: Codable, Sendable {
         public let organization: String
-        /// Where its configuration comes from: `operator` (`organizations:` in the file) or
-        /// `default` (`defaults:`).
+        /// Where its configuration comes from: `operator` (`organizations:` in the file),
+        /// `tenant` (its own, through the API) or `default` (`defaults:`).
         public let source: String
         public let keystore: String
         public let rotation: String
         public let keyPairSpec: String
+        /// The tenant's own key, for a keystore it chose.
+        public let keyAlias: String?
         public let currentKeyPair: KeyPairView?
         public let nextRotation: Date?
         public let lastRotationError: String?
@@ -23,31 +25,55 @@ public struct OrganizationListView: Codable, Sendable {
 }
 
 extension OrganizationListView.Item {
-    /// The item of `organization` with `current` as its current pair, under `broker`'s
-    /// configuration; `failure` is the scheduler's last failed rotation of it.
-    init(_ organization: OrganizationID, current: KeyPairRecord?, broker: Broker, failure: RotationScheduler.Failure?, redacted: Bool) {
-        let policy = broker.policy(for: organization)
+    /// The item of `organization` under `policy`, with `current` as its current pair;
+    /// `failure` is the scheduler's last failed rotation of it.
+    init(
+        _ organization: OrganizationID,
+        current: KeyPairRecord?,
+        policy: OrganizationPolicy,
+        broker: Broker,
+        failure: RotationScheduler.Failure?,
+        redacted: Bool
+    ) {
         self.init(
             organization: organization.rawValue,
-            source: broker.config.organizations[organization] == nil ? "default" : "operator",
+            source: policy.source.rawValue,
             keystore: policy.keystore,
             rotation: policy.rotation.rawValue,
             keyPairSpec: policy.keyPairSpec.rawValue,
+            keyAlias: policy.keyAlias,
             currentKeyPair: current.map { KeyPairView($0, current: true) },
-            nextRotation: broker.nextRotation(for: organization, current: current),
+            nextRotation: broker.nextRotation(policy: policy, current: current),
             lastRotationError: failure.map { APIError.rotationError($0, redacted: redacted) }
         )
     }
 }
 
 extension OrganizationListView {
-    /// The view of a page of current pairs (the CLI's embedded mode: no scheduler, no failures).
-    public init(broker: Broker, pairs: CurrentPairs) {
+    /// The view of a page of current pairs, each organization's policy resolved (one read
+    /// each); `failures` are the scheduler's (none in the CLI's embedded mode).
+    public init(
+        broker: Broker,
+        pairs: CurrentPairs,
+        failures: [OrganizationID: RotationScheduler.Failure] = [:],
+        redacted: Bool = false
+    ) async throws(BrokerError) {
+        var items: [Item] = []
+        for record in pairs.records {
+            let policy = try await broker.resolvedPolicy(for: record.organization)
+            items.append(
+                Item(
+                    record.organization,
+                    current: record,
+                    policy: policy,
+                    broker: broker,
+                    failure: failures[record.organization],
+                    redacted: redacted
+                )
+            )
+        }
         var nextAfter: String?
         if case .byOrganization(let after) = pairs.next { nextAfter = after }
-        self.init(
-            items: pairs.records.map { Item($0.organization, current: $0, broker: broker, failure: nil, redacted: false) },
-            nextAfter: nextAfter
-        )
+        self.init(items: items, nextAfter: nextAfter)
     }
 }

@@ -13,3 +13,5 @@ extension OrganizationView: ResponseEncodable {}
 extension UnwrapResponse: ResponseEncodable {}
 extension ReloadView: ResponseEncodable {}
 extension OrganizationListView: ResponseEncodable {}
+extension KeyConfigurationView: ResponseEncodable {}
+extension KeyConfigurationSavedView: ResponseEncodable {}

@@ -22,6 +22,20 @@ public struct TestReportView: Codable, Sendable {
     /// - Parameter redacted: for a caller scoped to some organizations: a failed keystore
     ///   call shows its kind and the backend's code, not messages that may name files.
     public init(_ report: KeystoreTestReport, redacted: Bool = false) {
+        self.init(report, errors: redacted ? .redacted : .full)
+    }
+
+    /// How much of a failed keystore call a caller sees.
+    enum ErrorDetail {
+        /// Everything (a caller for every organization).
+        case full
+        /// The kind and the backend's code (a shared keystore, a scoped caller).
+        case redacted
+        /// The backend's code and message: the caller's own key (``KeystoreErrorView/init(tenantsOwnKey:)``).
+        case tenantsOwnKey
+    }
+
+    init(_ report: KeystoreTestReport, errors: ErrorDetail) {
         organization = report.organization.rawValue
         keystore = report.keystore
         keystoreType = report.keystoreType
@@ -29,13 +43,23 @@ public struct TestReportView: Codable, Sendable {
         passed = report.passed
         steps = report.steps.map { step in
             let error = step.keystoreError
-            let detail = redacted && error != nil ? APIError.redactedKeystoreMessage(error) : step.detail
+            let detail: String?
+            let view: KeystoreErrorView?
+            switch (errors, error) {
+            case (_, nil), (.full, _):
+                (detail, view) = (step.detail, error.map { KeystoreErrorView($0) })
+            case (.redacted, let error?):
+                (detail, view) = (APIError.redactedKeystoreMessage(error), KeystoreErrorView(redacting: error))
+            case (.tenantsOwnKey, let error?):
+                let tenant = KeystoreErrorView(tenantsOwnKey: error)
+                (detail, view) = ([tenant.message, tenant.backendMessage].compactMap { $0 }.joined(separator: ": "), tenant)
+            }
             return Step(
                 name: step.name,
                 outcome: step.outcome.rawValue,
                 durationMs: step.duration.milliseconds,
                 detail: detail,
-                backendError: error.map { redacted ? KeystoreErrorView(redacting: $0) : KeystoreErrorView($0) }
+                backendError: view
             )
         }
     }

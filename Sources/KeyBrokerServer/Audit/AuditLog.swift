@@ -22,6 +22,8 @@ public final class AuditLog: Sendable {
     /// What happened.
     public enum Event: String, Sendable, Encodable {
         case access, generate, unwrap, test, reload
+        /// A tenant's key configuration saved, reset or refused (`change` says old → new).
+        case configure
     }
 
     /// How it ended.
@@ -45,6 +47,8 @@ public final class AuditLog: Sendable {
         public var backend: ErrorBody.Backend?
         /// For `access`: how many `access` records were left out since the last one written.
         public var suppressed: Int?
+        /// For `configure`: the configuration before and after (`default -> aws-kms-symmetric arn:…`).
+        public var change: String?
     }
 
     private let descriptor: Int32
@@ -121,7 +125,8 @@ public final class AuditLog: Sendable {
         result: Result,
         error: (any Error)? = nil,
         durable: Bool = false,
-        suppressed: Int? = nil
+        suppressed: Int? = nil,
+        change: String? = nil
     ) async throws(AuditFailure) {
         let line = Self.line(
             event,
@@ -130,7 +135,8 @@ public final class AuditLog: Sendable {
             keyPairID: keyPairID,
             result: result,
             error: error,
-            suppressed: suppressed
+            suppressed: suppressed,
+            change: change
         )
         let (descriptor, queue) = (self.descriptor, self.queue)
         let failure = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
@@ -148,17 +154,20 @@ public final class AuditLog: Sendable {
     /// and a generation whose line cannot be written is refused.
     public func pendingGeneration(
         by actor: String,
-        for organization: OrganizationID
+        for organization: OrganizationID,
+        event: Event = .generate,
+        change: String? = nil
     ) -> @Sendable (KeyPairRecord) async throws(BrokerError) -> Void {
         { record throws(BrokerError) in
             do {
                 try await self.record(
-                    .generate,
+                    event,
                     actor: actor,
                     organization: organization,
                     keyPairID: record.id,
                     result: .pending,
-                    durable: true
+                    durable: true,
+                    change: change
                 )
             } catch {
                 throw BrokerError.auditFailed(error)
@@ -187,7 +196,8 @@ public final class AuditLog: Sendable {
         organization: OrganizationID? = nil,
         keyPairID: UUID? = nil,
         result: Result,
-        error: (any Error)? = nil
+        error: (any Error)? = nil,
+        change: String? = nil
     ) async {
         var suppressed: Int?
         if event == .access {
@@ -202,7 +212,8 @@ public final class AuditLog: Sendable {
                 keyPairID: keyPairID,
                 result: result,
                 error: error,
-                suppressed: suppressed
+                suppressed: suppressed,
+                change: change
             )
         } catch {
             // Already logged by record.
@@ -234,7 +245,8 @@ public final class AuditLog: Sendable {
         keyPairID: UUID?,
         result: Result,
         error: (any Error)?,
-        suppressed: Int?
+        suppressed: Int?,
+        change: String?
     ) -> Data {
         var backend: ErrorBody.Backend?
         var message: String?
@@ -254,7 +266,8 @@ public final class AuditLog: Sendable {
             result: result,
             error: message,
             backend: backend,
-            suppressed: suppressed
+            suppressed: suppressed,
+            change: change
         )
         var line = (try? APIJSON.encoder.encode(entry)) ?? Data(#"{"event":"audit-encoding-failed"}"#.utf8)
         line.append(UInt8(ascii: "\n"))

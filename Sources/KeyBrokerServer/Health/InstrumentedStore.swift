@@ -55,6 +55,31 @@ struct InstrumentedStore: KeyPairStore {
         try await observe { () throws(StoreError) in try await inner.organizationsUsing(keystore: name, type: type, limit: limit) }
     }
 
+    func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
+        try await observe { () throws(StoreError) in try await inner.keyConfiguration(for: organization) }
+    }
+    func saveKeyConfiguration(
+        _ configuration: TenantKeyConfiguration,
+        for organization: OrganizationID,
+        expectedVersion: Int?,
+        updatedBy: String,
+        at time: Date,
+        newPair: KeyPairRecord
+    ) async throws(StoreError) -> KeyConfigurationSave {
+        try await observe { () throws(StoreError) in
+            try await inner.saveKeyConfiguration(
+                configuration,
+                for: organization,
+                expectedVersion: expectedVersion,
+                updatedBy: updatedBy,
+                at: time,
+                newPair: newPair
+            )
+        }
+    }
+    func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
+        try await observe { () throws(StoreError) in try await inner.recordKeyConfigurationError(error, for: organization) }
+    }
     func check() async throws(StoreError) -> [CorruptKeyPair] {
         let unreadable = try await inner.check()
         corrupt.record(unreadable)

@@ -46,7 +46,10 @@ struct AdminRoutes: Sendable {
                     if current != nil { withPairs += 1 }
                 }
                 listed = parameters.page(of: scope)
-                statuses = listed.page.map { broker.organizationStatus($0, current: own[$0] ?? nil, at: time) }
+                for organization in listed.page {
+                    let policy = try await broker.resolvedPolicy(for: organization)
+                    statuses.append(broker.organizationStatus(organization, current: own[organization] ?? nil, policy: policy, at: time))
+                }
                 summary = StatusView.Summary(
                     organizations: withPairs,
                     keystores: [],
@@ -54,11 +57,17 @@ struct AdminRoutes: Sendable {
                     corruptKeyPairs: corrupt.reports.filter { $0.organization.map(scope.contains) ?? false }.count
                 )
             } else {
-                let usage = try await broker.store.keystoreUsage()
+                let usage: [KeystoreUsage]
+                do {
+                    usage = try await broker.store.keystoreUsage()
+                } catch {
+                    throw BrokerError.storage(error)
+                }
                 listed = parameters.page(of: failures.keys)
                 for organization in listed.page {
                     let current = try? await broker.store.current(for: organization)
-                    statuses.append(broker.organizationStatus(organization, current: current, at: time))
+                    let policy = try await broker.resolvedPolicy(for: organization)
+                    statuses.append(broker.organizationStatus(organization, current: current, policy: policy, at: time))
                 }
                 summary = StatusView.Summary(
                     organizations: usage.reduce(0) { $0 &+ $1.currentPairs },
@@ -68,7 +77,7 @@ struct AdminRoutes: Sendable {
                 )
             }
         } catch {
-            throw support.mapped(BrokerError.storage(error), for: principal)
+            throw support.mapped(error, for: principal)
         }
         // Health is observed, not configured: the monitor's latest, for the keystores of this
         // request's configuration only (a reload may have added or dropped some meanwhile).
@@ -91,27 +100,36 @@ struct AdminRoutes: Sendable {
         let broker = try context.snapshot.broker
         let parameters = try PageParameters(request)
         let failures = scheduler.failuresByOrganization
-        var items: [OrganizationListView.Item] = []
-        var nextAfter: String?
         do {
             if let scope = principal.organizations {
                 let listed = parameters.page(of: scope)
+                var items: [OrganizationListView.Item] = []
                 for organization in listed.page {
                     let current = try? await broker.store.current(for: organization)
-                    items.append(.init(organization, current: current, broker: broker, failure: failures[organization], redacted: true))
+                    let policy = try await broker.resolvedPolicy(for: organization)
+                    items.append(
+                        .init(
+                            organization,
+                            current: current,
+                            policy: policy,
+                            broker: broker,
+                            failure: failures[organization],
+                            redacted: true
+                        )
+                    )
                 }
-                nextAfter = listed.nextAfter
-            } else {
-                let page = try await broker.store.currentPairs(.byOrganization(after: parameters.after?.rawValue), limit: parameters.limit)
-                items = page.records.map {
-                    .init($0.organization, current: $0, broker: broker, failure: failures[$0.organization], redacted: false)
-                }
-                if case .byOrganization(let after) = page.next { nextAfter = after }
+                return OrganizationListView(items: items, nextAfter: listed.nextAfter)
             }
+            let page: CurrentPairs
+            do {
+                page = try await broker.store.currentPairs(.byOrganization(after: parameters.after?.rawValue), limit: parameters.limit)
+            } catch {
+                throw BrokerError.storage(error)
+            }
+            return try await OrganizationListView(broker: broker, pairs: page, failures: failures)
         } catch {
-            throw support.mapped(BrokerError.storage(error), for: principal)
+            throw support.mapped(error, for: principal)
         }
-        return OrganizationListView(items: items, nextAfter: nextAfter)
     }
 
     @Sendable func reload(_ request: Request, _ context: KeyBrokerRequestContext) async throws -> ReloadView {

@@ -44,12 +44,13 @@ struct OrganizationRoutes: Sendable {
         let principal = try context.requireIdentity()
         let broker = context.snapshot.broker
         let id = context.organizationID
-        let policy = broker.policy(for: id)
+        let policy: OrganizationPolicy
         let current: KeyPairRecord?
         do {
-            current = try await broker.currentKeyPair(for: id)
-        } catch  where error.kind == .notFound {
-            current = nil
+            policy = try await broker.resolvedPolicy(for: id)
+            current = try await broker.store.current(for: id)
+        } catch let error as StoreError {
+            throw support.mapped(BrokerError.storage(error), for: principal)
         } catch {
             throw support.mapped(error, for: principal)
         }
@@ -57,11 +58,12 @@ struct OrganizationRoutes: Sendable {
         return OrganizationView(
             organization: id.rawValue,
             keystore: policy.keystore,
-            keystoreType: broker.config.keystores[policy.keystore]?.type ?? "unknown",
+            keystoreType: broker.config.keystores[policy.keystore]?.type
+                ?? TenantKeystoreTemplate.type(ofInstanceName: policy.keystore) ?? "unknown",
             rotation: policy.rotation.rawValue,
             keyPairSpec: policy.keyPairSpec.rawValue,
             currentKeyPair: current.map { KeyPairView($0, current: true) },
-            nextRotation: broker.nextRotation(for: id, current: current),
+            nextRotation: broker.nextRotation(policy: policy, current: current),
             lastRotationError: failure.map { APIError.rotationError($0, redacted: principal.seesRedacted) }
         )
     }

@@ -85,7 +85,12 @@ public final class BrokerRuntime: Sendable {
                 monitor?.recordFailure(keystore: keystore.name, error: error)
             }
         }
-        let wrapped = LoadedConfig(config: loaded.config, keystores: instrumented, warnings: loaded.warnings)
+        let wrapped = LoadedConfig(
+            config: loaded.config,
+            keystores: instrumented,
+            warnings: loaded.warnings,
+            tenantKeystores: loaded.tenantKeystores
+        )
         return try await Broker.open(
             wrapped,
             store: store,

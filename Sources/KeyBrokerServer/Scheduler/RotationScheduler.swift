@@ -154,7 +154,9 @@ public final class RotationScheduler: Sendable {
     }
 
     private func rotate(_ organization: OrganizationID, reason: KeyPairReason, broker: Broker, rate: Double) async -> Bool {
-        let keystore = broker.policy(for: organization).keystore
+        // The limiter is per keystore instance name: a tenant keystore type shares one (its
+        // tenants' keys are separate, but the broker's own AWS identity calls them all).
+        let keystore = (try? await broker.resolvedPolicy(for: organization))?.keystore ?? broker.policy(for: organization).keystore
         let limiter = limiters.withLockedValue { limiters in
             if let existing = limiters[keystore], existing.rate == rate { return existing }
             let limiter = RateLimiter(rate: rate)
@@ -183,6 +185,7 @@ public final class RotationScheduler: Sendable {
                 failures[organization] = Failure(cause: error, reason: reason, failures: count, nextAttempt: time.addingTimeInterval(delay))
             }
             metrics.rotation(reason: reason, succeeded: false)
+            await broker.recordTenantError(error, for: organization)
             await audit.note(.generate, actor: "scheduler", organization: organization, result: .failed, error: error)
             logger.warning(
                 "rotation failed; the current key pair stays in use",

@@ -1,0 +1,141 @@
+public import Foundation
+import Logging
+
+/// The outcome of ``Broker/setKeyConfiguration(_:for:expectedVersion:by:beforeCommit:)``.
+public enum KeyConfigurationChange: Sendable {
+    /// Tested, stored, and a new pair made through it is the organization's current pair.
+    case saved(StoredKeyConfiguration, report: KeystoreTestReport, pair: KeyPairRecord)
+    /// The test failed: nothing was stored (the failure is the configuration's last error).
+    case testFailed(KeystoreTestReport)
+    /// `expectedVersion` is not the stored version: nothing was stored.
+    case conflict(storedVersion: Int)
+    /// The operator pinned the organization in the file, which wins: nothing was stored.
+    case pinnedByOperator(file: String)
+}
+
+extension Broker {
+    /// The organization's own configuration, if it has one.
+    public func keyConfiguration(for organization: OrganizationID) async throws(BrokerError) -> StoredKeyConfiguration? {
+        do {
+            return try await store.keyConfiguration(for: organization)
+        } catch {
+            throw BrokerError.storage(error)
+        }
+    }
+
+    /// Checks that `configuration` names something this server offers, before anything runs.
+    /// - Throws: ``BrokerError`` (`invalidInput`) naming what is wrong and what is allowed.
+    public func validate(_ configuration: TenantKeyConfiguration) throws(BrokerError) {
+        if configuration.type == TenantKeyConfiguration.defaultType {
+            guard configuration.keyAlias == nil else {
+                throw BrokerError(
+                    .invalidInput,
+                    "keyAlias is for a keystore of the organization's own; type 'default' uses the platform's keystore"
+                )
+            }
+            return
+        }
+        let template = try tenantTemplate(configuration.type)
+        guard let alias = configuration.keyAlias, !alias.isEmpty else {
+            throw BrokerError(
+                .invalidInput,
+                "type '\(template.type)' needs keyAlias: the ARN of the organization's own key (\(template.tenantKeys.joined(separator: ", ")))"
+            )
+        }
+        guard alias.utf8.count <= 2048 else { throw BrokerError(.invalidInput, "keyAlias is longer than 2048 bytes") }
+    }
+
+    /// The policy `configuration` gives `organization` (nothing stored).
+    public func policy(for organization: OrganizationID, trying configuration: TenantKeyConfiguration) -> OrganizationPolicy {
+        let candidate = StoredKeyConfiguration(
+            organization: organization,
+            configuration: configuration,
+            version: 0,
+            updatedAt: now(),
+            updatedBy: "",
+            lastError: nil
+        )
+        return config.policy(for: organization, stored: candidate)
+    }
+
+    /// Edit, test, save: tests `configuration` for `organization` (a pair through it, test data
+    /// encrypted and decrypted, compared, the binding to the organization checked); only when
+    /// every step passed, makes a new pair through it (reason `config-change`) and stores the
+    /// configuration and the pair in one transaction. A failed test stores nothing but the
+    /// failure, as the stored configuration's last error.
+    /// - Parameters:
+    ///   - expectedVersion: the version the caller edited (`If-Match`), or `nil`.
+    ///   - actor: who, for `updatedBy` and the pair's `requestedBy`.
+    ///   - beforeCommit: runs with the new pair before it is stored (the audit record).
+    public func setKeyConfiguration(
+        _ configuration: TenantKeyConfiguration,
+        for organization: OrganizationID,
+        expectedVersion: Int?,
+        by actor: String,
+        beforeCommit: (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
+    ) async throws(BrokerError) -> KeyConfigurationChange {
+        guard config.organizations[organization] == nil else { return .pinnedByOperator(file: config.source) }
+        try validate(configuration)
+        let stored = try await keyConfiguration(for: organization)
+        if let expectedVersion, expectedVersion != (stored?.version ?? 0) {
+            return .conflict(storedVersion: stored?.version ?? 0)
+        }
+        let policy = policy(for: organization, trying: configuration)
+        let report = try await test(organization: organization, policy: policy)
+        guard report.passed else {
+            await recordError(of: report, for: organization)
+            return .testFailed(report)
+        }
+        let pair = try await newKeyPair(for: organization, policy: policy, reason: .configChange, requestedBy: actor)
+        try await beforeCommit(pair)
+        let outcome: KeyConfigurationSave
+        do {
+            outcome = try await store.saveKeyConfiguration(
+                configuration,
+                for: organization,
+                expectedVersion: expectedVersion,
+                updatedBy: actor,
+                at: now(),
+                newPair: pair
+            )
+        } catch {
+            throw BrokerError.storage(error)
+        }
+        switch outcome {
+        case .saved(let saved):
+            logger.info(
+                "key configuration saved",
+                metadata: [
+                    "org": "\(organization)", "type": "\(configuration.type)", "version": "\(saved.version)", "keyPair": "\(pair.id)",
+                ]
+            )
+            return .saved(saved, report: report, pair: pair)
+        case .conflict(let version):
+            return .conflict(storedVersion: version)
+        }
+    }
+
+    /// Keeps a failed test's first failing step as the stored configuration's last error.
+    private func recordError(of report: KeystoreTestReport, for organization: OrganizationID) async {
+        guard let step = report.steps.first(where: { $0.outcome == .failed }) else { return }
+        let error = KeyConfigurationError(
+            code: step.keystoreError?.backendCode ?? step.keystoreError?.kind.description ?? step.name,
+            message: step.keystoreError?.backendMessage ?? step.detail ?? "step \(step.name) failed",
+            at: now()
+        )
+        try? await store.recordKeyConfigurationError(error, for: organization)
+    }
+
+    /// Keeps `error` (a failed rotation or unwrap through the organization's own keystore) as
+    /// its configuration's last error, for its administrator to see; does nothing for
+    /// organizations without one.
+    public func recordTenantError(_ error: BrokerError, for organization: OrganizationID) async {
+        guard config.organizations[organization] == nil, let keystoreError = error.keystoreError else { return }
+        let record = KeyConfigurationError(
+            code: keystoreError.backendCode ?? keystoreError.kind.description,
+            message: keystoreError.backendMessage ?? keystoreError.kind.description,
+            at: now()
+        )
+        try? await store.recordKeyConfigurationError(record, for: organization)
+    }
+}
