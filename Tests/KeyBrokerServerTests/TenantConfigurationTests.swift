@@ -13,6 +13,9 @@ import Testing
 struct TenantConfigurationTests {
     /// The server's configuration with `tenantKeystores:` pointing at `server`, and an
     /// operator-pinned organization.
+    /// The environment the server's configuration is read with: the template's secret is a reference.
+    static func environment(_ server: KMSTestServer) -> [String: String] { ["KMS_SECRET": server.info.secretAccessKey] }
+
     static func body(_ server: KMSTestServer, cache: String = "{ maxAge: 5m }") -> String {
         let info = server.info
         // moto has no GenerateDataKeyPair: the pair is made here and its private key encrypted by KMS.
@@ -24,7 +27,7 @@ struct TenantConfigurationTests {
                 region: \(info.region)
                 endpoint: "\(info.endpoint)"
                 accessKeyId: \(info.accessKeyId)
-                secretAccessKey: "\(info.secretAccessKey)"
+                secretAccessKey: "${KMS_SECRET}"
                 generation: \(generation)
                 keyPairSpec: RSA_2048
             privateKeyCache: \(cache)
@@ -75,7 +78,7 @@ struct TenantConfigurationTests {
         let alias = "tenant-acme-\(UUID().uuidString.prefix(8).lowercased())"
         let firstKey = try kms.createKey(alias: alias)
         let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
-        let fixture = try await ServerFixture.make(body: Self.body(kms))
+        let fixture = try await ServerFixture.make(body: Self.body(kms), environment: Self.environment(kms))
         let broker = fixture.server.runtime.broker
         let acme = Fixtures.org("acme")
         try await fixture.test { client in
@@ -117,6 +120,22 @@ struct TenantConfigurationTests {
             }
             #expect(try await broker.history(for: acme).isEmpty)
             #expect(try await broker.keyConfiguration(for: acme) == nil)
+            // The tenant's value is never read as a reference to the server's environment.
+            // (KMS_SECRET is in the environment the server's configuration is read with: the
+            // template's secretAccessKey reads it.)
+            let path = kms.info.secretAccessKey
+            for value in ["${KMS_SECRET}", "arn:aws:kms:${KMS_SECRET}:1:alias/x", "$${KMS_SECRET}", "${NOT_SET}", "arn with space", "arn\u{7}bell"] {
+                try await client.execute(
+                    uri: "/v1/orgs/acme/key-configuration/test",
+                    method: .post,
+                    headers: fixture.headers("acme-admin"),
+                    body: try Self.request("aws-kms-symmetric", alias: value)
+                ) { response in
+                    #expect(response.status == .badRequest, "\(value): \(response.text)")
+                    #expect(!response.text.contains(path), "\(value): the server's environment leaked: \(response.text)")
+                    #expect(!response.text.contains("environment variable"), "\(value): not even whether a variable is set")
+                }
+            }
             // A key in another region: refused, naming the home region.
             let elsewhere = try kms.createKey(region: "us-west-2")
             try await client.execute(
@@ -201,7 +220,7 @@ struct TenantConfigurationTests {
         #expect(second.backendKeyReference == secondKey && second.keystoreName == first.keystoreName)
 
         // A restart: the configuration and every pair survive, and old pairs decrypt through their own key.
-        let restarted = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"), directory: fixture.directory)
+        let restarted = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"), directory: fixture.directory, environment: Self.environment(kms))
         try await restarted.test { client in
             try await client.execute(uri: "/v1/orgs/acme/key-configuration", method: .get, headers: restarted.headers("acme-admin")) {
                 response in
@@ -222,7 +241,7 @@ struct TenantConfigurationTests {
         let alias = "tenant-acme-\(UUID().uuidString.prefix(8).lowercased())"
         _ = try kms.createKey(alias: alias)
         let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
-        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"))
+        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"), environment: Self.environment(kms))
         let broker = fixture.server.runtime.broker
         let acme = Fixtures.org("acme")
         try await fixture.test { client in
@@ -273,7 +292,7 @@ struct TenantConfigurationTests {
         let alias = "tenant-acme-\(UUID().uuidString.prefix(8).lowercased())"
         let key = try kms.createKey(alias: alias)
         let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
-        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"))
+        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"), environment: Self.environment(kms))
         let broker = fixture.server.runtime.broker
         try await fixture.test { client in
             try await client.execute(

@@ -62,13 +62,14 @@ struct ServerFixture: Sendable {
         body: String = configBody(),
         directory: TemporaryDirectory? = nil,
         now: @escaping @Sendable () -> Date = { Date() },
+        environment: [String: String] = [:],
         store makeStore: (any KeyPairStore) -> any KeyPairStore = { $0 }
     ) async throws -> ServerFixture {
         let directory = try directory ?? TemporaryDirectory()
         var tokens: [String: String] = [:]
         for scope in tokenScopes { tokens[scope.name] = TokenAuthenticator.newToken().token }
         let path = try directory.write("keybroker.yaml", yaml(tokens: tokens, body: body))
-        let loader = Fixtures.loader(extra: [FailingKeystorePlugin.self, CountingKeystorePlugin.self])
+        let loader = Fixtures.loader(environment: environment, extra: [FailingKeystorePlugin.self, CountingKeystorePlugin.self])
         let loaded = try loader.load(path: path)
         guard case .sqlite(let settings) = loaded.config.storage else { fatalError() }
         var logger = Logger(label: "test")

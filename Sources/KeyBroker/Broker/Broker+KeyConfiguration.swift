@@ -43,6 +43,12 @@ extension Broker {
             )
         }
         guard alias.utf8.count <= 2048 else { throw BrokerError(.invalidInput, "keyAlias is longer than 2048 bytes") }
+        guard alias.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F }) else {
+            throw BrokerError(
+                .invalidInput,
+                "keyAlias must be printable ASCII without spaces (an ARN such as arn:aws:kms:eu-west-1:111122223333:alias/recordings), found '\(DisplayText.escaped(String(alias.prefix(64))))'"
+            )
+        }
     }
 
     /// The policy `configuration` gives `organization` (nothing stored).

@@ -67,7 +67,11 @@ public struct ConfigLoader: Sendable {
         }
         mapping[Yams.Node("type")] = Yams.Node(template.type)
         for (key, value) in values where template.tenantKeys.contains(key) {
-            mapping[Yams.Node(key)] = Yams.Node(value, Tag(.str))
+            // The operator's `${VAR}` in the template are read from the environment; a
+            // tenant's value never is: `$$` is a literal `$`, so `${AWS_SECRET_ACCESS_KEY}` in
+            // a keyAlias stays that text (and is refused as no ARN) instead of being resolved,
+            // and the answer does not even say whether such a variable is set.
+            mapping[Yams.Node(key)] = Yams.Node(value.replacingOccurrences(of: "$", with: "$$"), Tag(.str))
         }
         let diagnostics = ConfigDiagnostics()
         let root = ConfigNode(
