@@ -72,7 +72,9 @@ enum KMSErrorMapping {
             message: "KMS \(operation.name) on \(key) failed\(attempts)",
             backendCode: error.code,
             backendMessage: error.message,
-            hint: hint
+            hint: hint,
+            // Transport failures and missing credentials are this client's words, not KMS's.
+            backendAnswered: !error.isTransport && error.code != "MissingCredentials"
         )
     }
 }

@@ -387,6 +387,37 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         }
     }
 
+    public func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+        let arguments = Self.arguments(of: record)
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                try self.checkIdentity()
+                var stored = false
+                try db.inTransaction {
+                    let current = try Self.storedVersion(of: record.organization, in: db)
+                    guard current == version else { return .rollback }
+                    try self.insert(record, arguments: arguments, in: db)
+                    stored = true
+                    return .commit
+                }
+                try self.checkIdentity()
+                return stored
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "storing key pair \(record.id.uuidString.lowercased())")
+        }
+    }
+
+    /// The stored configuration's version, 0 when none (or when the column is not a sane integer).
+    private static func storedVersion(of organization: OrganizationID, in db: Database) throws -> Int {
+        try Int.fetchOne(
+            db,
+            sql:
+                "SELECT version FROM key_configuration WHERE organization = ? AND typeof(version) = 'integer' AND version BETWEEN 1 AND 2147483646",
+            arguments: [organization.rawValue]
+        ) ?? 0
+    }
+
     public func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
         try await read("reading the key configuration of organization '\(organization)'") { db in
             try Self.keyConfiguration(for: organization, in: db)
@@ -415,12 +446,7 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                 try self.checkIdentity()
                 var outcome = KeyConfigurationSave.conflict(storedVersion: 0)
                 try db.inTransaction {
-                    let stored =
-                        try Int.fetchOne(
-                            db,
-                            sql: "SELECT version FROM key_configuration WHERE organization = ? AND typeof(version) = 'integer'",
-                            arguments: [organization.rawValue]
-                        ) ?? 0
+                    let stored = try Self.storedVersion(of: organization, in: db)
                     if let expectedVersion, expectedVersion != stored {
                         outcome = .conflict(storedVersion: stored)
                         return .rollback

@@ -248,10 +248,26 @@ public struct KeyPairStoreConformance: Sendable {
         #expect(try await store.keyConfiguration(for: acme) == saved, "read back whole")
         #expect(try await store.current(for: acme) == pair, "the new pair is current")
 
+        // A pair made under the configuration a save replaced is not stored.
+        let late = try StoreSamples.record(for: acme, createdAt: base)
+        #expect(try await store.insertCurrent(late, ifConfigurationVersion: 0) == false, "made under version 0, saved meanwhile")
+        #expect(try await store.keyPair(id: late.id, of: acme) == nil)
+        #expect(try await store.current(for: acme) == pair)
+        let onTime = try StoreSamples.record(for: acme, keystore: "tenant:aws-kms-symmetric", type: "aws-kms-symmetric", createdAt: base)
+        #expect(try await store.insertCurrent(onTime, ifConfigurationVersion: 1))
+        #expect(try await store.current(for: acme) == onTime)
+        #expect(
+            try await store.insertCurrent(
+                try StoreSamples.record(for: try OrganizationID.checked("beta"), createdAt: base.addingTimeInterval(365 * 86_400)),
+                ifConfigurationVersion: 0
+            ),
+            "no configuration is version 0"
+        )
+
         let stale = try StoreSamples.record(for: acme, createdAt: base)
         let conflict = try await store.saveKeyConfiguration(weekly, for: acme, expectedVersion: 0, updatedBy: "x", at: base, newPair: stale)
         #expect(conflict == .conflict(storedVersion: 1), "a stale version stores nothing")
-        #expect(try await store.current(for: acme) == pair)
+        #expect(try await store.current(for: acme) == onTime)
         #expect(try await store.keyPair(id: stale.id, of: acme) == nil, "not even the pair")
 
         let error = KeyConfigurationError(code: "DisabledException", message: "the key is disabled", at: base)
@@ -262,7 +278,7 @@ public struct KeyPairStoreConformance: Sendable {
 
         // The pairs of a tenant with its own cadence are in its cadence's pages, not the file's.
         let due = base.addingTimeInterval(60)
-        #expect(try await store.currentPairs(.createdAtOrBefore(due, cadence: .weekly, after: nil), limit: 10).records == [pair])
+        #expect(try await store.currentPairs(.createdAtOrBefore(due, cadence: .weekly, after: nil), limit: 10).records == [onTime])
         #expect(try await store.currentPairs(.createdAtOrBefore(due, cadence: nil, after: nil), limit: 10).records.isEmpty)
         let rotated = try StoreSamples.record(for: acme, keystore: "tenant:aws-kms-symmetric", type: "aws-kms-symmetric", createdAt: base)
         try await store.insertCurrent(rotated)
@@ -288,7 +304,7 @@ public struct KeyPairStoreConformance: Sendable {
         }
         #expect(second.version == 2 && second.lastError == nil, "a save clears the last error")
         #expect(try await store.currentPairs(.createdAtOrBefore(due, cadence: .monthly, after: nil), limit: 10).records == [defaultPair])
-        #expect(try await store.history(for: acme, limit: 10, offset: 0).count == 4, "every pair is kept")
+        #expect(try await store.history(for: acme, limit: 10, offset: 0).count == 5, "every pair is kept")
     }
 
     /// An unreadable record fails the requests that need it, as a corrupt record, and is

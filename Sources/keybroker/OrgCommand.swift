@@ -170,6 +170,11 @@ struct OrgCommand: AsyncParsableCommand {
         }
         let (broker, audit) = try await options.openBrokerAndAudit()
         let change = "\(configuration.type) \(configuration.keyAlias ?? "")".trimmingCharacters(in: .whitespaces)
+        do {
+            try await audit.record(.configure, actor: cliActor, organization: organization, result: .pending, change: change)
+        } catch {
+            throw CLIFailure(BrokerError.auditFailed(error))
+        }
         let outcome = try await attempt {
             try await broker.setKeyConfiguration(
                 configuration,

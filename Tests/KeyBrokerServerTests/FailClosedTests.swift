@@ -199,6 +199,10 @@ struct ObservingStore: KeyPairStore {
     func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
         try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
     }
+    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+        onInsert(record)
+        return try await inner.insertCurrent(record, ifConfigurationVersion: version)
+    }
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
         try await inner.keyConfiguration(for: organization)
     }

@@ -296,6 +296,9 @@ final class RowCountingStore: KeyPairStore, @unchecked Sendable {
     func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
         try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
     }
+    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+        try await inner.insertCurrent(record, ifConfigurationVersion: version)
+    }
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
         try await inner.keyConfiguration(for: organization)
     }

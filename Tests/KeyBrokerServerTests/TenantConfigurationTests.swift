@@ -70,11 +70,12 @@ struct TenantConfigurationTests {
     }
 
     @Test(
-        "edit, test, save against moto (signatures checked): the tenant's key wraps its pairs bound to its organization; a wrong alias is 422 NotFoundException and changes nothing; another region is refused; a re-pointed alias makes the next pair; every pair survives a restart",
-        .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage)
+        "edit, test, save against moto (signatures checked) and LocalStack: the tenant's key wraps its pairs bound to its organization; a wrong alias is 422 NotFoundException and changes nothing; another region is refused; a re-pointed alias makes the next pair; every pair survives a restart",
+        .enabled(if: KMSTestServer.available(.motoWithAuth) && KMSTestServer.available(.localstack), KMSTestServer.skipMessage),
+        arguments: [KMSTestServer.Kind.motoWithAuth, .localstack]
     )
-    func wholeFlowOnMoto() async throws {
-        let kms = try SharedKMS.moto()
+    func wholeFlow(_ kind: KMSTestServer.Kind) async throws {
+        let kms = try kind == .localstack ? SharedKMS.localstack() : SharedKMS.moto()
         let alias = "tenant-acme-\(UUID().uuidString.prefix(8).lowercased())"
         let firstKey = try kms.createKey(alias: alias)
         let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
@@ -124,7 +125,9 @@ struct TenantConfigurationTests {
             // (KMS_SECRET is in the environment the server's configuration is read with: the
             // template's secretAccessKey reads it.)
             let path = kms.info.secretAccessKey
-            for value in ["${KMS_SECRET}", "arn:aws:kms:${KMS_SECRET}:1:alias/x", "$${KMS_SECRET}", "${NOT_SET}", "arn with space", "arn\u{7}bell"] {
+            for value in [
+                "${KMS_SECRET}", "arn:aws:kms:${KMS_SECRET}:1:alias/x", "$${KMS_SECRET}", "${NOT_SET}", "arn with space", "arn\u{7}bell",
+            ] {
                 try await client.execute(
                     uri: "/v1/orgs/acme/key-configuration/test",
                     method: .post,
@@ -220,7 +223,11 @@ struct TenantConfigurationTests {
         #expect(second.backendKeyReference == secondKey && second.keystoreName == first.keystoreName)
 
         // A restart: the configuration and every pair survive, and old pairs decrypt through their own key.
-        let restarted = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"), directory: fixture.directory, environment: Self.environment(kms))
+        let restarted = try await ServerFixture.make(
+            body: Self.body(kms, cache: "{ maxAge: 0s }"),
+            directory: fixture.directory,
+            environment: Self.environment(kms)
+        )
         try await restarted.test { client in
             try await client.execute(uri: "/v1/orgs/acme/key-configuration", method: .get, headers: restarted.headers("acme-admin")) {
                 response in
@@ -230,6 +237,20 @@ struct TenantConfigurationTests {
             #expect(try await Self.unwraps(restarted, client, first) == .ok, "the first key still decrypts the first pair")
             #expect(try await Self.unwraps(restarted, client, second) == .ok)
         }
+        // A file without the template these pairs need is refused, naming them.
+        let error = await #expect(throws: ConfigError.self) {
+            try await ServerFixture.make(
+                body: ServerFixture.configBody(organizations: "{ pinned: { rotation: weekly } }"),
+                directory: fixture.directory
+            )
+        }
+        #expect(
+            error?.description.contains(
+                "tenantKeystores.aws-kms-symmetric is not configured, but 2 stored key pair(s) of tenants need it to decrypt (acme: 2)"
+            )
+                == true,
+            "\(error?.description ?? "")"
+        )
     }
 
     @Test(
@@ -281,6 +302,38 @@ struct TenantConfigurationTests {
             #expect(statuses.sorted { $0.code < $1.code } == [.ok, .conflict], "\(statuses)")
             #expect(try await broker.keyConfiguration(for: acme)?.version == version + 1)
         }
+    }
+
+    @Test(
+        "a tenant's own key rotates on its own cadence and, without one, on the default cadence; the pass finds both by index",
+        .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage)
+    )
+    func tenantCadences() async throws {
+        let kms = try SharedKMS.moto()
+        let alias = "tenant-cadence-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try kms.createKey(alias: alias)
+        let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
+        let clock = TestClock(Date())
+        let fixture = try await ServerFixture.make(body: Self.body(kms), now: { clock.now }, environment: Self.environment(kms))
+        let broker = fixture.server.runtime.broker
+        try await fixture.test { client in
+            for (org, rotation) in [("acme", nil), ("beta", "daily")] as [(String, String?)] {
+                try await client.execute(
+                    uri: "/v1/orgs/\(org)/key-configuration",
+                    method: .put,
+                    headers: fixture.headers("admin"),
+                    body: try Self.request("aws-kms-symmetric", alias: aliasArn, rotation: rotation)
+                ) { #expect($0.status == .ok, "\(org): \($0.text)") }
+            }
+        }
+        _ = await fixture.server.scheduler.runOnce()  // the pinned organization's first pair
+        clock.now = clock.now.addingTimeInterval(86_400 + 60)
+        #expect(await fixture.server.scheduler.runOnce().rotated == [Fixtures.org("beta"): .scheduled], "daily, its own cadence")
+        clock.now = clock.now.addingTimeInterval(31 * 86_400)
+        let monthly = await fixture.server.scheduler.runOnce()
+        #expect(monthly.rotated[Fixtures.org("acme")] == .scheduled, "no cadence of its own: the default (monthly)")
+        let acme = try await broker.currentKeyPair(for: Fixtures.org("acme"))
+        #expect(acme.keystoreName == "tenant:aws-kms-symmetric" && acme.reason == .scheduled, "through its own key")
     }
 
     @Test(

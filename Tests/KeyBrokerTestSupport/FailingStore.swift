@@ -43,6 +43,9 @@ final class FailingStore: KeyPairStore, @unchecked Sendable {
     func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
         try await inner(reading: false).organizationsUsing(keystore: name, type: type, limit: limit)
     }
+    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+        try await inner(reading: false).insertCurrent(record, ifConfigurationVersion: version)
+    }
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
         try await inner(reading: true).keyConfiguration(for: organization)
     }

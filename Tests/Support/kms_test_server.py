@@ -363,7 +363,8 @@ def main():
                 elif op == "cancel_deletion":
                     kms.cancel_key_deletion(KeyId=command["key"]); answer = {}
                 elif op == "update_alias":
-                    kms.update_alias(AliasName="alias/" + command["alias"], TargetKeyId=command["key"]); answer = {}
+                    # The key id, not its ARN: LocalStack resolves only ids as an alias target.
+                    kms.update_alias(AliasName="alias/" + command["alias"], TargetKeyId=command["key"].split("/")[-1]); answer = {}
                 elif op == "decrypt":
                     try:
                         result = kms.decrypt(CiphertextBlob=base64.b64decode(command["ciphertext"]),

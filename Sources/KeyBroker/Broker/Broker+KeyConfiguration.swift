@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Logging
 
 /// The outcome of ``Broker/setKeyConfiguration(_:for:expectedVersion:by:beforeCommit:)``.
@@ -89,7 +89,7 @@ extension Broker {
         let policy = policy(for: organization, trying: configuration)
         let report = try await test(organization: organization, policy: policy)
         guard report.passed else {
-            await recordError(of: report, for: organization)
+            if stored?.configuration == configuration { await recordError(of: report, for: organization, stored: stored) }
             return .testFailed(report)
         }
         let pair = try await newKeyPair(for: organization, policy: policy, reason: .configChange, requestedBy: actor)
@@ -121,27 +121,40 @@ extension Broker {
         }
     }
 
-    /// Keeps a failed test's first failing step as the stored configuration's last error.
-    private func recordError(of report: KeystoreTestReport, for organization: OrganizationID) async {
-        guard let step = report.steps.first(where: { $0.outcome == .failed }) else { return }
-        let error = KeyConfigurationError(
-            code: step.keystoreError?.backendCode ?? step.keystoreError?.kind.description ?? step.name,
-            message: step.keystoreError?.backendMessage ?? step.detail ?? "step \(step.name) failed",
-            at: now()
-        )
-        try? await store.recordKeyConfigurationError(error, for: organization)
+    /// Keeps a failed test of the organization's *stored* configuration's key as its last error
+    /// (a candidate's failure says nothing about the key in use, and is in the 422 instead).
+    private func recordError(of report: KeystoreTestReport, for organization: OrganizationID, stored: StoredKeyConfiguration?) async {
+        guard let stored, let step = report.steps.first(where: { $0.outcome == .failed }), let error = step.keystoreError else { return }
+        await recordTenantError(error, for: organization, keystore: report.keystore, stored: stored)
     }
 
-    /// Keeps `error` (a failed rotation or unwrap through the organization's own keystore) as
-    /// its configuration's last error, for its administrator to see; does nothing for
-    /// organizations without one.
-    public func recordTenantError(_ error: BrokerError, for organization: OrganizationID) async {
-        guard config.organizations[organization] == nil, let keystoreError = error.keystoreError else { return }
+    /// Keeps `error`, a failed call through the organization's own keystore (`keystore` is the
+    /// stored name of the keystore that failed), as its configuration's last error, for its
+    /// administrator to see. Only KMS's own answers about the tenant's key are kept: failures
+    /// of the platform's keystores, and messages the broker wrote itself (which name the
+    /// platform's endpoint or files), are not the tenant's to read.
+    public func recordTenantError(_ error: BrokerError, for organization: OrganizationID, keystore: String) async {
+        guard let keystoreError = error.keystoreError else { return }
+        await recordTenantError(keystoreError, for: organization, keystore: keystore, stored: nil)
+    }
+
+    private func recordTenantError(
+        _ error: KeystoreError,
+        for organization: OrganizationID,
+        keystore: String,
+        stored: StoredKeyConfiguration?
+    ) async {
+        guard config.organizations[organization] == nil, TenantKeystoreTemplate.type(ofInstanceName: keystore) != nil else { return }
         let record = KeyConfigurationError(
-            code: keystoreError.backendCode ?? keystoreError.kind.description,
-            message: keystoreError.backendMessage ?? keystoreError.kind.description,
+            code: (error.backendAnswered ? error.backendCode : nil) ?? error.kind.description,
+            message: (error.backendAnswered ? error.backendMessage : nil) ?? Self.tenantMessage(for: error.kind),
             at: now()
         )
         try? await store.recordKeyConfigurationError(record, for: organization)
+    }
+
+    /// What a tenant reads when the backend gave no answer of its own about its key.
+    static func tenantMessage(for kind: KeystoreError.Kind) -> String {
+        "the platform could not complete the call to your key (\(kind)); the platform's operator sees the details"
     }
 }

@@ -46,7 +46,11 @@ extension Broker {
                 guard await body(due, corrupt) else { return }
             }
             // 2. Moved by a change of defaults.keystore.
-            let others = try await store.keystoreUsage().filter { $0.currentPairs > 0 && $0.keystoreName != config.defaults.keystore }
+            // (Tenants' own keystores never follow defaults.keystore: they are left out.)
+            let others = try await store.keystoreUsage().filter {
+                $0.currentPairs > 0 && $0.keystoreName != config.defaults.keystore
+                    && TenantKeystoreTemplate.type(ofInstanceName: $0.keystoreName) == nil
+            }
             for keystore in Set(others.map(\.keystoreName)).sorted() {
                 guard try await walk(.wrappedBy(keystore: keystore, after: nil), pageSize: pageSize, at: time, body) else { return }
             }
@@ -78,31 +82,57 @@ extension Broker {
         while let current = query {
             let page = try await store.currentPairs(current, limit: pageSize)
             var due: [OrganizationStatus] = []
+            var unreadable: [CorruptKeyPair] = []
             for record in page.records {
                 // The operator's organizations were walked in full before.
                 guard config.organizations[record.organization] == nil else { continue }
                 let policy: OrganizationPolicy
                 switch current {
                 case .createdAtOrBefore(_, cadence: nil, _):
-                    // Pairs of another keystore than the default were in the ranges by keystore.
-                    guard record.keystoreName == config.defaults.keystore else { continue }
-                    policy = self.policy(for: record.organization)
+                    if record.keystoreName == config.defaults.keystore {
+                        policy = self.policy(for: record.organization)
+                    } else if TenantKeystoreTemplate.type(ofInstanceName: record.keystoreName) != nil {
+                        // A tenant's own key on the default cadence.
+                        guard let read = try await storedPolicy(of: record, into: &unreadable) else { continue }
+                        policy = read
+                    } else {
+                        // Pairs of another keystore than the default were in the ranges by keystore.
+                        continue
+                    }
                 case .createdAtOrBefore:
                     // A tenant's own cadence: its configuration says the rest (read for due ones only).
-                    policy = config.policy(for: record.organization, stored: try await store.keyConfiguration(for: record.organization))
+                    guard let read = try await storedPolicy(of: record, into: &unreadable) else { continue }
+                    policy = read
                 case .wrappedBy, .byOrganization:
                     // Organizations that chose a keystore of their own do not follow defaults.keystore.
                     guard TenantKeystoreTemplate.type(ofInstanceName: record.keystoreName) == nil else { continue }
-                    policy = config.policy(for: record.organization, stored: try await store.keyConfiguration(for: record.organization))
+                    guard let read = try await storedPolicy(of: record, into: &unreadable) else { continue }
+                    policy = read
                 }
                 let status = organizationStatus(record.organization, current: record, policy: policy, at: time)
                 if status.rotationDue { due.append(status) }
             }
-            let corrupt = page.corrupt.filter { $0.organization.map { config.organizations[$0] == nil } ?? true }
+            let corrupt = page.corrupt.filter { $0.organization.map { config.organizations[$0] == nil } ?? true } + unreadable
             guard await body(due, corrupt) else { return false }
             query = page.next
         }
         return true
+    }
+
+    /// The policy of `record`'s organization with its stored configuration, or `nil` (and a
+    /// report) when that configuration cannot be read: one damaged row must not stop a pass.
+    private func storedPolicy(
+        of record: KeyPairRecord,
+        into unreadable: inout [CorruptKeyPair]
+    ) async throws(StoreError) -> OrganizationPolicy? {
+        do {
+            return config.policy(for: record.organization, stored: try await store.keyConfiguration(for: record.organization))
+        } catch  where !error.affectsWholeStore {
+            unreadable.append(
+                CorruptKeyPair(keyPairID: record.id.uuidString.lowercased(), organization: record.organization, problem: error.message)
+            )
+            return nil
+        }
     }
 
     /// The status of one organization with `policy` and `current` as its current pair, at `time`.

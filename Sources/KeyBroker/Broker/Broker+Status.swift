@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension Broker {
     /// Checks every keystore (concurrently), and summarizes the organizations: how many use

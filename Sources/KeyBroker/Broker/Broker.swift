@@ -166,6 +166,18 @@ public final class Broker: Sendable {
         }
     }
 
+    /// ``resolvedPolicy(for:)`` and the stored configuration's version it was read from (0:
+    /// none), or `nil` for the operator's organizations.
+    func resolvedPolicyAndVersion(for organization: OrganizationID) async throws(BrokerError) -> (OrganizationPolicy, Int?) {
+        guard config.organizations[organization] == nil else { return (config.policy(for: organization), nil) }
+        do {
+            let stored = try await store.keyConfiguration(for: organization)
+            return (config.policy(for: organization, stored: stored), stored?.version ?? 0)
+        } catch {
+            throw BrokerError.storage(error)
+        }
+    }
+
     /// The keystore that makes `organization`'s pairs under `policy`, with the context that
     /// binds them and the name and type stored on them.
     func keystore(
@@ -264,13 +276,34 @@ public final class Broker: Sendable {
         requestedBy: String,
         beforeCommit: (KeyPairRecord) async throws(BrokerError) -> Void
     ) async throws(BrokerError) -> KeyPairRecord {
-        let policy = try await resolvedPolicy(for: organization)
-        let record = try await newKeyPair(for: organization, policy: policy, reason: reason, requestedBy: requestedBy)
-        try await beforeCommit(record)
-        do {
-            try await store.insertCurrent(record)
-        } catch {
-            throw BrokerError.storage(error)
+        var attempts = 0
+        var record: KeyPairRecord
+        while true {
+            attempts += 1
+            let (policy, version) = try await resolvedPolicyAndVersion(for: organization)
+            record = try await newKeyPair(for: organization, policy: policy, reason: reason, requestedBy: requestedBy)
+            try await beforeCommit(record)
+            let stored: Bool
+            do {
+                // The operator's organizations have no stored configuration that could change.
+                if let version {
+                    stored = try await store.insertCurrent(record, ifConfigurationVersion: version)
+                } else {
+                    try await store.insertCurrent(record)
+                    stored = true
+                }
+            } catch {
+                throw BrokerError.storage(error)
+            }
+            if stored { break }
+            // The organization's configuration was saved while this pair was made under the
+            // old one: the pair is dropped, and made again under the new one.
+            guard attempts < 3 else {
+                throw BrokerError(
+                    .storageFailed,
+                    "the key configuration of organization '\(organization)' kept changing while its key pair was made; try again"
+                )
+            }
         }
         logger.info(
             "generated key pair",
@@ -471,9 +504,7 @@ public final class Broker: Sendable {
         } catch {
             let failure = BrokerError.keystore(error, while: "decrypting the private key of key pair \(record.id.uuidString.lowercased())")
             // A tenant's own key failing is the tenant's to see, on its configuration.
-            if TenantKeystoreTemplate.type(ofInstanceName: record.keystoreName) != nil {
-                await recordTenantError(failure, for: record.organization)
-            }
+            await recordTenantError(failure, for: record.organization, keystore: record.keystoreName)
             throw failure
         }
         // A stored public key that does not belong to the private key means the row was altered.

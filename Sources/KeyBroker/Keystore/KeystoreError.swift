@@ -60,6 +60,10 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
     public let backendMessage: String?
     /// What the operator can do about it.
     public let hint: String?
+    /// Whether ``backendCode`` and ``backendMessage`` are the backend's own answer (an error
+    /// response), rather than the plugin's words for a call that got none (a connection
+    /// failure, missing credentials), which may name the server's endpoint or files.
+    public let backendAnswered: Bool
 
     /// Creates an error.
     public init(
@@ -68,7 +72,8 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
         message: String,
         backendCode: String? = nil,
         backendMessage: String? = nil,
-        hint: String? = nil
+        hint: String? = nil,
+        backendAnswered: Bool = true
     ) {
         self.kind = kind
         self.keystore = keystore
@@ -76,6 +81,7 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
         self.backendCode = backendCode
         self.backendMessage = backendMessage
         self.hint = hint
+        self.backendAnswered = backendAnswered && (backendCode != nil || backendMessage != nil)
     }
 
     /// One readable line: `keystore 'local': <message> [<code>: <backend message>] (hint: …)`.

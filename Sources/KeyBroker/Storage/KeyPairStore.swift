@@ -43,6 +43,12 @@ public protocol KeyPairStore: Sendable {
     /// read that keystore's whole history, so it is on no request path or periodic pass.
     func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization]
 
+    /// ``insertCurrent(_:)``, only while the organization's stored configuration is still at
+    /// `version` (0: none stored), checked in the same transaction: a pair made under a
+    /// configuration that a save replaced meanwhile is not stored.
+    /// - Returns: whether it was stored.
+    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool
+
     /// The organization's own key configuration, if its administrator set one.
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration?
 

@@ -41,6 +41,14 @@ public final class MemoryKeyPairStore: KeyPairStore {
         state.withLock { $0.insertCurrent(record) }
     }
 
+    public func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+        state.withLock { state in
+            guard (state.configurations[record.organization]?.version ?? 0) == version else { return false }
+            state.insertCurrent(record)
+            return true
+        }
+    }
+
     public func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
         state.withLock { $0.configurations[organization] }
     }

@@ -1,5 +1,5 @@
 public import Foundation
-public import KeyBroker
+package import KeyBroker
 
 /// `GET /v1/orgs/{org}/key-configuration`: an organization's effective key configuration,
 /// where it comes from, and the last error through it.

@@ -23,11 +23,15 @@ public struct KeystoreErrorView: Codable, Sendable, Equatable {
     /// message and hint about that key are the tenant's to read (they say why its key refused);
     /// the broker's message, which names the server's endpoint, is not.
     public init(tenantsOwnKey error: KeystoreError) {
+        let answered = error.backendAnswered
         kind = error.kind.description
-        message = "your key's keystore reported \(error.kind)" + (error.backendCode.map { " (\($0))" } ?? "")
-        backendCode = error.backendCode
-        backendMessage = error.backendMessage
-        hint = error.hint
+        message =
+            answered
+            ? "your key's keystore reported \(error.kind)" + (error.backendCode.map { " (\($0))" } ?? "")
+            : "the platform could not complete the call to your key (\(error.kind)); the platform's operator sees the details"
+        backendCode = answered ? error.backendCode : nil
+        backendMessage = answered ? error.backendMessage : nil
+        hint = answered ? error.hint : nil
     }
 
     /// The view of an error.

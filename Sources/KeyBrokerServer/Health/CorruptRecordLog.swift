@@ -21,15 +21,18 @@ public final class CorruptRecordLog: Sendable {
     public func record(_ reports: [CorruptKeyPair]) {
         guard !reports.isEmpty else { return }
         state.withLockedValue { state in
-            for report in reports where state.reports[report.keyPairID] == nil {
+            for report in reports where state.reports[Self.key(report)] == nil {
                 if state.reports.count < Self.capacity {
-                    state.reports[report.keyPairID] = report
+                    state.reports[Self.key(report)] = report
                 } else {
                     state.dropped &+= 1
                 }
             }
         }
     }
+
+    /// Reports are kept by organization and pair (an unreadable id is "?" for all of them).
+    private static func key(_ report: CorruptKeyPair) -> String { "\(report.organization?.rawValue ?? "?")/\(report.keyPairID)" }
 
     /// Forgets the reports of `organization` (it has a new current pair).
     public func forget(_ organization: OrganizationID) {
@@ -39,7 +42,8 @@ public final class CorruptRecordLog: Sendable {
         }
     }
 
-    /// The reports kept, by organization and pair, and how many more were seen.
+    /// The reports kept, by organization and pair, and how many sightings of others were not
+    /// kept once it was full (one unkept pair seen twice counts twice).
     public var reports: (reports: [CorruptKeyPair], more: Int) {
         state.withLockedValue { state in
             (

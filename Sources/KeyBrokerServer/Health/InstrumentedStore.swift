@@ -55,6 +55,11 @@ struct InstrumentedStore: KeyPairStore {
         try await observe { () throws(StoreError) in try await inner.organizationsUsing(keystore: name, type: type, limit: limit) }
     }
 
+    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+        let stored = try await observe { () throws(StoreError) in try await inner.insertCurrent(record, ifConfigurationVersion: version) }
+        if stored { corrupt.forget(record.organization) }
+        return stored
+    }
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
         try await observe { () throws(StoreError) in try await inner.keyConfiguration(for: organization) }
     }
@@ -66,7 +71,7 @@ struct InstrumentedStore: KeyPairStore {
         at time: Date,
         newPair: KeyPairRecord
     ) async throws(StoreError) -> KeyConfigurationSave {
-        try await observe { () throws(StoreError) in
+        let outcome = try await observe { () throws(StoreError) in
             try await inner.saveKeyConfiguration(
                 configuration,
                 for: organization,
@@ -76,6 +81,8 @@ struct InstrumentedStore: KeyPairStore {
                 newPair: newPair
             )
         }
+        if case .saved = outcome { corrupt.forget(organization) }
+        return outcome
     }
     func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
         try await observe { () throws(StoreError) in try await inner.recordKeyConfigurationError(error, for: organization) }

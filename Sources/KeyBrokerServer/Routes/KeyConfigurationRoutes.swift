@@ -88,6 +88,12 @@ struct KeyConfigurationRoutes: Sendable {
             let old = try await broker.keyConfiguration(for: id)
             let change = "\(Self.describe(old?.configuration)) -> \(Self.describe(configuration))"
             try admit(id, broker)
+            // Before the test calls the tenant's key: a change that cannot be audited does not start.
+            do {
+                try await audit.record(.configure, actor: principal.name, organization: id, result: .pending, change: change)
+            } catch {
+                throw BrokerError.auditFailed(error)
+            }
             let outcome = try await broker.setKeyConfiguration(
                 configuration,
                 for: id,
@@ -139,11 +145,11 @@ struct KeyConfigurationRoutes: Sendable {
         return configuration.type == TenantKeyConfiguration.defaultType ? .redacted : .tenantsOwnKey
     }
 
-    /// `If-Match: "3"` (or `3`); `nil` without the header.
+    /// `If-Match: "3"` (or `3`); `nil` without the header. Weak tags (`W/"3"`) and `*` are not
+    /// versions: a change must name the one it was made from.
     static func expectedVersion(_ request: Request) throws -> Int? {
         guard let value = request.headers[.ifMatch] else { return nil }
         var text = Substring(value.trimmingCharacters(in: .whitespaces))
-        if text.hasPrefix("W/") { text = text.dropFirst(2) }
         if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = text.dropFirst().dropLast() }
         guard text.utf8.count <= 9, let version = Int(text), version >= 0 else {
             throw APIError.badRequest(

@@ -185,7 +185,7 @@ public final class RotationScheduler: Sendable {
                 failures[organization] = Failure(cause: error, reason: reason, failures: count, nextAttempt: time.addingTimeInterval(delay))
             }
             metrics.rotation(reason: reason, succeeded: false)
-            await broker.recordTenantError(error, for: organization)
+            await broker.recordTenantError(error, for: organization, keystore: keystore)
             await audit.note(.generate, actor: "scheduler", organization: organization, result: .failed, error: error)
             logger.warning(
                 "rotation failed; the current key pair stays in use",
