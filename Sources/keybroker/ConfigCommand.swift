@@ -67,7 +67,7 @@ struct ConfigCommand: AsyncParsableCommand {
             if let config, valid {
                 let keystores = config.keystores.values.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.type))" }
                 Terminal.write(
-                    "\(options.config): valid; keystores: \(keystores.joined(separator: ", ")); default keystore '\(config.defaults.keystore)', rotation \(config.defaults.rotation), \(config.defaults.keyPairSpec); \(config.organizations.count) organization(s) with their own settings\n"
+                    "\(options.config): valid; keystores: \(keystores.joined(separator: ", ")); default keystore '\(config.defaults.keystore)', rotation \(config.defaults.rotation), \(config.defaults.keyPairSpec); \(config.organizations.count) organization(s) with their own settings; tenants may choose: \(config.tenantKeystores.isEmpty ? "nothing (no tenantKeystores)" : (["default"] + config.tenantKeystores.keys.sorted()).joined(separator: ", "))\n"
                 )
             }
         }

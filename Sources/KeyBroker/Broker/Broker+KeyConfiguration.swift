@@ -23,6 +23,21 @@ extension Broker {
         }
     }
 
+    /// ``resolvedPolicy(for:)`` for views that list many organizations: an organization whose
+    /// stored configuration cannot be read is shown with the file's settings instead of failing
+    /// the whole page (its own requests still fail with `corrupt_record`, and the log says why).
+    public func listedPolicy(for organization: OrganizationID) async throws(BrokerError) -> OrganizationPolicy {
+        do {
+            return try await resolvedPolicy(for: organization)
+        } catch  where error.kind == .corruptRecord {
+            logger.error(
+                "an organization's key configuration cannot be read",
+                metadata: ["org": "\(organization)", "error": "\(error.message)"]
+            )
+            return policy(for: organization)
+        }
+    }
+
     /// Checks that `configuration` names something this server offers, before anything runs.
     /// - Throws: ``BrokerError`` (`invalidInput`) naming what is wrong and what is allowed.
     public func validate(_ configuration: TenantKeyConfiguration) throws(BrokerError) {

@@ -47,7 +47,7 @@ struct AdminRoutes: Sendable {
                 }
                 listed = parameters.page(of: scope)
                 for organization in listed.page {
-                    let policy = try await broker.resolvedPolicy(for: organization)
+                    let policy = try await broker.listedPolicy(for: organization)
                     statuses.append(broker.organizationStatus(organization, current: own[organization] ?? nil, policy: policy, at: time))
                 }
                 summary = StatusView.Summary(
@@ -66,7 +66,7 @@ struct AdminRoutes: Sendable {
                 listed = parameters.page(of: failures.keys)
                 for organization in listed.page {
                     let current = try? await broker.store.current(for: organization)
-                    let policy = try await broker.resolvedPolicy(for: organization)
+                    let policy = try await broker.listedPolicy(for: organization)
                     statuses.append(broker.organizationStatus(organization, current: current, policy: policy, at: time))
                 }
                 summary = StatusView.Summary(
@@ -106,7 +106,7 @@ struct AdminRoutes: Sendable {
                 var items: [OrganizationListView.Item] = []
                 for organization in listed.page {
                     let current = try? await broker.store.current(for: organization)
-                    let policy = try await broker.resolvedPolicy(for: organization)
+                    let policy = try await broker.listedPolicy(for: organization)
                     items.append(
                         .init(
                             organization,
