@@ -75,7 +75,7 @@ struct FailClosedTests {
         let fixture = try await ServerFixture.make(
             directory: directory,
             store: { inner in
-                ObservingStore(inner: inner) { record in
+                ObservedStore(inner: inner) { record in
                     let text = (try? String(contentsOfFile: audit, encoding: .utf8)) ?? ""
                     seen.update { $0.append(text.contains(record.id.uuidString.lowercased())) }
                 }
@@ -174,59 +174,6 @@ struct FailClosedTests {
         }
         return files
     }
-}
-
-/// A fake store, not a backend: the real store, calling `onInsert` just before each commit.
-struct ObservingStore: KeyPairStore {
-    let inner: any KeyPairStore
-    let onInsert: @Sendable (KeyPairRecord) -> Void
-
-    func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
-        onInsert(record)
-        try await inner.insertCurrent(record)
-    }
-    func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? { try await inner.current(for: organization) }
-    func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
-        try await inner.keyPair(id: id, of: organization)
-    }
-    func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
-        try await inner.history(for: organization, limit: limit, offset: offset)
-    }
-    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
-        try await inner.currentPairs(query, limit: limit)
-    }
-    func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner.keystoreUsage() }
-    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
-        try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
-    }
-    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
-        onInsert(record)
-        return try await inner.insertCurrent(record, ifConfigurationVersion: version)
-    }
-    func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
-        try await inner.keyConfiguration(for: organization)
-    }
-    func saveKeyConfiguration(
-        _ configuration: TenantKeyConfiguration,
-        for organization: OrganizationID,
-        expectedVersion: Int?,
-        updatedBy: String,
-        at time: Date,
-        newPair: KeyPairRecord
-    ) async throws(StoreError) -> KeyConfigurationSave {
-        try await inner.saveKeyConfiguration(
-            configuration,
-            for: organization,
-            expectedVersion: expectedVersion,
-            updatedBy: updatedBy,
-            at: time,
-            newPair: newPair
-        )
-    }
-    func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
-        try await inner.recordKeyConfigurationError(error, for: organization)
-    }
-    func check() async throws(StoreError) -> [CorruptKeyPair] { try await inner.check() }
 }
 
 @Suite("Fail closed: what the review of the red-team fixes found")

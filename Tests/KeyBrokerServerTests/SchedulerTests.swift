@@ -263,68 +263,6 @@ struct SchedulerLoopLoadSensitiveTests {
 
 }
 
-/// A fake store, not a backend: the real store, counting the current-pair rows its pages return.
-final class RowCountingStore: KeyPairStore, @unchecked Sendable {
-    let inner: any KeyPairStore
-    private let lock = NSLock()
-    private var counted = 0
-
-    init(_ inner: any KeyPairStore) { self.inner = inner }
-
-    /// Rows returned by `currentPairs(_:limit:)` since the last call.
-    func takeCount() -> Int {
-        lock.withLock {
-            defer { counted = 0 }
-            return counted
-        }
-    }
-
-    func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) { try await inner.insertCurrent(record) }
-    func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? { try await inner.current(for: organization) }
-    func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
-        try await inner.keyPair(id: id, of: organization)
-    }
-    func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
-        try await inner.history(for: organization, limit: limit, offset: offset)
-    }
-    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
-        let page = try await inner.currentPairs(query, limit: limit)
-        lock.withLock { counted += page.records.count + page.corrupt.count }
-        return page
-    }
-    func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner.keystoreUsage() }
-    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
-        try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
-    }
-    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
-        try await inner.insertCurrent(record, ifConfigurationVersion: version)
-    }
-    func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
-        try await inner.keyConfiguration(for: organization)
-    }
-    func saveKeyConfiguration(
-        _ configuration: TenantKeyConfiguration,
-        for organization: OrganizationID,
-        expectedVersion: Int?,
-        updatedBy: String,
-        at time: Date,
-        newPair: KeyPairRecord
-    ) async throws(StoreError) -> KeyConfigurationSave {
-        try await inner.saveKeyConfiguration(
-            configuration,
-            for: organization,
-            expectedVersion: expectedVersion,
-            updatedBy: updatedBy,
-            at: time,
-            newPair: newPair
-        )
-    }
-    func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
-        try await inner.recordKeyConfigurationError(error, for: organization)
-    }
-    func check() async throws(StoreError) -> [CorruptKeyPair] { try await inner.check() }
-}
-
 @Suite("Rotation at scale: a pass reads what is due")
 struct ScaleSchedulerTests {
     let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
@@ -359,17 +297,20 @@ struct ScaleSchedulerTests {
         let body =
             Fixtures.config(defaultKeystore: "plain", organizations: "{ pinned: { keystore: plain, rotation: yearly } }")
             + "\naudit: { destination: audit.log }\nscheduler: { perKeystoreRate: 1000, concurrency: 8 }\n"
-        var counting: RowCountingStore?
+        // How many current-pair rows the store's pages returned since the last look.
+        let rows = Locked(0)
+        func takeCount() -> Int {
+            defer { rows.update { $0 = 0 } }
+            return rows.value
+        }
         let fixture = try await ServerFixture.make(
             body: body,
             now: { clock.now },
             store: { store in
-                let wrapper = RowCountingStore(store)
-                counting = wrapper
-                return wrapper
+                ObservedStore(inner: store, onPage: { page in rows.update { $0 += page.records.count + page.corrupt.count } })
             }
         )
-        let store = try #require(counting)
+        let store = fixture.server.runtime.broker.store
         // More followers than one page of the pass (256); the five oldest are due (monthly).
         let followers = (0..<260).map { Fixtures.org(String(format: "org-%03d", $0)) }
         for (index, organization) in followers.enumerated() {
@@ -384,10 +325,10 @@ struct ScaleSchedulerTests {
             first.rotated
                 == Dictionary(uniqueKeysWithValues: due.map { ($0, .scheduled) }).merging([Fixtures.org("pinned"): .initial]) { $1 }
         )
-        #expect(store.takeCount() == due.count, "the pass read the due rows only")
+        #expect(takeCount() == due.count, "the pass read the due rows only")
         let idle = await fixture.server.scheduler.runOnce()
         #expect(idle.rotated.isEmpty)
-        #expect(store.takeCount() == 0, "nothing due: no row read")
+        #expect(takeCount() == 0, "nothing due: no row read")
 
         try fixture.rewrite(
             body: body.replacingOccurrences(of: "keystore: plain\n  rotation: monthly", with: "keystore: other\n  rotation: monthly")
@@ -398,8 +339,8 @@ struct ScaleSchedulerTests {
         let moved = await fixture.server.scheduler.runOnce()
         #expect(Set(moved.rotated.keys) == Set(followers), "every follower, across pages; the pinned organization stays")
         #expect(moved.rotated.values.allSatisfy { $0 == .configChange })
-        _ = store.takeCount()
+        _ = takeCount()
         #expect(await fixture.server.scheduler.runOnce().rotated.isEmpty)
-        #expect(store.takeCount() == 1, "only the pinned organization's pair, which the old default still holds")
+        #expect(takeCount() == 1, "only the pinned organization's pair, which the old default still holds")
     }
 }

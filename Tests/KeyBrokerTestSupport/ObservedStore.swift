@@ -1,0 +1,61 @@
+import Foundation
+import KeyBroker
+
+/// A fake store, not a backend: the real store, calling `onInsert` just before each pair is
+/// committed and `onPage` with each page of current pairs it returns, so that tests can watch
+/// what the server asks of its store.
+struct ObservedStore: KeyPairStore {
+    let inner: any KeyPairStore
+    var onInsert: @Sendable (KeyPairRecord) -> Void = { _ in }
+    var onPage: @Sendable (CurrentPairs) -> Void = { _ in }
+
+    func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
+        onInsert(record)
+        try await inner.insertCurrent(record)
+    }
+    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+        onInsert(record)
+        return try await inner.insertCurrent(record, ifConfigurationVersion: version)
+    }
+    func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? { try await inner.current(for: organization) }
+    func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
+        try await inner.keyPair(id: id, of: organization)
+    }
+    func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
+        try await inner.history(for: organization, limit: limit, offset: offset)
+    }
+    func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
+        let page = try await inner.currentPairs(query, limit: limit)
+        onPage(page)
+        return page
+    }
+    func keystoreUsage() async throws(StoreError) -> [KeystoreUsage] { try await inner.keystoreUsage() }
+    func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization] {
+        try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
+    }
+    func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
+        try await inner.keyConfiguration(for: organization)
+    }
+    func saveKeyConfiguration(
+        _ configuration: TenantKeyConfiguration,
+        for organization: OrganizationID,
+        expectedVersion: Int?,
+        updatedBy: String,
+        at time: Date,
+        newPair: KeyPairRecord
+    ) async throws(StoreError) -> KeyConfigurationSave {
+        onInsert(newPair)
+        return try await inner.saveKeyConfiguration(
+            configuration,
+            for: organization,
+            expectedVersion: expectedVersion,
+            updatedBy: updatedBy,
+            at: time,
+            newPair: newPair
+        )
+    }
+    func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError) {
+        try await inner.recordKeyConfigurationError(error, for: organization)
+    }
+    func check() async throws(StoreError) -> [CorruptKeyPair] { try await inner.check() }
+}
