@@ -187,12 +187,15 @@ struct DurabilityTests {
 
     @Test("a store failure on a request path makes the server unready at once, before any background check")
     func requestPathFailureFeedsReadiness() async throws {
-        let fake = FailingStore(failure: StoreError(.damaged, "database file '/x' is damaged (SQLite error 11)"))
-        let fixture = try await ServerFixture.make(store: { fake.wrap($0) })
+        let failing = Locked(false)
+        let failure = StoreError(.damaged, "database file '/x' is damaged (SQLite error 11)")
+        let fixture = try await ServerFixture.make(store: { inner in
+            ObservedStore(inner: inner, readFailure: { failing.value ? failure : nil })
+        })
         await fixture.server.runtime.monitor.checkAll(fixture.server.runtime.broker)
         try await fixture.test { client in
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok, "the check passes") }
-            fake.failReads()
+            failing.update { $0 = true }
             try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("acme-recorder")) {
                 #expect($0.status == .serviceUnavailable)
             }

@@ -3,11 +3,18 @@ import KeyBroker
 
 /// A fake store, not a backend: the real store, calling `onInsert` just before each pair is
 /// committed and `onPage` with each page of current pairs it returns, so that tests can watch
-/// what the server asks of its store.
+/// what the server asks of its store; and failing its reads (not ``check()``) with what
+/// `readFailure` returns, the failure a background check can miss and a request path must report.
 struct ObservedStore: KeyPairStore {
     let inner: any KeyPairStore
     var onInsert: @Sendable (KeyPairRecord) -> Void = { _ in }
     var onPage: @Sendable (CurrentPairs) -> Void = { _ in }
+    var readFailure: @Sendable () -> StoreError? = { nil }
+
+    private func reading() throws(StoreError) -> any KeyPairStore {
+        if let failure = readFailure() { throw failure }
+        return inner
+    }
 
     func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
         onInsert(record)
@@ -17,15 +24,17 @@ struct ObservedStore: KeyPairStore {
         onInsert(record)
         return try await inner.insertCurrent(record, ifConfigurationVersion: version)
     }
-    func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? { try await inner.current(for: organization) }
+    func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? {
+        try await reading().current(for: organization)
+    }
     func keyPair(id: UUID, of organization: OrganizationID) async throws(StoreError) -> StoredKeyPair? {
-        try await inner.keyPair(id: id, of: organization)
+        try await reading().keyPair(id: id, of: organization)
     }
     func history(for organization: OrganizationID, limit: Int, offset: Int) async throws(StoreError) -> [StoredKeyPair] {
-        try await inner.history(for: organization, limit: limit, offset: offset)
+        try await reading().history(for: organization, limit: limit, offset: offset)
     }
     func currentPairs(_ query: CurrentPairQuery, limit: Int) async throws(StoreError) -> CurrentPairs {
-        let page = try await inner.currentPairs(query, limit: limit)
+        let page = try await reading().currentPairs(query, limit: limit)
         onPage(page)
         return page
     }
@@ -34,7 +43,7 @@ struct ObservedStore: KeyPairStore {
         try await inner.organizationsUsing(keystore: name, type: type, limit: limit)
     }
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
-        try await inner.keyConfiguration(for: organization)
+        try await reading().keyConfiguration(for: organization)
     }
     func saveKeyConfiguration(
         _ configuration: TenantKeyConfiguration,
