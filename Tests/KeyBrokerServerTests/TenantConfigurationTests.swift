@@ -373,6 +373,13 @@ struct TenantConfigurationTests {
                 let view = try response.json(KeyConfigurationView.self)
                 #expect(view.lastError?.code == "DisabledException", "\(response.text)")
             }
+            try await client.execute(uri: "/v1/status", method: .get, headers: fixture.headers("acme-admin")) { response in
+                let status = try response.json(StatusView.self)
+                #expect(
+                    status.organizations.first?.keyConfigurationError?.code == "DisabledException",
+                    "the status shows it on the organization"
+                )
+            }
             #expect(try await Self.unwraps(fixture, client, betaPair) == .ok, "another tenant is unaffected")
             await fixture.server.runtime.monitor.checkAll(broker)
             try await client.execute(uri: "/readyz", method: .get) {

@@ -45,6 +45,9 @@ public struct StatusView: Codable, Sendable {
         public let fallbackInUse: Bool
         public let lastRotationError: String?
         public let nextRotationAttempt: Date?
+        /// The last failure through the organization's own keystore (test, rotation, unwrap),
+        /// with KMS's code and message, as its key configuration keeps it.
+        public let keyConfigurationError: KeyConfigurationView.LastError?
     }
 
     /// How many organizations there are and which keystores they use, from the store's

@@ -17,6 +17,7 @@ struct StatusViewBuilder {
     ///   - keystores: each keystore's last known health.
     ///   - store: the store's health, when a monitor watches it.
     ///   - failures: the scheduler's failed rotations.
+    ///   - tenantErrors: the listed organizations' last errors through their own keystores.
     func build(
         at time: Date,
         organizations: [OrganizationStatus],
@@ -25,7 +26,8 @@ struct StatusViewBuilder {
         corrupt: [CorruptKeyPair],
         keystores: [HealthMonitor.KeystoreState],
         store: HealthMonitor.StoreState?,
-        failures: [OrganizationID: RotationScheduler.Failure]
+        failures: [OrganizationID: RotationScheduler.Failure],
+        tenantErrors: [OrganizationID: KeyConfigurationError] = [:]
     ) -> StatusView {
         let redacted = scope != nil
         let organizations = organizations.filter { scope?.contains($0.organization) ?? true }
@@ -63,7 +65,8 @@ struct StatusViewBuilder {
                 keystoreChanged: status.keystoreChanged,
                 fallbackInUse: status.current != nil && status.rotationDue && failure != nil,
                 lastRotationError: failure.map { APIError.rotationError($0, redacted: redacted) },
-                nextRotationAttempt: failure?.nextAttempt
+                nextRotationAttempt: failure?.nextAttempt,
+                keyConfigurationError: tenantErrors[status.organization].map { .init(code: $0.code, message: $0.message, at: $0.at) }
             )
         }
         let corruptViews = corrupt.filter { pair in scope.map { allowed in pair.organization.map(allowed.contains) ?? false } ?? true }.map

@@ -35,6 +35,7 @@ struct AdminRoutes: Sendable {
         let summary: StatusView.Summary
         let listed: (page: [OrganizationID], nextAfter: String?)
         var statuses: [OrganizationStatus] = []
+        var tenantErrors: [OrganizationID: KeyConfigurationError] = [:]
         do {
             if let scope = principal.organizations {
                 // A scoped caller's organizations are few (its token lists them): each is read.
@@ -79,6 +80,10 @@ struct AdminRoutes: Sendable {
         } catch {
             throw support.mapped(error, for: principal)
         }
+        // The listed organizations' own keystores' last errors (one read each, a page at most).
+        for status in statuses where status.policy.source == .tenant {
+            tenantErrors[status.organization] = (try? await broker.keyConfiguration(for: status.organization))??.lastError
+        }
         // Health is observed, not configured: the monitor's latest, for the keystores of this
         // request's configuration only (a reload may have added or dropped some meanwhile).
         return StatusViewBuilder(scope: principal.organizations).build(
@@ -89,7 +94,8 @@ struct AdminRoutes: Sendable {
             corrupt: corrupt.reports,
             keystores: runtime.monitor.keystores.filter { broker.keystores[$0.name] != nil },
             store: runtime.monitor.store,
-            failures: failures
+            failures: failures,
+            tenantErrors: tenantErrors
         )
     }
 
