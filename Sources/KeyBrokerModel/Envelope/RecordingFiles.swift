@@ -162,9 +162,11 @@ enum Descriptor {
     static func read(_ descriptor: Int32, count: Int) throws -> Data {
         var data = Data(count: count)
         let filled = try data.withUnsafeMutableBytes { buffer -> Int in
+            // An empty buffer has no base address, and nothing to read into.
+            guard let base = buffer.baseAddress else { return 0 }
             var filled = 0
             while filled < count {
-                let got = systemRead(descriptor, buffer.baseAddress! + filled, count - filled)
+                let got = systemRead(descriptor, base + filled, count - filled)
                 if got == 0 { break }
                 if got < 0 {
                     if errno == EINTR { continue }
@@ -181,13 +183,16 @@ enum Descriptor {
     /// Writes all of `data`.
     static func write(_ descriptor: Int32, _ data: Data) throws {
         try data.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
             var written = 0
             while written < buffer.count {
-                let put = systemWrite(descriptor, buffer.baseAddress! + written, buffer.count - written)
+                let put = systemWrite(descriptor, base + written, buffer.count - written)
                 if put < 0 {
                     if errno == EINTR { continue }
                     throw RecordingFileError("writing the output failed: \(String(cString: strerror(errno)))")
                 }
+                // A descriptor that accepts nothing would otherwise be retried for ever.
+                guard put > 0 else { throw RecordingFileError("writing the output failed: the output accepted no bytes") }
                 written += put
             }
         }
