@@ -67,7 +67,7 @@ public struct StoredKeyConfiguration: Sendable, Hashable {
 
 /// A failure through a tenant's configuration, kept on it so that the tenant's administrator
 /// sees the backend's own error (`NotFoundException`, …) where they edit it.
-public struct KeyConfigurationError: Sendable, Hashable {
+public struct KeyConfigurationError: Sendable, Hashable, Codable {
     /// The backend's code (`DisabledException`), or the kind of failure when it gave none.
     public let code: String
     /// The message, safe to show the tenant (no server paths, no other tenant's data).

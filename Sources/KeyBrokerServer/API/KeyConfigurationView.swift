@@ -1,17 +1,9 @@
 public import Foundation
-package import KeyBroker
+public import KeyBroker
 
 /// `GET /v1/orgs/{org}/key-configuration`: an organization's effective key configuration,
 /// where it comes from, and the last error through it.
 public struct KeyConfigurationView: Codable, Sendable {
-    /// The last failure of a test, rotation or unwrap through the organization's own keystore.
-    public struct LastError: Codable, Sendable, Equatable {
-        /// The backend's code (`NotFoundException`, `DisabledException`), or the kind of failure.
-        public let code: String
-        public let message: String
-        public let at: Date
-    }
-
     public let organization: String
     /// A key of `tenantKeystores:`, or `default`.
     public let type: String
@@ -25,7 +17,8 @@ public struct KeyConfigurationView: Codable, Sendable {
     public let version: Int
     public let updatedAt: Date?
     public let updatedBy: String?
-    public let lastError: LastError?
+    /// The last failure of a test, rotation or unwrap through the organization's own keystore.
+    public let lastError: KeyConfigurationError?
     /// The types this organization may choose (`default` always; none while the operator
     /// offers none or pinned the organization).
     public let offeredTypes: [String]
@@ -47,7 +40,7 @@ public struct KeyConfigurationView: Codable, Sendable {
         version = stored?.version ?? 0
         updatedAt = stored?.updatedAt
         updatedBy = stored?.updatedBy
-        lastError = pinned ? nil : stored?.lastError.map { LastError(code: $0.code, message: $0.message, at: $0.at) }
+        lastError = pinned ? nil : stored?.lastError
         offeredTypes = pinned ? [] : [TenantKeyConfiguration.defaultType] + broker.config.tenantKeystores.keys.sorted()
     }
 }

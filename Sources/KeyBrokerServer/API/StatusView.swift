@@ -1,5 +1,5 @@
 public import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// `GET /v1/status`, and `keybroker status --json`: the health of keystores and store, a
 /// summary of the organizations, and one page of them. It costs the same at any number of
@@ -47,7 +47,7 @@ public struct StatusView: Codable, Sendable {
         public let nextRotationAttempt: Date?
         /// The last failure through the organization's own keystore (test, rotation, unwrap),
         /// with KMS's code and message, as its key configuration keeps it.
-        public let keyConfigurationError: KeyConfigurationView.LastError?
+        public let keyConfigurationError: KeyConfigurationError?
     }
 
     /// How many organizations there are and which keystores they use, from the store's

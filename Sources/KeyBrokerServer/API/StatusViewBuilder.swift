@@ -66,7 +66,7 @@ struct StatusViewBuilder {
                 fallbackInUse: status.current != nil && status.rotationDue && failure != nil,
                 lastRotationError: failure.map { APIError.rotationError($0, redacted: redacted) },
                 nextRotationAttempt: failure?.nextAttempt,
-                keyConfigurationError: tenantErrors[status.organization].map { .init(code: $0.code, message: $0.message, at: $0.at) }
+                keyConfigurationError: tenantErrors[status.organization]
             )
         }
         let corruptViews = corrupt.filter { pair in scope.map { allowed in pair.organization.map(allowed.contains) ?? false } ?? true }.map
