@@ -99,11 +99,12 @@ public final class RotationScheduler: Sendable {
                         metadata: ["keyPair": "\(row.keyPairID)", "problem": "\(row.problem)"]
                     )
                 }
-                let failures = self.failures.withLockedValue { $0 }
                 var due: [(OrganizationID, KeyPairReason)] = []
                 for status in page {
                     guard let reason = status.rotationReason else { continue }
-                    if let failure = failures[status.organization], failure.nextAttempt > time {
+                    // One lookup per due organization: the failures may be many, and a copy per
+                    // page would cost O(failures) each time.
+                    if let failure = failures.withLockedValue({ $0[status.organization] }), failure.nextAttempt > time {
                         pass.skippedInBackoff.append(status.organization)
                         continue
                     }
