@@ -23,18 +23,22 @@ extension Broker {
         }
     }
 
-    /// ``resolvedPolicy(for:)`` for views that list many organizations: an organization whose
-    /// stored configuration cannot be read is shown with the file's settings instead of failing
-    /// the whole page (its own requests still fail with `corrupt_record`, and the log says why).
-    public func listedPolicy(for organization: OrganizationID) async throws(BrokerError) -> OrganizationPolicy {
+    /// ``resolvedPolicy(for:)`` for views that list many organizations, with the stored
+    /// configuration's last error, from one read: an organization whose stored configuration
+    /// cannot be read is shown with the file's settings instead of failing the whole page (its
+    /// own requests still fail with `corrupt_record`, and the log says why).
+    public func listedPolicy(for organization: OrganizationID) async throws(BrokerError) -> (
+        policy: OrganizationPolicy, lastError: KeyConfigurationError?
+    ) {
+        guard config.organizations[organization] == nil else { return (config.policy(for: organization), nil) }
         do {
-            return try await resolvedPolicy(for: organization)
-        } catch  where error.kind == .corruptRecord {
-            logger.error(
-                "an organization's key configuration cannot be read",
-                metadata: ["org": "\(organization)", "error": "\(error.message)"]
-            )
-            return policy(for: organization)
+            let stored = try await store.keyConfiguration(for: organization)
+            return (config.policy(for: organization, stored: stored), stored?.lastError)
+        } catch where !error.affectsWholeStore {
+            logger.error("an organization's key configuration cannot be read", metadata: ["org": "\(organization)", "error": "\(error.message)"])
+            return (policy(for: organization), nil)
+        } catch {
+            throw BrokerError.storage(error)
         }
     }
 

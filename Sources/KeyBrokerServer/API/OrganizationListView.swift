@@ -60,7 +60,7 @@ extension OrganizationListView {
     ) async throws(BrokerError) {
         var items: [Item] = []
         for record in pairs.records {
-            let policy = try await broker.listedPolicy(for: record.organization)
+            let policy = try await broker.listedPolicy(for: record.organization).policy
             items.append(
                 Item(
                     record.organization,

@@ -48,8 +48,9 @@ struct AdminRoutes: Sendable {
                 }
                 listed = parameters.page(of: scope)
                 for organization in listed.page {
-                    let policy = try await broker.listedPolicy(for: organization)
+                    let (policy, lastError) = try await broker.listedPolicy(for: organization)
                     statuses.append(broker.organizationStatus(organization, current: own[organization] ?? nil, policy: policy, at: time))
+                    tenantErrors[organization] = lastError
                 }
                 summary = StatusView.Summary(
                     organizations: withPairs,
@@ -67,8 +68,9 @@ struct AdminRoutes: Sendable {
                 listed = parameters.page(of: failures.keys)
                 for organization in listed.page {
                     let current = try? await broker.store.current(for: organization)
-                    let policy = try await broker.listedPolicy(for: organization)
+                    let (policy, lastError) = try await broker.listedPolicy(for: organization)
                     statuses.append(broker.organizationStatus(organization, current: current, policy: policy, at: time))
+                    tenantErrors[organization] = lastError
                 }
                 summary = StatusView.Summary(
                     organizations: usage.reduce(0) { $0 &+ $1.currentPairs },
@@ -79,10 +81,6 @@ struct AdminRoutes: Sendable {
             }
         } catch {
             throw support.mapped(error, for: principal)
-        }
-        // The listed organizations' own keystores' last errors (one read each, a page at most).
-        for status in statuses where status.policy.source == .tenant {
-            tenantErrors[status.organization] = (try? await broker.keyConfiguration(for: status.organization))??.lastError
         }
         // Health is observed, not configured: the monitor's latest, for the keystores of this
         // request's configuration only (a reload may have added or dropped some meanwhile).
@@ -112,7 +110,7 @@ struct AdminRoutes: Sendable {
                 var items: [OrganizationListView.Item] = []
                 for organization in listed.page {
                     let current = try? await broker.store.current(for: organization)
-                    let policy = try await broker.listedPolicy(for: organization)
+                    let policy = try await broker.listedPolicy(for: organization).policy
                     items.append(
                         .init(
                             organization,
