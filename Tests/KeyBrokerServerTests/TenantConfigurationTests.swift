@@ -368,6 +368,18 @@ struct TenantConfigurationTests {
                 let error = try response.json(ErrorBody.self).error
                 #expect(error.backend?.type == "DisabledException", "\(response.text)")
             }
+            let first = try await broker.keyConfiguration(for: Fixtures.org("acme"))?.lastError
+            #expect(first?.code == "DisabledException")
+            try await client.execute(
+                uri: "/v1/orgs/acme/unwrap",
+                method: .post,
+                headers: fixture.headers("acme-recorder"),
+                body: try ServerFixture.unwrapBody(acmePair, Fixtures.dataKey())
+            ) { #expect($0.status == .serviceUnavailable) }
+            #expect(
+                try await broker.keyConfiguration(for: Fixtures.org("acme"))?.lastError == first,
+                "the same error again within a minute is not written again"
+            )
             try await client.execute(uri: "/v1/orgs/acme/key-configuration", method: .get, headers: fixture.headers("acme-admin")) {
                 response in
                 let view = try response.json(KeyConfigurationView.self)

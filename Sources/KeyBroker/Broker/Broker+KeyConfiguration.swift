@@ -27,15 +27,20 @@ extension Broker {
     /// configuration's last error, from one read: an organization whose stored configuration
     /// cannot be read is shown with the file's settings instead of failing the whole page (its
     /// own requests still fail with `corrupt_record`, and the log says why).
-    public func listedPolicy(for organization: OrganizationID) async throws(BrokerError) -> (
+    public func listedPolicy(
+        for organization: OrganizationID
+    ) async throws(BrokerError) -> (
         policy: OrganizationPolicy, lastError: KeyConfigurationError?
     ) {
         guard config.organizations[organization] == nil else { return (config.policy(for: organization), nil) }
         do {
             let stored = try await store.keyConfiguration(for: organization)
             return (config.policy(for: organization, stored: stored), stored?.lastError)
-        } catch where !error.affectsWholeStore {
-            logger.error("an organization's key configuration cannot be read", metadata: ["org": "\(organization)", "error": "\(error.message)"])
+        } catch  where !error.affectsWholeStore {
+            logger.error(
+                "an organization's key configuration cannot be read",
+                metadata: ["org": "\(organization)", "error": "\(error.message)"]
+            )
             return (policy(for: organization), nil)
         } catch {
             throw BrokerError.storage(error)
@@ -164,11 +169,19 @@ extension Broker {
         stored: StoredKeyConfiguration?
     ) async {
         guard config.organizations[organization] == nil, TenantKeystoreTemplate.type(ofInstanceName: keystore) != nil else { return }
+        let time = now()
         let record = KeyConfigurationError(
             code: (error.backendAnswered ? error.backendCode : nil) ?? error.kind.description,
             message: (error.backendAnswered ? error.backendMessage : nil) ?? Self.tenantMessage(for: error.kind),
-            at: now()
+            at: time
         )
+        // Every failed unwrap through a disabled key lands here: the same error is written at
+        // most once a minute (a read costs no sync; each write is a synced commit).
+        let previous: KeyConfigurationError?
+        if let stored { previous = stored.lastError } else { previous = (try? await store.keyConfiguration(for: organization))??.lastError }
+        if let previous, previous.code == record.code, previous.message == record.message, time.timeIntervalSince(previous.at) < 60 {
+            return
+        }
         try? await store.recordKeyConfigurationError(record, for: organization)
     }
 
