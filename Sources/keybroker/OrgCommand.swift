@@ -169,7 +169,8 @@ struct OrgCommand: AsyncParsableCommand {
             )
         }
         let (broker, audit) = try await options.openBrokerAndAudit()
-        let change = "\(configuration.type) \(configuration.keyAlias ?? "")".trimmingCharacters(in: .whitespaces)
+        let old = try await attempt { try await broker.keyConfiguration(for: organization) }
+        let change = TenantKeyConfiguration.change(from: old?.configuration, to: configuration)
         do {
             try await audit.record(.configure, actor: cliActor, organization: organization, result: .pending, change: change)
         } catch {

@@ -20,6 +20,17 @@ public struct TenantKeyConfiguration: Sendable, Hashable {
     /// The type that means "the platform's default keystore".
     public static let defaultType = "default"
 
+    /// For the audit log: `default`, or the type, key, cadence and spec that are set.
+    public var summary: String {
+        guard !followsDefaults else { return "default" }
+        return [type, keyAlias, rotation?.rawValue, keyPairSpec?.rawValue].compactMap { $0 }.joined(separator: " ")
+    }
+
+    /// The audit log's `change` from `old` (`nil`: none stored) to `new`.
+    public static func change(from old: TenantKeyConfiguration?, to new: TenantKeyConfiguration) -> String {
+        "\(old?.summary ?? "default") -> \(new.summary)"
+    }
+
     /// The platform's default in every respect.
     public static let platformDefault = TenantKeyConfiguration(type: defaultType, keyAlias: nil, rotation: nil, keyPairSpec: nil)
 

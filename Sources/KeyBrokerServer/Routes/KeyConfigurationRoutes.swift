@@ -86,7 +86,7 @@ struct KeyConfigurationRoutes: Sendable {
         do {
             try broker.validate(configuration)
             let old = try await broker.keyConfiguration(for: id)
-            let change = "\(Self.describe(old?.configuration)) -> \(Self.describe(configuration))"
+            let change = TenantKeyConfiguration.change(from: old?.configuration, to: configuration)
             try admit(id, broker)
             // Before the test calls the tenant's key: a change that cannot be audited does not start.
             do {
@@ -174,12 +174,6 @@ struct KeyConfigurationRoutes: Sendable {
             "operator_pinned",
             "organization '\(organization)' is configured by the operator under 'organizations:' in \(URL(fileURLWithPath: file).lastPathComponent), which wins over the API; ask the operator to remove it there to configure it here"
         )
-    }
-
-    static func describe(_ configuration: TenantKeyConfiguration?) -> String {
-        guard let configuration, !configuration.followsDefaults else { return "default" }
-        return [configuration.type, configuration.keyAlias, configuration.rotation?.rawValue, configuration.keyPairSpec?.rawValue]
-            .compactMap { $0 }.joined(separator: " ")
     }
 }
 
