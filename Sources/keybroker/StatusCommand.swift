@@ -14,23 +14,15 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var output: OutputOptions
-    @Option(help: "With --server: start after this organization id (the 'more:' line).") var after: String?
-    @Option(help: "At most this many organizations (1 to 1000).") var limit = 100
-
-    func validate() throws {
-        guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000") }
-        if let after, OrganizationID(after) == nil {
-            throw ValidationError("--after: \(OrganizationID.invalidMessage(after))")
-        }
-    }
+    @OptionGroup var page: PageOptions
 
     func run() async throws {
         let status: StatusView
         if let client = try remote.client() {
-            status = try await client.get("/v1/status?limit=\(limit)" + (after.map { "&after=\($0)" } ?? ""))
+            status = try await client.get("/v1/status" + page.query)
         } else {
             let broker = try await options.openBroker()
-            status = StatusView(try await attempt { try await broker.status(limit: limit) })
+            status = StatusView(try await attempt { try await broker.status(limit: page.limit) })
         }
         if output.json {
             try Terminal.json(status)
