@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "KeyBrokerModel", targets: ["KeyBrokerModel"]),
         .library(name: "KeyBroker", targets: ["KeyBroker"]),
         .library(name: "KeyBrokerSQLite", targets: ["KeyBrokerSQLite"]),
+        .library(name: "KeyBrokerPostgres", targets: ["KeyBrokerPostgres"]),
         .library(name: "KeyBrokerTesting", targets: ["KeyBrokerTesting"]),
         .library(name: "NoneKeystore", targets: ["NoneKeystore"]),
         .library(name: "LocalFileKeystore", targets: ["LocalFileKeystore"]),
@@ -38,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The model: organizations, key pairs, RSA key material and the recording format. No
@@ -69,6 +72,20 @@ let package = Package(
             dependencies: [
                 "KeyBroker",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The PostgreSQL store, through PostgresNIO: several replicas share one database.
+        .target(
+            name: "KeyBrokerPostgres",
+            dependencies: [
+                "KeyBroker",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -142,6 +159,7 @@ let package = Package(
             dependencies: [
                 "KeyBroker",
                 "KeyBrokerSQLite",
+                "KeyBrokerPostgres",
                 "NoneKeystore",
                 "LocalFileKeystore",
                 "AWSKMSKeystore",
@@ -172,6 +190,7 @@ let package = Package(
             dependencies: [
                 "KeyBroker",
                 "KeyBrokerSQLite",
+                "KeyBrokerPostgres",
                 "KeyBrokerServer",
                 "KeyBrokerPlugins",
                 "NoneKeystore",
@@ -213,6 +232,12 @@ let package = Package(
             dependencies: [
                 "KeyBroker", "KeyBrokerSQLite", "KeyBrokerTesting", "KeyBrokerTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The PostgreSQL store against a real cluster the tests start (initdb in a temp dir).
+        .testTarget(
+            name: "KeyBrokerPostgresTests",
+            dependencies: ["KeyBroker", "KeyBrokerPostgres", "KeyBrokerTesting", "KeyBrokerTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -212,8 +212,39 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     """
             )
         }
+        migrator.registerMigration("v3: revocations, the change feed and leases") { db in
+            // What processes sharing the file coordinate through: revoked organizations, the
+            // feed of changes that others act on (written in the transaction of each change),
+            // and leases with an epoch for fencing, on the database's clock.
+            try db.execute(
+                sql: """
+                    CREATE TABLE revocation (
+                        organization TEXT PRIMARY KEY NOT NULL,
+                        revoked_at_us INTEGER NOT NULL,
+                        revoked_by TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE store_change (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL,
+                        organization TEXT,
+                        at_us INTEGER NOT NULL
+                    );
+                    CREATE TABLE lease (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        holder TEXT NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        expires_at_us INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE store_change_pruned (id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
+                    """
+            )
+        }
         return migrator
     }
+
+    /// The database's clock in microseconds since 1970 (one host: the same clock for every
+    /// process that shares the file).
+    static let nowMicroseconds = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
 
     /// Refuses to go on when the path no longer names the file the store has open, or the
     /// write-ahead log was deleted or replaced. Runs on GRDB's queues (a `stat` on a stalled
@@ -271,7 +302,15 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         }
     }
 
+    private static func recordChange(_ kind: StoreChange.Kind, _ organization: OrganizationID?, in db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO store_change (kind, organization, at_us) VALUES (?, ?, \(nowMicroseconds))",
+            arguments: [kind.rawValue, organization?.rawValue]
+        )
+    }
+
     private func insert(_ record: KeyPairRecord, arguments: StatementArguments, in db: Database) throws {
+        try Self.recordChange(.currentPair, record.organization, in: db)
         try db.execute(
             sql: "UPDATE key_pair SET is_current = 0 WHERE organization = ? AND is_current = 1",
             arguments: [record.organization.rawValue]
@@ -387,24 +426,215 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         }
     }
 
-    public func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+    public func insertCurrent(_ record: KeyPairRecord, if condition: InsertCondition) async throws(StoreError) -> InsertOutcome {
         let arguments = Self.arguments(of: record)
         do {
             return try await pool.writeWithoutTransaction { db in
                 try self.checkIdentity()
-                var stored = false
-                try db.inTransaction {
-                    let current = try Self.storedVersion(of: record.organization, in: db)
-                    guard current == version else { return .rollback }
+                var outcome = InsertOutcome.stored
+                try db.inTransaction(.immediate) {
+                    if let fence = condition.fence, !(try Self.holds(fence, in: db)) {
+                        outcome = .leaseLost
+                        return .rollback
+                    }
+                    if let version = condition.configurationVersion, try Self.storedVersion(of: record.organization, in: db) != version {
+                        outcome = .configurationChanged
+                        return .rollback
+                    }
+                    if let replacing = condition.replacing {
+                        let current = try String.fetchOne(
+                            db,
+                            sql: "SELECT id FROM key_pair WHERE organization = ? AND is_current = 1",
+                            arguments: [record.organization.rawValue]
+                        )
+                        guard current == replacing?.uuidString.lowercased() else {
+                            outcome = .currentChanged
+                            return .rollback
+                        }
+                    }
                     try self.insert(record, arguments: arguments, in: db)
-                    stored = true
                     return .commit
                 }
                 try self.checkIdentity()
-                return stored
+                return outcome
             }
         } catch {
             throw SQLiteErrors.map(error, file: url, while: "storing key pair \(record.id.uuidString.lowercased())")
+        }
+    }
+
+    private static func holds(_ fence: LeaseFence, in db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db,
+            sql: "SELECT 1 FROM lease WHERE name = ? AND holder = ? AND epoch = ? AND expires_at_us > \(nowMicroseconds)",
+            arguments: [fence.name, fence.holder, fence.epoch]
+        ) != nil
+    }
+
+    // MARK: revocation
+
+    public func revocation(of organization: OrganizationID) async throws(StoreError) -> Revocation? {
+        try await read("reading whether organization '\(organization)' is revoked") { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT organization, revoked_at_us, revoked_by FROM revocation WHERE organization = ?",
+                arguments: [organization.rawValue]
+            ).flatMap(Self.revocation)
+        }
+    }
+
+    /// A revocation row; one that cannot be read still revokes (fail closed).
+    private static func revocation(_ row: Row) -> Revocation? {
+        guard let name = (try? row.decode(DatabaseValue.self, forColumn: "organization")).flatMap({ String.fromDatabaseValue($0) }),
+            let organization = OrganizationID(name)
+        else { return nil }
+        let at = (try? row.decode(DatabaseValue.self, forColumn: "revoked_at_us")).flatMap { Int64.fromDatabaseValue($0) } ?? 0
+        return Revocation(
+            organization: organization,
+            revokedAt: SQLiteRow.date(microseconds: at) ?? Date(timeIntervalSince1970: 0),
+            revokedBy: SQLiteRow.printable(row, "revoked_by")
+        )
+    }
+
+    public func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                try self.checkIdentity()
+                var changed = false
+                try db.inTransaction(.immediate) {
+                    if let revocation {
+                        try db.execute(
+                            sql: "INSERT OR IGNORE INTO revocation (organization, revoked_at_us, revoked_by) VALUES (?, ?, ?)",
+                            arguments: [organization.rawValue, SQLiteRow.microseconds(revocation.revokedAt), revocation.revokedBy]
+                        )
+                    } else {
+                        try db.execute(sql: "DELETE FROM revocation WHERE organization = ?", arguments: [organization.rawValue])
+                    }
+                    changed = db.changesCount > 0
+                    guard changed else { return .rollback }
+                    try Self.recordChange(.revocation, organization, in: db)
+                    return .commit
+                }
+                try self.checkIdentity()
+                return changed
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "changing the revocation of organization '\(organization)'")
+        }
+    }
+
+    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+        try await read("reading the revoked organizations") { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT organization, revoked_at_us, revoked_by FROM revocation WHERE organization > ? ORDER BY organization LIMIT ?",
+                arguments: [after ?? "", max(0, limit)]
+            ).compactMap(Self.revocation)
+        }
+    }
+
+    // MARK: change feed and leases
+
+    public func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {
+        try await read("reading the change feed") { db in
+            let pruned = try Int64.fetchOne(db, sql: "SELECT through FROM store_change_pruned WHERE id = 1") ?? 0
+            let changes = try Row.fetchAll(
+                db,
+                sql: "SELECT seq, kind, organization FROM store_change WHERE seq > ? ORDER BY seq LIMIT ?",
+                arguments: [sequence, max(0, limit)]
+            ).map { row in
+                let sequence = (try? row.decode(DatabaseValue.self, forColumn: "seq")).flatMap { Int64.fromDatabaseValue($0) } ?? 0
+                let kind = StoreChange.Kind(rawValue: SQLiteRow.printable(row, "kind"))
+                let organization = (try? row.decode(DatabaseValue.self, forColumn: "organization"))
+                    .flatMap { String.fromDatabaseValue($0) }.flatMap { OrganizationID($0) }
+                // A change that cannot be read is taken as a reload, which drops everything.
+                return StoreChange(sequence: sequence, kind: kind ?? .reload, organization: kind == nil ? nil : organization)
+            }
+            return StoreChanges(changes: changes, missedSome: sequence < pruned)
+        }
+    }
+
+    public func latestChange() async throws(StoreError) -> Int64 {
+        try await read("reading the change feed") { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM store_change") ?? 0 }
+    }
+
+    public func recordChange(_ kind: StoreChange.Kind, organization: OrganizationID?) async throws(StoreError) -> Int64 {
+        do {
+            return try await pool.write { db in
+                try Self.recordChange(kind, organization, in: db)
+                return db.lastInsertedRowID
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "recording a change")
+        }
+    }
+
+    public func pruneChanges(olderThan age: Duration) async throws(StoreError) {
+        let ageMicroseconds = age.saturatingMicroseconds
+        do {
+            try await pool.write { db in
+                let cutoff = "\(Self.nowMicroseconds) - ?"
+                guard
+                    let through = try Int64.fetchOne(
+                        db,
+                        sql: "SELECT MAX(seq) FROM store_change WHERE at_us < \(cutoff)",
+                        arguments: [ageMicroseconds]
+                    )
+                else { return }
+                try db.execute(sql: "DELETE FROM store_change WHERE seq <= ?", arguments: [through])
+                try db.execute(
+                    sql:
+                        "INSERT INTO store_change_pruned (id, through) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET through = excluded.through",
+                    arguments: [through]
+                )
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "pruning the change feed")
+        }
+    }
+
+    public func changeSignals() -> AsyncStream<Void>? { nil }
+
+    public func acquireLease(_ name: String, holder: String, for duration: Duration) async throws(StoreError) -> LeaseGrant? {
+        let durationMicroseconds = max(1, duration.saturatingMicroseconds)
+        do {
+            return try await pool.write { db -> LeaseGrant? in
+                let now = try Int64.fetchOne(db, sql: "SELECT \(Self.nowMicroseconds)") ?? 0
+                let row = try Row.fetchOne(db, sql: "SELECT holder, epoch, expires_at_us FROM lease WHERE name = ?", arguments: [name])
+                let heldBy = row.map { SQLiteRow.printable($0, "holder") }
+                let epoch =
+                    row.flatMap { (try? $0.decode(DatabaseValue.self, forColumn: "epoch")).flatMap { Int64.fromDatabaseValue($0) } } ?? 0
+                let expires =
+                    row.flatMap { (try? $0.decode(DatabaseValue.self, forColumn: "expires_at_us")).flatMap { Int64.fromDatabaseValue($0) } }
+                    ?? 0
+                let running = expires > now
+                if running, heldBy != holder { return nil }
+                let renewing = running && heldBy == holder
+                let newEpoch = renewing ? epoch : epoch &+ 1
+                try db.execute(
+                    sql: """
+                        INSERT INTO lease (name, holder, epoch, expires_at_us) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch, expires_at_us = excluded.expires_at_us
+                        """,
+                    arguments: [name, holder, newEpoch, now &+ durationMicroseconds]
+                )
+                return LeaseGrant(fence: LeaseFence(name: name, holder: holder, epoch: newEpoch), isNew: !renewing)
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "taking the \(name) lease")
+        }
+    }
+
+    public func releaseLease(_ name: String, holder: String) async throws(StoreError) {
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE lease SET expires_at_us = \(Self.nowMicroseconds) WHERE name = ? AND holder = ?",
+                    arguments: [name, holder]
+                )
+            }
+        } catch {
+            throw SQLiteErrors.map(error, file: url, while: "releasing the \(name) lease")
         }
     }
 
@@ -475,6 +705,7 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                         ]
                     )
                     try self.insert(newPair, arguments: pairArguments, in: db)
+                    try Self.recordChange(.keyConfiguration, organization, in: db)
                     outcome = .saved(saved)
                     return .commit
                 }

@@ -24,48 +24,21 @@ struct SQLiteRow {
     }
 
     func record() throws(StoreError) -> KeyPairRecord {
-        let idValue = try text("id")
-        guard let id = UUID(uuidString: idValue) else {
-            throw corrupt("column id holds '\(DisplayText.escaped(String(idValue.prefix(64))))', not a UUID")
-        }
-        let organizationValue = try text("organization")
-        guard let organization = OrganizationID(organizationValue) else {
-            throw corrupt("column organization holds \(OrganizationID.invalidMessage(String(organizationValue.prefix(160))))")
-        }
-        let specValue = try text("spec")
-        guard let spec = KeyPairSpec(rawValue: specValue) else {
-            throw corrupt(
-                "column spec holds '\(DisplayText.escaped(String(specValue.prefix(64))))', not one of \(KeyPairSpec.allowedValues)"
-            )
-        }
-        let reasonValue = try text("reason")
-        guard let reason = KeyPairReason(rawValue: reasonValue) else {
-            throw corrupt(
-                "column reason holds '\(DisplayText.escaped(String(reasonValue.prefix(64))))', not one of \(KeyPairReason.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
-        let contextValue = try text("encryption_context")
-        guard let context = EncryptionContext(canonicalBytes: Data(contextValue.utf8)) else {
-            throw corrupt("column encryption_context does not hold a JSON object of strings")
-        }
-        let micros = try integer("created_at_us")
-        guard let createdAt = Self.date(microseconds: micros) else {
-            throw corrupt("column created_at_us holds \(micros) µs, outside the years 1970-9999")
-        }
-        return KeyPairRecord(
-            id: id,
-            organization: organization,
+        let columns = StoredValues.KeyPairColumns(
+            id: try text("id"),
+            organization: try text("organization"),
             keystoreName: try text("keystore_name"),
             keystoreType: try text("keystore_type"),
             backendKeyReference: try optionalText("backend_key_reference"),
-            spec: spec,
-            publicKeyDER: try blob("public_key"),
+            spec: try text("spec"),
+            publicKey: try blob("public_key"),
             wrappedPrivateKey: try blob("wrapped_private_key"),
-            encryptionContext: context,
-            createdAt: createdAt,
-            reason: reason,
+            encryptionContext: try text("encryption_context"),
+            createdAtMicroseconds: try integer("created_at_us"),
+            reason: try text("reason"),
             requestedBy: try text("requested_by")
         )
+        return try StoredValues.keyPair(columns, corrupt: corrupt)
     }
 
     /// The report for a row whose ``record()`` failed.
@@ -147,13 +120,8 @@ struct SQLiteRow {
     }
 
     /// The stored form of a time: whole microseconds since 1970.
-    static func microseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-    }
+    static func microseconds(_ date: Date) -> Int64 { StoredValues.microseconds(date) }
 
-    /// The time of a stored value, or `nil` outside 1970-9999 (no arithmetic can trap on it).
-    static func date(microseconds: Int64) -> Date? {
-        guard (0...253_402_300_799_000_000).contains(microseconds) else { return nil }
-        return Date(timeIntervalSince1970: Double(microseconds) / 1_000_000)
-    }
+    /// The time of a stored value, or `nil` outside 1970-9999.
+    static func date(microseconds: Int64) -> Date? { StoredValues.date(microseconds: microseconds) }
 }

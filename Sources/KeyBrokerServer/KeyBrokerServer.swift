@@ -15,6 +15,8 @@ public struct KeyBrokerServer: Sendable {
     public let scheduler: RotationScheduler
     /// The metrics.
     public let metrics: ServerMetrics
+    /// Keeps this replica coherent with the others sharing the store.
+    public let follower: ChangeFollower
     let audit: AuditLog
     let logger: Logger
     let probes: Probes
@@ -46,8 +48,14 @@ public struct KeyBrokerServer: Sendable {
         let metrics = ServerMetrics()
         self.metrics = metrics
         runtime = try await BrokerRuntime(loaded: loaded, source: source, store: store, metrics: metrics, now: now, logger: logger)
-        audit = try AuditLog(loaded.config.audit, logger: logger, onFailure: { metrics.auditFailure() })
+        audit = try AuditLog(
+            loaded.config.audit,
+            logger: logger,
+            replica: loaded.config.server.instanceId,
+            onFailure: { metrics.auditFailure() }
+        )
         scheduler = RotationScheduler(runtime: runtime, audit: audit, metrics: metrics, logger: logger)
+        follower = ChangeFollower(runtime: runtime, startingAfter: runtime.changesReadThrough, logger: logger)
         let support = RouteSupport(audit: audit, logger: logger)
         let runtime = self.runtime
         probes = Probes(monitor: runtime.monitor, strict: { runtime.broker.config.server.strictReadiness })
@@ -113,6 +121,8 @@ public struct KeyBrokerServer: Sendable {
                     try? await Task.sleep(for: runtime.broker.config.server.healthCheckInterval)
                 },
                 BackgroundLoop(name: "rotation", once: true) { [scheduler] in await scheduler.run() },
+                BackgroundLoop(name: "rotation-lease", once: true) { [scheduler] in await scheduler.leader.run() },
+                BackgroundLoop(name: "change-follower", once: true) { [follower] in await follower.run() },
                 BackgroundLoop(name: "reload-on-sighup", once: true) { [self] in await reloadOnHangup(hangups) },
             ],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },

@@ -117,6 +117,11 @@ public final class ServerMetrics: Sendable {
 
     /// The last rotation pass: how long it took, how many organizations were due and how
     /// many it rotated.
+    /// 1 while this replica holds the rotation lease.
+    func rotationLeader(_ isLeader: Bool) {
+        Gauge(label: "keybroker_rotation_leader", factory: factory).record(isLeader ? 1 : 0)
+    }
+
     func rotationPass(duration: Duration, due: Int, rotated: Int) {
         Gauge(label: "keybroker_rotation_last_pass_seconds", factory: factory).record(duration.seconds)
         Gauge(label: "keybroker_rotation_last_pass_due", factory: factory).record(due)

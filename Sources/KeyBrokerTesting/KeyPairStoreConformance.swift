@@ -58,6 +58,138 @@ public struct KeyPairStoreConformance: Sendable {
         try await currentPairPages()
         try await keyConfigurations()
         try await corruptRecords()
+        try await insertConditions()
+        try await revocations()
+        try await changeFeed()
+        try await leases()
+    }
+
+    /// A conditional insert stores nothing when the pair it replaces is no longer current or
+    /// the writer's lease moved on; two writers racing to replace one pair store one pair.
+    func insertConditions() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let other = subject.secondConnection ?? store
+        let acme = try OrganizationID.checked("acme")
+        let first = try StoreSamples.record(for: acme)
+        #expect(try await store.insertCurrent(first, if: InsertCondition(replacing: .some(nil))) == .stored, "no pair: replacing none")
+        let stale = try StoreSamples.record(for: acme)
+        #expect(try await store.insertCurrent(stale, if: InsertCondition(replacing: .some(nil))) == .currentChanged)
+        // Two writers (two connections) replace the same due pair at once: one wins.
+        let racing = try (0..<6).map { _ in try StoreSamples.record(for: acme) }
+        let outcomes = try await withThrowingTaskGroup(of: InsertOutcome.self) { group in
+            for (index, record) in racing.enumerated() {
+                let writer = index % 2 == 0 ? store : other
+                group.addTask { try await writer.insertCurrent(record, if: InsertCondition(replacing: first.id)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == .stored }.count == 1, "one rotation of one due pair: \(outcomes)")
+        #expect(outcomes.filter { $0 == .currentChanged }.count == 5)
+        let winner = try await store.current(for: acme)
+        #expect(racing.contains { $0.id == winner?.id })
+        #expect(try await store.history(for: acme, limit: 10, offset: 0).filter(\.isCurrent).count == 1)
+
+        // Fencing: a write with a lease it does not hold, or an old epoch, is refused.
+        guard let grant = try await store.acquireLease("conformance", holder: "a", for: .seconds(30)) else {
+            Issue.record("a free lease is granted")
+            return
+        }
+        let fenced = try StoreSamples.record(for: acme)
+        #expect(try await store.insertCurrent(fenced, if: InsertCondition(fence: grant.fence)) == .stored)
+        let old = LeaseFence(name: "conformance", holder: "a", epoch: grant.fence.epoch - 1)
+        #expect(try await store.insertCurrent(try StoreSamples.record(for: acme), if: InsertCondition(fence: old)) == .leaseLost)
+        try await store.releaseLease("conformance", holder: "a")
+        #expect(try await other.insertCurrent(try StoreSamples.record(for: acme), if: InsertCondition(fence: grant.fence)) == .leaseLost)
+        #expect(try await store.current(for: acme) == fenced, "nothing stored after the lease went")
+    }
+
+    /// Revocations are stored, listed in pages, changed once, and each change is in the feed.
+    func revocations() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let names = try ["acme", "beta", "gamma"].map { try OrganizationID.checked($0) }
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        let before = try await store.latestChange()
+        for name in names {
+            #expect(try await store.setRevocation(Revocation(organization: name, revokedAt: at, revokedBy: "admin"), for: name))
+        }
+        #expect(
+            try await store.setRevocation(Revocation(organization: names[0], revokedAt: at, revokedBy: "x"), for: names[0]) == false,
+            "revoking twice changes nothing"
+        )
+        #expect(try await store.revocation(of: names[1]) == Revocation(organization: names[1], revokedAt: at, revokedBy: "admin"))
+        #expect(try await store.revokedOrganizations(after: nil, limit: 2).map(\.organization) == Array(names.prefix(2)))
+        #expect(try await store.revokedOrganizations(after: "beta", limit: 2).map(\.organization) == [names[2]])
+        #expect(try await store.setRevocation(nil, for: names[1]))
+        #expect(try await store.setRevocation(nil, for: names[1]) == false)
+        #expect(try await store.revocation(of: names[1]) == nil)
+        let feed = try await store.changes(after: before, limit: 100).changes
+        #expect(feed.map(\.kind) == Array(repeating: .revocation, count: 4), "one change per change made: \(feed)")
+        #expect(feed.map(\.organization) == names + [names[1]])
+    }
+
+    /// Every write that others act on is in the feed, in order, each once; pages continue from
+    /// a cursor; pruning says what a late reader missed.
+    func changeFeed() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let acme = try OrganizationID.checked("acme")
+        let start = try await store.latestChange()
+        try await store.insertCurrent(try StoreSamples.record(for: acme))
+        _ = try await store.saveKeyConfiguration(
+            .platformDefault,
+            for: acme,
+            expectedVersion: nil,
+            updatedBy: "admin",
+            at: Date(timeIntervalSince1970: 1_800_000_000),
+            newPair: try StoreSamples.record(for: acme)
+        )
+        let reload = try await store.recordChange(.reload, organization: nil)
+        let all = try await store.changes(after: start, limit: 100)
+        #expect(!all.missedSome)
+        let kinds = all.changes.map(\.kind)
+        #expect(kinds.first == .currentPair && kinds.last == .reload && kinds.contains(.keyConfiguration), "\(kinds)")
+        #expect(all.changes.last?.sequence == reload)
+        #expect(zip(all.changes, all.changes.dropFirst()).allSatisfy { $0.sequence < $1.sequence }, "in order")
+        #expect(try await store.latestChange() == reload)
+        let firstPage = try await store.changes(after: start, limit: 1).changes
+        let rest = try await store.changes(after: firstPage.last?.sequence ?? 0, limit: 100).changes
+        #expect(firstPage + rest == all.changes, "pages continue from the cursor")
+        if let other = subject.secondConnection {
+            #expect(try await other.changes(after: start, limit: 100).changes == all.changes, "another connection reads the same feed")
+        }
+        try await store.pruneChanges(olderThan: .zero)
+        #expect(try await store.changes(after: start, limit: 100).missedSome, "a reader behind the pruned changes is told")
+        #expect(try await store.changes(after: reload, limit: 100).missedSome == false)
+    }
+
+    /// A lease is held by one holder at a time, renewed at the same epoch, taken at a higher
+    /// epoch once released or expired.
+    func leases() async throws {
+        let subject = try await open()
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        let other = subject.secondConnection ?? store
+        guard let a = try await store.acquireLease("rotation", holder: "a", for: .seconds(30)) else {
+            Issue.record("a free lease is granted")
+            return
+        }
+        #expect(a.isNew)
+        #expect(try await other.acquireLease("rotation", holder: "b", for: .seconds(30)) == nil, "held by a")
+        let renewed = try await store.acquireLease("rotation", holder: "a", for: .seconds(30))
+        #expect(renewed?.fence == a.fence && renewed?.isNew == false, "a renewal keeps the epoch")
+        try await other.releaseLease("rotation", holder: "b")
+        #expect(try await other.acquireLease("rotation", holder: "b", for: .seconds(30)) == nil, "only the holder releases")
+        try await store.releaseLease("rotation", holder: "a")
+        let b = try await other.acquireLease("rotation", holder: "b", for: .milliseconds(300))
+        #expect(b != nil && (b?.fence.epoch ?? 0) > a.fence.epoch, "taken after release, at a higher epoch")
+        try await Task.sleep(for: .milliseconds(600))
+        let again = try await store.acquireLease("rotation", holder: "a", for: .seconds(30))
+        #expect(again != nil && (again?.fence.epoch ?? 0) > (b?.fence.epoch ?? 0), "taken after expiry, at a higher epoch")
     }
 
     /// A current pair is stored whole and read back equal; the lookup by id includes the organization.

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import KeyBroker
 import KeyBrokerPlugins
+import KeyBrokerPostgres
 import KeyBrokerSQLite
 import KeyBrokerServer
 import LocalFileKeystore
@@ -57,7 +58,7 @@ struct ConfigOptions: ParsableArguments {
         for warning in loaded.warnings { Terminal.error(warning.description) }
         let audit: AuditLog
         do {
-            audit = try AuditLog(loaded.config.audit, logger: logger)
+            audit = try AuditLog(loaded.config.audit, logger: logger, replica: loaded.config.server.instanceId)
         } catch {
             throw CLIFailure(["error: \(error)"], exitCode: CLIFailure.operationExitCode)
         }
@@ -71,12 +72,18 @@ struct ConfigOptions: ParsableArguments {
 
     /// Opens the configured store (see ``SQLiteKeyPairStore/make(for:readOnly:)`` for when a
     /// missing database is created); a failure is exit code 1 with the store's message.
-    static func openStore(_ loaded: LoadedConfig) async throws -> any KeyPairStore {
+    static func openStore(_ loaded: LoadedConfig, logger: Logger = Logger(label: "keybroker")) async throws -> any KeyPairStore {
         do {
-            guard let store = try await SQLiteKeyPairStore.make(for: loaded) else {
-                throw CLIFailure(["error: this build has no store for the configured storage"], exitCode: CLIFailure.operationExitCode)
+            switch loaded.config.storage {
+            case .sqlite:
+                guard let store = try await SQLiteKeyPairStore.make(for: loaded) else { break }
+                return store
+            case .postgres(let settings):
+                return try await PostgresKeyPairStore.open(settings, logger: logger)
             }
-            return store
+            throw CLIFailure(["error: this build has no store for the configured storage"], exitCode: CLIFailure.operationExitCode)
+        } catch let failure as CLIFailure {
+            throw failure
         } catch {
             throw CLIFailure(["error: \(error)"], exitCode: CLIFailure.operationExitCode)
         }

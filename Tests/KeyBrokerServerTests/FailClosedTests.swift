@@ -290,8 +290,17 @@ struct ReviewFindingTests {
             if status == 0 {
                 let id = try APIJSON.decoder.decode(KeyPairView.self, from: result.stdout).id
                 let audit = try String(contentsOfFile: directory.path("audit.log"), encoding: .utf8)
-                #expect(audit.contains(#""keyPairId":"\#(id)","organization":"acme","result":"pending""#), "\(audit)")
-                #expect(audit.contains(#""keyPairId":"\#(id)","organization":"acme","result":"ok""#))
+                #expect(
+                    audit.contains(
+                        #""keyPairId":"\#(id)","organization":"acme","replica":"\#(ServerSettings.defaultInstanceId)","result":"pending""#
+                    ),
+                    "\(audit)"
+                )
+                #expect(
+                    audit.contains(
+                        #""keyPairId":"\#(id)","organization":"acme","replica":"\#(ServerSettings.defaultInstanceId)","result":"ok""#
+                    )
+                )
             } else {
                 #expect(result.stderr.contains("audit record could not be written"), "\(result.stderr)")
                 let list = try ProcessRunner.run(ProcessRunner.keybroker, ["keys", "list", "--org", "acme"], in: directory.url)

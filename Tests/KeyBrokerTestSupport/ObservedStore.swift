@@ -20,10 +20,32 @@ struct ObservedStore: KeyPairStore {
         onInsert(record)
         try await inner.insertCurrent(record)
     }
-    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+    func insertCurrent(_ record: KeyPairRecord, if condition: InsertCondition) async throws(StoreError) -> InsertOutcome {
         onInsert(record)
-        return try await inner.insertCurrent(record, ifConfigurationVersion: version)
+        return try await inner.insertCurrent(record, if: condition)
     }
+    func revocation(of organization: OrganizationID) async throws(StoreError) -> Revocation? {
+        try await reading().revocation(of: organization)
+    }
+    func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
+        try await inner.setRevocation(revocation, for: organization)
+    }
+    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+        try await inner.revokedOrganizations(after: after, limit: limit)
+    }
+    func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {
+        try await inner.changes(after: sequence, limit: limit)
+    }
+    func latestChange() async throws(StoreError) -> Int64 { try await inner.latestChange() }
+    func recordChange(_ kind: StoreChange.Kind, organization: OrganizationID?) async throws(StoreError) -> Int64 {
+        try await inner.recordChange(kind, organization: organization)
+    }
+    func pruneChanges(olderThan age: Duration) async throws(StoreError) { try await inner.pruneChanges(olderThan: age) }
+    func changeSignals() -> AsyncStream<Void>? { inner.changeSignals() }
+    func acquireLease(_ name: String, holder: String, for duration: Duration) async throws(StoreError) -> LeaseGrant? {
+        try await inner.acquireLease(name, holder: holder, for: duration)
+    }
+    func releaseLease(_ name: String, holder: String) async throws(StoreError) { try await inner.releaseLease(name, holder: holder) }
     func current(for organization: OrganizationID) async throws(StoreError) -> KeyPairRecord? {
         try await reading().current(for: organization)
     }

@@ -216,6 +216,6 @@ struct OpenAPITests {
             }
         }
         #expect(served == documented)
-        #expect(served.count == 18)
+        #expect(served.count == 20)
     }
 }

@@ -105,6 +105,7 @@ extension Broker {
         beforeCommit: (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
     ) async throws(BrokerError) -> KeyConfigurationChange {
         guard config.organizations[organization] == nil else { return .pinnedByOperator(file: config.source) }
+        try revocations.check(organization)
         try validate(configuration)
         let stored = try await keyConfiguration(for: organization)
         if let expectedVersion, expectedVersion != (stored?.version ?? 0) {
@@ -133,6 +134,7 @@ extension Broker {
         }
         switch outcome {
         case .saved(let saved):
+            await forgetDerivedState(of: organization)
             logger.info(
                 "key configuration saved",
                 metadata: [

@@ -36,7 +36,7 @@ extension Broker {
                     do throws(StoreError) {
                         let current = try await store.current(for: organization)
                         let status = organizationStatus(organization, current: current, policy: policy(for: organization), at: time)
-                        if status.rotationDue { due.append(status) }
+                        if status.rotationDue, !revocations.isRevoked(organization) { due.append(status) }
                     } catch  where error.kind == .corruptRecord {
                         corrupt.append(
                             CorruptKeyPair(keyPairID: error.keyPairID ?? "?", organization: organization, problem: error.message)
@@ -110,7 +110,8 @@ extension Broker {
                     policy = read
                 }
                 let status = organizationStatus(record.organization, current: record, policy: policy, at: time)
-                if status.rotationDue { due.append(status) }
+                // A revoked organization is not rotated (its pairs stay as they are until restored).
+                if status.rotationDue, !revocations.isRevoked(record.organization) { due.append(status) }
             }
             let corrupt = page.corrupt.filter { $0.organization.map { config.organizations[$0] == nil } ?? true } + unreadable
             guard await body(due, corrupt) else { return false }

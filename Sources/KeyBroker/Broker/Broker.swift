@@ -23,6 +23,8 @@ public final class Broker: Sendable {
     let generations: GenerationCoalescer
     /// Tenants' keystores (`tenantKeystores:`), built as they are used.
     public let tenantKeystores: TenantKeystores
+    /// The revoked organizations (shared by every broker of the process).
+    public let revocations: RevocationList
 
     /// The largest history page a caller may ask for.
     public static let maximumHistoryPage = 1000
@@ -41,14 +43,21 @@ public final class Broker: Sendable {
         now: @escaping @Sendable () -> Date = { Date() },
         cache: PrivateKeyCache? = nil,
         generations: GenerationCoalescer = GenerationCoalescer(),
+        revocations: RevocationList? = nil,
         logger: Logger = Logger(label: "keybroker")
     ) async throws -> Broker {
         let problems: [ConfigDiagnostic]
+        let revocationList: RevocationList
         do {
             // A store that cannot read what requests read is not opened on (a damaged table
             // would otherwise show only when a request touched it).
             try await store.check()
             problems = try await Self.referenceProblems(config: loaded.config, store: store)
+            if let revocations {
+                revocationList = revocations
+            } else {
+                revocationList = try await RevocationList.load(from: store)
+            }
         } catch {
             throw BrokerError.storage(error)
         }
@@ -61,6 +70,7 @@ public final class Broker: Sendable {
             now: now,
             cache: cache,
             generations: generations,
+            revocations: revocationList,
             logger: logger
         )
     }
@@ -73,6 +83,7 @@ public final class Broker: Sendable {
         now: @escaping @Sendable () -> Date,
         cache: PrivateKeyCache?,
         generations: GenerationCoalescer,
+        revocations: RevocationList = RevocationList(),
         logger: Logger
     ) {
         self.config = config
@@ -82,6 +93,7 @@ public final class Broker: Sendable {
         self.now = now
         self.cache = cache
         self.generations = generations
+        self.revocations = revocations
         self.logger = logger
     }
 
@@ -265,8 +277,58 @@ public final class Broker: Sendable {
         admit: () throws(BrokerError) -> Void = {},
         beforeCommit: @escaping @Sendable (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
     ) async throws(BrokerError) -> (record: KeyPairRecord, joined: Bool) {
-        try await generations.generate(for: organization, admit: admit) { () throws(BrokerError) in
+        try revocations.check(organization)
+        return try await generations.generate(for: organization, admit: admit) { () throws(BrokerError) in
             try await self.makeKeyPair(for: organization, reason: reason, requestedBy: requestedBy, beforeCommit: beforeCommit)
+        }
+    }
+
+    /// What a scheduled rotation did.
+    public enum Rotation: Sendable {
+        /// The organization has a new pair.
+        case rotated(KeyPairRecord)
+        /// Nothing stored: another writer replaced the pair that was due meanwhile (a "change
+        /// key now" on another replica), so the rotation is done already.
+        case replacedMeanwhile
+        /// Nothing stored: this process no longer holds the rotation lease.
+        case leaseLost
+
+        /// Whether the lease was lost.
+        public var isLeaseLost: Bool {
+            if case .leaseLost = self { return true }
+            return false
+        }
+    }
+
+    /// A scheduled rotation: a new pair replacing `due` (the current pair found due, `nil`
+    /// when the organization had none), stored only while `fence` holds and `due` is still
+    /// current, so that two replicas (or a replica and a "change key now") never make two new
+    /// pairs for one due rotation.
+    public func rotate(
+        _ organization: OrganizationID,
+        replacing due: UUID?,
+        reason: KeyPairReason,
+        fence: LeaseFence?,
+        requestedBy: String,
+        beforeCommit: @escaping @Sendable (KeyPairRecord) async throws(BrokerError) -> Void = { _ in }
+    ) async throws(BrokerError) -> Rotation {
+        try revocations.check(organization)
+        do {
+            let make: @Sendable () async throws(BrokerError) -> KeyPairRecord = { () throws(BrokerError) in
+                try await self.makeKeyPair(
+                    for: organization,
+                    reason: reason,
+                    requestedBy: requestedBy,
+                    condition: InsertCondition(replacing: .some(due), fence: fence),
+                    beforeCommit: beforeCommit
+                )
+            }
+            let record = try await generations.generate(for: organization, admit: {}, make)
+            return .rotated(record.record)
+        } catch let error where error.insertOutcome == .currentChanged {
+            return .replacedMeanwhile
+        } catch let error where error.insertOutcome == .leaseLost {
+            return .leaseLost
         }
     }
 
@@ -274,6 +336,7 @@ public final class Broker: Sendable {
         for organization: OrganizationID,
         reason: KeyPairReason,
         requestedBy: String,
+        condition: InsertCondition = .none,
         beforeCommit: (KeyPairRecord) async throws(BrokerError) -> Void
     ) async throws(BrokerError) -> KeyPairRecord {
         var attempts = 0
@@ -283,19 +346,23 @@ public final class Broker: Sendable {
             let (policy, version) = try await resolvedPolicyAndVersion(for: organization)
             record = try await newKeyPair(for: organization, policy: policy, reason: reason, requestedBy: requestedBy)
             try await beforeCommit(record)
-            let stored: Bool
+            let outcome: InsertOutcome
             do {
                 // The operator's organizations have no stored configuration that could change.
-                if let version {
-                    stored = try await store.insertCurrent(record, ifConfigurationVersion: version)
-                } else {
-                    try await store.insertCurrent(record)
-                    stored = true
-                }
+                var condition = condition
+                condition.configurationVersion = version
+                outcome = try await store.insertCurrent(record, if: condition)
             } catch {
                 throw BrokerError.storage(error)
             }
-            if stored { break }
+            if outcome == .stored { break }
+            guard outcome == .configurationChanged else {
+                logger.info(
+                    "scheduled rotation not stored",
+                    metadata: ["org": "\(organization)", "keyPair": "\(record.id)", "outcome": "\(outcome)"]
+                )
+                throw BrokerError.notStored(outcome, organization)
+            }
             // The organization's configuration was saved while this pair was made under the
             // old one: the pair is dropped, and made again under the new one.
             guard attempts < 3 else {
@@ -413,6 +480,8 @@ public final class Broker: Sendable {
         keyPairID: UUID,
         wrappedDataKey: Data
     ) async throws(BrokerError) -> Data {
+        // Before the cache: a revoked organization's keys are not used, cached or not.
+        try revocations.check(organization)
         let privateKey: PrivateKeyMaterial
         if let cached = await cache?.cachedKey(for: keyPairID, of: organization) {
             // A hit needs no store read: the cache is keyed by organization and pair, so it
@@ -503,6 +572,11 @@ public final class Broker: Sendable {
             material = try await keystore.decryptPrivateKey(wrapped, context: record.encryptionContext)
         } catch {
             let failure = BrokerError.keystore(error, while: "decrypting the private key of key pair \(record.id.uuidString.lowercased())")
+            // Fail closed: a key its owner disabled or no longer lets KeyBroker use means that
+            // the organization's keys must not be used from memory either.
+            if error.kind == .denied || error.kind == .keyUnusable {
+                await cache?.removeAll(of: record.organization)
+            }
             // A tenant's own key failing is the tenant's to see, on its configuration.
             await recordTenantError(failure, for: record.organization, keystore: record.keystoreName)
             throw failure

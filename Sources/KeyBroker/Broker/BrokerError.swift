@@ -13,6 +13,7 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
             case corruptRecord = "corrupt-record"
             case auditFailed = "audit-failed"
             case rateLimited = "rate-limited"
+            case revoked
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -32,6 +33,8 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
         public static let auditFailed = Kind(.auditFailed)
         /// Too many operations of one kind for one organization; ``BrokerError/retryAfter`` says when to try again.
         public static let rateLimited = Kind(.rateLimited)
+        /// The organization is revoked: its private keys are not used until it is restored.
+        public static let revoked = Kind(.revoked)
 
         public var description: String { value.rawValue }
     }
@@ -46,13 +49,39 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
     public let storeError: StoreError?
     /// For ``Kind/rateLimited``: seconds until another attempt can succeed.
     public let retryAfter: Int?
+    /// For a pair not stored because a condition no longer held.
+    public let insertOutcome: InsertOutcome?
 
-    init(_ kind: Kind, _ message: String, keystoreError: KeystoreError? = nil, storeError: StoreError? = nil, retryAfter: Int? = nil) {
+    init(
+        _ kind: Kind,
+        _ message: String,
+        keystoreError: KeystoreError? = nil,
+        storeError: StoreError? = nil,
+        retryAfter: Int? = nil,
+        insertOutcome: InsertOutcome? = nil
+    ) {
+        self.insertOutcome = insertOutcome
         self.kind = kind
         self.message = message
         self.keystoreError = keystoreError
         self.storeError = storeError
         self.retryAfter = retryAfter
+    }
+
+    /// A pair of `organization` not stored because `outcome`.
+    public static func notStored(_ outcome: InsertOutcome, _ organization: OrganizationID) -> Self {
+        let why =
+            switch outcome {
+            case .leaseLost: "this replica lost the rotation lease while the pair was made"
+            case .currentChanged: "another replica gave it a new pair meanwhile"
+            case .configurationChanged: "its key configuration changed meanwhile"
+            case .stored: "it was stored"
+            }
+        return BrokerError(
+            .storageFailed,
+            "the new key pair of organization '\(organization)' was not stored: \(why)",
+            insertOutcome: outcome
+        )
     }
 
     /// Too many operations for one organization; try again in `seconds`.

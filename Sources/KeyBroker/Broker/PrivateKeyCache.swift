@@ -28,6 +28,9 @@ public actor PrivateKeyCache {
     private let now: @Sendable () -> Date
     private let onEvent: @Sendable (Event) -> Void
     private var entries: [Key: Entry] = [:]
+    /// The pairs with an entry, by organization, so that one organization's keys are dropped
+    /// without walking the others'.
+    private var pairsByOrganization: [OrganizationID: Set<UUID>] = [:]
     /// Ready keys, oldest load first, with the sequence number they were stored under; an
     /// element whose entry is gone or newer is stale and skipped (dropping is O(1)).
     private var order: [(key: Key, sequence: Int)] = []
@@ -96,22 +99,33 @@ public actor PrivateKeyCache {
             drop(id)
             let task = Task<PrivateKeyMaterial, any Error> { try await load() }
             entries[id] = .loading(task)
+            pairsByOrganization[organization, default: []].insert(id.pair)
             let started = generation
             do {
                 let key = try await Self.value(of: task)
                 if generation == started { store(key, for: id) }
                 return key
             } catch {
-                if generation == started, case .loading = entries[id] { entries[id] = nil }
+                if generation == started, case .loading = entries[id] { forget(id) }
                 throw error
             }
         }
+    }
+
+    /// Drops every decrypted key of `organization` (revoked, reconfigured, or its keystore
+    /// denied access), at once: O(its entries).
+    public func removeAll(of organization: OrganizationID) {
+        for pair in pairsByOrganization[organization] ?? [] { drop(Key(organization: organization, pair: pair)) }
+        pairsByOrganization[organization] = nil
+        // A load in flight now finishes for its callers but is not kept.
+        generation += 1
     }
 
     /// Drops every decrypted key (on reload, so revocations take effect at once).
     public func removeAll() {
         // Loads in flight finish for their callers but are not kept (see `generation`).
         entries.removeAll()
+        pairsByOrganization.removeAll()
         order.removeAll()
         orderStart = 0
         readyCount = 0
@@ -142,11 +156,12 @@ public actor PrivateKeyCache {
 
     private func store(_ material: PrivateKeyMaterial, for key: Key) {
         guard policy.maxUses > 1 else {
-            entries[key] = nil
+            forget(key)
             return
         }
         nextSequence += 1
         entries[key] = .ready(material, loadedAt: now(), uses: 1, sequence: nextSequence)
+        pairsByOrganization[key.organization, default: []].insert(key.pair)
         readyCount += 1
         order.append((key, nextSequence))
         if order.count - orderStart > 2 * readyCount + 1024 { discardStalePlaces() }
@@ -157,8 +172,16 @@ public actor PrivateKeyCache {
 
     private func drop(_ key: Key) {
         if case .ready = entries[key] { readyCount -= 1 }
-        entries[key] = nil
+        forget(key)
         if orderStart > 1024, orderStart * 2 > order.count { compactOrder() }
+    }
+
+    /// Removes `key`'s entry and its place in the index by organization.
+    private func forget(_ key: Key) {
+        entries[key] = nil
+        if var pairs = pairsByOrganization[key.organization], pairs.remove(key.pair) != nil {
+            pairsByOrganization[key.organization] = pairs.isEmpty ? nil : pairs
+        }
     }
 
     /// Keeps only the places of ready entries, so keys dropped out of order (by `maxUses`) do

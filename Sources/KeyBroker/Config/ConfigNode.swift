@@ -95,6 +95,12 @@ public struct ConfigNode {
         return substituteEnvironment(in: scalar.string)
     }
 
+    /// Whether the node is a value written out in the file, with no `${VAR}` in it.
+    public var isWrittenOut: Bool {
+        guard case .scalar(let scalar) = node else { return false }
+        return !scalar.string.contains("${")
+    }
+
     /// The node as a non-empty string.
     public func nonEmptyString() -> String? {
         guard let value = string() else { return nil }

@@ -127,9 +127,11 @@ struct SectionReader {
         guard let mapping = node.mapping() else { return nil }
         defer { mapping.reportUnknownKeys() }
         if let postgres = mapping["postgres"] {
-            postgres.error("PostgreSQL storage is not available in this build; use storage: { sqlite: { path: PATH } }")
-            _ = mapping["sqlite"]
-            return nil
+            if mapping["sqlite"] != nil {
+                node.error("'storage' names both sqlite and postgres; keep the one this deployment uses")
+                return nil
+            }
+            return readPostgres(postgres)
         }
         guard let sqlite = mapping.required("sqlite", example: "{ path: ../data/keybroker.sqlite }")?.mapping() else {
             return nil
@@ -138,6 +140,29 @@ struct SectionReader {
         let createIfMissing = sqlite["createIfMissing"]?.bool() ?? true
         guard let path = sqlite.required("path", example: "../data/keybroker.sqlite")?.nonEmptyString() else { return nil }
         return .sqlite(SQLiteStorageSettings(path: context.resolvePath(path), createIfMissing: createIfMissing))
+    }
+
+    private func readPostgres(_ node: ConfigNode) -> StorageSettings? {
+        guard let postgres = node.mapping() else { return nil }
+        defer { postgres.reportUnknownKeys() }
+        guard let urlNode = postgres.required("url", example: "${KEYBROKER_PG_URL}"), let url = urlNode.nonEmptyString() else {
+            return nil
+        }
+        var settings: PostgresStorageSettings
+        do {
+            settings = try PostgresStorageSettings.parse(url: url, resolvePath: context.resolvePath)
+        } catch {
+            urlNode.error(error.message)
+            return nil
+        }
+        if let value = postgres["maxConnections"]?.integer(in: 1...200) { settings.maxConnections = value }
+        if let value = postgres["connectTimeout"]?.duration(in: .seconds(1)...(.seconds(300))) { settings.connectTimeout = value }
+        if settings.password != nil, urlNode.isWrittenOut {
+            urlNode.warning(
+                "the PostgreSQL password is written in the file; read it from the environment instead: url: ${KEYBROKER_PG_URL}"
+            )
+        }
+        return .postgres(settings)
     }
 
     // MARK: keystores

@@ -43,11 +43,11 @@ public protocol KeyPairStore: Sendable {
     /// read that keystore's whole history, so it is on no request path or periodic pass.
     func organizationsUsing(keystore name: String, type: String, limit: Int) async throws(StoreError) -> [KeystoreUsage.PerOrganization]
 
-    /// ``insertCurrent(_:)``, only while the organization's stored configuration is still at
-    /// `version` (0: none stored), checked in the same transaction: a pair made under a
-    /// configuration that a save replaced meanwhile is not stored.
-    /// - Returns: whether it was stored.
-    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool
+    /// ``insertCurrent(_:)``, only while everything `condition` names still holds, checked in
+    /// the same transaction: a pair made under a configuration that a save replaced meanwhile,
+    /// a rotation of a pair that another writer replaced meanwhile, and a write by a replica
+    /// that lost its lease are not stored.
+    func insertCurrent(_ record: KeyPairRecord, if condition: InsertCondition) async throws(StoreError) -> InsertOutcome
 
     /// The organization's own key configuration, if its administrator set one.
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration?
@@ -68,6 +68,49 @@ public protocol KeyPairStore: Sendable {
     /// Records (or with `nil` clears) the last error through the organization's stored
     /// configuration; does nothing when it has none.
     func recordKeyConfigurationError(_ error: KeyConfigurationError?, for organization: OrganizationID) async throws(StoreError)
+
+    // MARK: revocation
+
+    /// The organization's revocation, if it is revoked.
+    func revocation(of organization: OrganizationID) async throws(StoreError) -> Revocation?
+
+    /// Revokes (`revocation` given) or restores (`nil`) the organization, and records the
+    /// change in the feed, in one durable transaction.
+    /// - Returns: whether anything changed (revoking a revoked organization changes nothing).
+    func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool
+
+    /// The revoked organizations, by organization, at most `limit` after `after`.
+    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation]
+
+    // MARK: coordination between processes that share the store
+
+    /// The changes after `sequence` (0: from the start), oldest first, at most `limit`. Every
+    /// write that other processes must act on (``StoreChange/Kind``) adds one in its own
+    /// transaction; an index range, whatever the size of the feed.
+    func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges
+
+    /// The newest change's sequence (0 when none): where a new reader starts.
+    func latestChange() async throws(StoreError) -> Int64
+
+    /// Adds a change that no store write makes (``StoreChange/Kind/reload``).
+    /// - Returns: its sequence (so that its writer can tell it from others' changes).
+    @discardableResult
+    func recordChange(_ kind: StoreChange.Kind, organization: OrganizationID?) async throws(StoreError) -> Int64
+
+    /// Drops the changes older than `age` by the store's clock (the lease holder does it).
+    func pruneChanges(olderThan age: Duration) async throws(StoreError)
+
+    /// Wakes the caller each time changes may have been added, as soon as the store can tell
+    /// (PostgreSQL's LISTEN); `nil` when it cannot, and readers poll ``changes(after:limit:)``.
+    func changeSignals() -> AsyncStream<Void>?
+
+    /// Takes the lease `name` for `holder`, or renews it, for `duration` by the store's clock,
+    /// when nobody else holds it unexpired.
+    /// - Returns: the grant, or `nil` while another holder's lease runs.
+    func acquireLease(_ name: String, holder: String, for duration: Duration) async throws(StoreError) -> LeaseGrant?
+
+    /// Gives the lease up at once, when `holder` holds it (a replica stopping).
+    func releaseLease(_ name: String, holder: String) async throws(StoreError)
 
     /// Checks that the store answers and reads what requests read (for readiness). Cheap:
     /// it costs the same at one organization and at a million. A store that reads a page of

@@ -21,8 +21,25 @@ public final class MemoryKeyPairStore: KeyPairStore {
         var rows: [Row] = []
         var nextSequence = 0
         var configurations: [OrganizationID: StoredKeyConfiguration] = [:]
+        var revocations: [OrganizationID: Revocation] = [:]
+        var changes: [(change: StoreChange, at: ContinuousClock.Instant)] = []
+        var nextChange: Int64 = 1
+        /// The oldest sequence pruned away (0: none).
+        var prunedThrough: Int64 = 0
+        var leases: [String: (fence: LeaseFence, expires: ContinuousClock.Instant)] = [:]
+
+        mutating func recordChange(_ kind: StoreChange.Kind, _ organization: OrganizationID?) {
+            changes.append((StoreChange(sequence: nextChange, kind: kind, organization: organization), .now))
+            nextChange += 1
+        }
+
+        func holds(_ fence: LeaseFence) -> Bool {
+            guard let lease = leases[fence.name] else { return false }
+            return lease.fence == fence && lease.expires > .now
+        }
 
         mutating func insertCurrent(_ record: KeyPairRecord) {
+            recordChange(.currentPair, record.organization)
             for index in rows.indices where rows[index].record.organization == record.organization {
                 rows[index].isCurrent = false
             }
@@ -41,11 +58,91 @@ public final class MemoryKeyPairStore: KeyPairStore {
         state.withLock { $0.insertCurrent(record) }
     }
 
-    public func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
+    public func insertCurrent(_ record: KeyPairRecord, if condition: InsertCondition) async throws(StoreError) -> InsertOutcome {
         state.withLock { state in
-            guard (state.configurations[record.organization]?.version ?? 0) == version else { return false }
+            if let fence = condition.fence, !state.holds(fence) { return .leaseLost }
+            if let version = condition.configurationVersion, (state.configurations[record.organization]?.version ?? 0) != version {
+                return .configurationChanged
+            }
+            if let replacing = condition.replacing {
+                let current = state.rows.first { $0.isCurrent && $0.record.organization == record.organization }
+                guard current?.record.id == replacing else { return .currentChanged }
+            }
             state.insertCurrent(record)
+            return .stored
+        }
+    }
+
+    public func revocation(of organization: OrganizationID) async throws(StoreError) -> Revocation? {
+        state.withLock { $0.revocations[organization] }
+    }
+
+    public func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
+        state.withLock { state in
+            guard (state.revocations[organization] == nil) != (revocation == nil) else { return false }
+            state.revocations[organization] = revocation
+            state.recordChange(.revocation, organization)
             return true
+        }
+    }
+
+    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+        state.withLock { state in
+            state.revocations.values.filter { revocation in after.map { revocation.organization.rawValue > $0 } ?? true }
+                .sorted { $0.organization < $1.organization }.prefix(max(0, limit)).map { $0 }
+        }
+    }
+
+    public func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {
+        state.withLock { state in
+            StoreChanges(
+                changes: state.changes.lazy.map(\.change).filter { $0.sequence > sequence }.prefix(max(0, limit)).map { $0 },
+                missedSome: sequence < state.prunedThrough
+            )
+        }
+    }
+
+    public func latestChange() async throws(StoreError) -> Int64 {
+        state.withLock { $0.nextChange - 1 }
+    }
+
+    public func recordChange(_ kind: StoreChange.Kind, organization: OrganizationID?) async throws(StoreError) -> Int64 {
+        state.withLock { state in
+            state.recordChange(kind, organization)
+            return state.nextChange - 1
+        }
+    }
+
+    public func pruneChanges(olderThan age: Duration) async throws(StoreError) {
+        let cutoff = ContinuousClock.now - age
+        state.withLock { state in
+            while let first = state.changes.first, first.at < cutoff {
+                state.prunedThrough = first.change.sequence
+                state.changes.removeFirst()
+            }
+        }
+    }
+
+    public func changeSignals() -> AsyncStream<Void>? { nil }
+
+    public func acquireLease(_ name: String, holder: String, for duration: Duration) async throws(StoreError) -> LeaseGrant? {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            if let lease = state.leases[name], lease.expires > now {
+                guard lease.fence.holder == holder else { return nil }
+                state.leases[name] = (lease.fence, now + duration)
+                return LeaseGrant(fence: lease.fence, isNew: false)
+            }
+            let fence = LeaseFence(name: name, holder: holder, epoch: (state.leases[name]?.fence.epoch ?? 0) + 1)
+            state.leases[name] = (fence, now + duration)
+            return LeaseGrant(fence: fence, isNew: true)
+        }
+    }
+
+    public func releaseLease(_ name: String, holder: String) async throws(StoreError) {
+        state.withLock { state in
+            guard let lease = state.leases[name], lease.fence.holder == holder else { return }
+            state.leases[name] = (lease.fence, .now)
         }
     }
 
@@ -74,6 +171,7 @@ public final class MemoryKeyPairStore: KeyPairStore {
             )
             state.configurations[organization] = saved
             state.insertCurrent(newPair)
+            state.recordChange(.keyConfiguration, organization)
             return .saved(saved)
         }
     }

@@ -10,6 +10,7 @@ extension KeyPairPage: ResponseEncodable {}
 extension TestReportView: ResponseEncodable {}
 extension StatusView: ResponseEncodable {}
 extension OrganizationView: ResponseEncodable {}
+extension RevocationView: ResponseEncodable {}
 extension UnwrapResponse: ResponseEncodable {}
 extension ReloadView: ResponseEncodable {}
 extension OrganizationListView: ResponseEncodable {}

@@ -24,6 +24,8 @@ public final class AuditLog: Sendable {
         case access, generate, unwrap, test, reload
         /// A tenant's key configuration saved, reset or refused (`change` says old → new).
         case configure
+        /// An organization revoked (the kill switch) or restored.
+        case revoke, restore
     }
 
     /// How it ended.
@@ -38,6 +40,9 @@ public final class AuditLog: Sendable {
     /// One audit record.
     public struct Entry: Encodable, Sendable {
         public var time: Date
+        /// The replica that wrote it (`server.instanceId`), so that the records of several
+        /// replicas can be collected into one stream.
+        public var replica: String
         public var event: Event
         public var actor: String
         public var organization: String?
@@ -57,6 +62,8 @@ public final class AuditLog: Sendable {
     private let queue = DispatchQueue(label: "keybroker.audit")
     private let logger: Logger
     private let onFailure: @Sendable () -> Void
+    /// This replica's name in every record.
+    let replica: String
     /// Refused accesses need no credentials to cause: a flood of them must not fill the disk
     /// (which would then refuse every key operation). At most `accessBurst` lines at once,
     /// `accessPerSecond` on average; the lines left out are counted in the next one written.
@@ -78,8 +85,10 @@ public final class AuditLog: Sendable {
     public init(
         _ settings: AuditSettings,
         logger: Logger = Logger(label: "keybroker.audit"),
+        replica: String = ServerSettings.defaultInstanceId,
         onFailure: @escaping @Sendable () -> Void = {}
     ) throws {
+        self.replica = replica
         policy = settings.onFailure
         self.logger = logger
         self.onFailure = onFailure
@@ -129,6 +138,7 @@ public final class AuditLog: Sendable {
         change: String? = nil
     ) async throws(AuditFailure) {
         let line = Self.line(
+            replica: replica,
             event,
             actor: actor,
             organization: organization,
@@ -239,6 +249,7 @@ public final class AuditLog: Sendable {
     }
 
     private static func line(
+        replica: String,
         _ event: Event,
         actor: String,
         organization: OrganizationID?,
@@ -259,6 +270,7 @@ public final class AuditLog: Sendable {
         }
         let entry = Entry(
             time: Date(),
+            replica: replica,
             event: event,
             actor: actor,
             organization: organization?.rawValue,

@@ -62,6 +62,7 @@ public struct APIError: HTTPResponseError, Sendable {
         switch error.kind {
         case .invalidInput: self.init(.badRequest, "bad_request", error.message)
         case .notFound: self.init(.notFound, "not_found", error.message)
+        case .revoked: self.init(.forbidden, "organization_revoked", error.message)
         case .rateLimited:
             self.init(.tooManyRequests, "rate_limited", error.message, headers: [.retryAfter: String(error.retryAfter ?? 60)])
         case .keystoreFailed:

@@ -55,10 +55,38 @@ struct InstrumentedStore: KeyPairStore {
         try await observe { () throws(StoreError) in try await inner.organizationsUsing(keystore: name, type: type, limit: limit) }
     }
 
-    func insertCurrent(_ record: KeyPairRecord, ifConfigurationVersion version: Int) async throws(StoreError) -> Bool {
-        let stored = try await observe { () throws(StoreError) in try await inner.insertCurrent(record, ifConfigurationVersion: version) }
-        if stored { corrupt.forget(record.organization) }
-        return stored
+    func insertCurrent(_ record: KeyPairRecord, if condition: InsertCondition) async throws(StoreError) -> InsertOutcome {
+        let outcome = try await observe { () throws(StoreError) in try await inner.insertCurrent(record, if: condition) }
+        if outcome == .stored { corrupt.forget(record.organization) }
+        return outcome
+    }
+    func revocation(of organization: OrganizationID) async throws(StoreError) -> Revocation? {
+        try await observe { () throws(StoreError) in try await inner.revocation(of: organization) }
+    }
+    func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
+        try await observe { () throws(StoreError) in try await inner.setRevocation(revocation, for: organization) }
+    }
+    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+        try await observe { () throws(StoreError) in try await inner.revokedOrganizations(after: after, limit: limit) }
+    }
+    func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {
+        try await observe { () throws(StoreError) in try await inner.changes(after: sequence, limit: limit) }
+    }
+    func latestChange() async throws(StoreError) -> Int64 {
+        try await observe { () throws(StoreError) in try await inner.latestChange() }
+    }
+    func recordChange(_ kind: StoreChange.Kind, organization: OrganizationID?) async throws(StoreError) -> Int64 {
+        try await observe { () throws(StoreError) in try await inner.recordChange(kind, organization: organization) }
+    }
+    func pruneChanges(olderThan age: Duration) async throws(StoreError) {
+        try await observe { () throws(StoreError) in try await inner.pruneChanges(olderThan: age) }
+    }
+    func changeSignals() -> AsyncStream<Void>? { inner.changeSignals() }
+    func acquireLease(_ name: String, holder: String, for duration: Duration) async throws(StoreError) -> LeaseGrant? {
+        try await observe { () throws(StoreError) in try await inner.acquireLease(name, holder: holder, for: duration) }
+    }
+    func releaseLease(_ name: String, holder: String) async throws(StoreError) {
+        try await observe { () throws(StoreError) in try await inner.releaseLease(name, holder: holder) }
     }
     func keyConfiguration(for organization: OrganizationID) async throws(StoreError) -> StoredKeyConfiguration? {
         try await observe { () throws(StoreError) in try await inner.keyConfiguration(for: organization) }

@@ -33,6 +33,8 @@ struct OrganizationRoutes: Sendable {
         routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.editKeys], for: .organization, audit: audit))
             .post("keypairs", use: generate)
             .post("test", use: test)
+            .post("revoke", use: revoke)
+            .post("restore", use: restore)
         routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.decrypt], for: .organization, audit: audit))
             .post("unwrap", use: unwrap)
         return routes
@@ -46,9 +48,11 @@ struct OrganizationRoutes: Sendable {
         let id = context.organizationID
         let policy: OrganizationPolicy
         let current: KeyPairRecord?
+        let revocation: Revocation?
         do {
             policy = try await broker.resolvedPolicy(for: id)
             current = try await broker.store.current(for: id)
+            revocation = try await broker.revocation(of: id)
         } catch let error as StoreError {
             throw support.mapped(BrokerError.storage(error), for: principal)
         } catch {
@@ -64,8 +68,47 @@ struct OrganizationRoutes: Sendable {
             keyPairSpec: policy.keyPairSpec.rawValue,
             currentKeyPair: current.map { KeyPairView($0, current: true) },
             nextRotation: broker.nextRotation(policy: policy, current: current),
-            lastRotationError: failure.map { APIError.rotationError($0, redacted: principal.seesRedacted) }
+            lastRotationError: failure.map { APIError.rotationError($0, redacted: principal.seesRedacted) },
+            revoked: revocation.map { RevocationView(id, revocation: $0, changed: nil) }
         )
+    }
+
+    // MARK: revocation
+
+    /// The kill switch: from the answer on, no private key of the organization is used on
+    /// this replica; the others follow within a second. The audit record comes first.
+    @Sendable func revoke(_ request: Request, _ context: OrganizationRequestContext) async throws -> RevocationView {
+        try await changeRevocation(context, revoke: true)
+    }
+
+    @Sendable func restore(_ request: Request, _ context: OrganizationRequestContext) async throws -> RevocationView {
+        try await changeRevocation(context, revoke: false)
+    }
+
+    private func changeRevocation(_ context: OrganizationRequestContext, revoke: Bool) async throws -> RevocationView {
+        let principal = try context.requireIdentity()
+        let id = context.organizationID
+        let broker = context.snapshot.broker
+        let actor = "token:\(principal.name)"
+        let audit = support.audit
+        let event: AuditLog.Event = revoke ? .revoke : .restore
+        let record: () async throws(BrokerError) -> Void = { () throws(BrokerError) in
+            do {
+                try await audit.record(event, actor: principal.name, organization: id, result: .ok, durable: true)
+            } catch {
+                throw BrokerError.auditFailed(error)
+            }
+        }
+        do {
+            let changed =
+                revoke
+                ? try await broker.revoke(id, by: actor, beforeCommit: record)
+                : try await broker.restore(id, by: actor, beforeCommit: record)
+            return RevocationView(id, revocation: try await broker.revocation(of: id), changed: changed)
+        } catch {
+            await audit.note(event, actor: principal.name, organization: id, result: .failed, error: error)
+            throw support.mapped(error, for: principal)
+        }
     }
 
     @Sendable func publicKey(_ request: Request, _ context: OrganizationRequestContext) async throws -> PublicKeyView {

@@ -25,6 +25,19 @@ public final class BrokerRuntime: Sendable {
     public let monitor: HealthMonitor
     /// The current pairs found unreadable so far.
     public let corrupt = CorruptRecordLog()
+    /// The revoked organizations, shared by every broker across reloads and kept current by
+    /// the change follower.
+    public let revocations: RevocationList
+    /// The store's change feed as it was before the revocations were read: where the change
+    /// follower starts, so that no change made meanwhile is missed.
+    let changesReadThrough: Int64
+    /// The reload changes this process wrote to the feed (it does not reload again for them).
+    private let announcedReloads = NIOLockedValueBox<Set<Int64>>([])
+
+    /// Whether the reload change `sequence` is this process's own (and forgets it).
+    func isOwnReload(_ sequence: Int64) -> Bool {
+        announcedReloads.withLockedValue { $0.remove(sequence) != nil }
+    }
     let now: @Sendable () -> Date
     let logger: Logger
 
@@ -56,11 +69,18 @@ public final class BrokerRuntime: Sendable {
         cachePolicy = loaded.config.privateKeyCache
         monitor = HealthMonitor(now: now, logger: logger)
         self.store = InstrumentedStore(inner: store, monitor: monitor, corrupt: corrupt)
+        do {
+            changesReadThrough = try await self.store.latestChange()
+            revocations = try await RevocationList.load(from: self.store)
+        } catch {
+            throw BrokerError.storage(error)
+        }
         let broker = try await Self.open(
             loaded,
             store: self.store,
             cachePolicy: cachePolicy,
             generations: generations,
+            revocations: revocations,
             metrics: metrics,
             monitor: monitor,
             now: now,
@@ -75,6 +95,7 @@ public final class BrokerRuntime: Sendable {
         store: any KeyPairStore,
         cachePolicy: PrivateKeyCachePolicy,
         generations: GenerationCoalescer,
+        revocations: RevocationList,
         metrics: ServerMetrics,
         monitor: HealthMonitor,
         now: @escaping @Sendable () -> Date,
@@ -97,6 +118,7 @@ public final class BrokerRuntime: Sendable {
             now: now,
             cache: cachePolicy.isEnabled ? PrivateKeyCache(policy: cachePolicy, now: now, onEvent: { metrics.cache($0) }) : nil,
             generations: generations,
+            revocations: revocations,
             logger: logger
         )
     }
@@ -129,7 +151,9 @@ public final class BrokerRuntime: Sendable {
     ///   effect (the audit record); when it throws, the old configuration stays.
     /// - Throws: ``ConfigError`` with every finding, ``BrokerError`` when the store fails, or
     ///   what `beforeSwap` threw.
-    public func reload(beforeSwap: () async throws -> Void = {}) async throws -> ReloadResult {
+    /// - Parameter announce: whether to tell the other replicas sharing the store to reload
+    ///   theirs (not when this reload follows another replica's).
+    public func reload(announce: Bool = true, beforeSwap: () async throws -> Void = {}) async throws -> ReloadResult {
         guard
             reloading.withLockedValue({ busy in
                 defer { busy = true }
@@ -157,6 +181,7 @@ public final class BrokerRuntime: Sendable {
             store: store,
             cachePolicy: cachePolicy,
             generations: generations,
+            revocations: revocations,
             metrics: metrics,
             monitor: monitor,
             now: now,
@@ -167,6 +192,14 @@ public final class BrokerRuntime: Sendable {
         // The new broker starts with an empty cache of its own; the old one's keys are
         // dropped now, not when its last request ends, so that revocations take effect at once.
         await old.cache?.removeAll()
+        if announce {
+            do {
+                let sequence = try await store.recordChange(.reload, organization: nil)
+                announcedReloads.withLockedValue { _ = $0.insert(sequence) }
+            } catch {
+                logger.warning("reloaded here, but could not tell the other replicas to reload theirs: \(error.message)")
+            }
+        }
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
         // The operator's organizations are listed; those following defaults are counted (there
         // may be a million), from the store's usage counts.

@@ -33,6 +33,11 @@ public final class RotationScheduler: Sendable {
         /// Organizations whose current pair's row cannot be read: not rotated automatically
         /// (the row may have been tampered with); status reports them.
         public var skippedCorrupt: [OrganizationID] = []
+        /// Organizations that another writer gave a new pair while this pass made one (the
+        /// pass's pair was not stored: the rotation was done already).
+        public var replacedMeanwhile: [OrganizationID] = []
+        /// Whether the pass ran: only the replica holding the rotation lease rotates.
+        public var ranAsLeader = true
     }
 
     let runtime: BrokerRuntime
@@ -40,6 +45,8 @@ public final class RotationScheduler: Sendable {
     let audit: AuditLog
     let metrics: ServerMetrics
     let logger: Logger
+    /// The rotation lease: passes run only while this replica holds it.
+    public let leader: RotationLeader
     private let failures = NIOLockedValueBox<[OrganizationID: Failure]>([:])
     private let limiters = NIOLockedValueBox<[String: RateLimiter]>([:])
     private let waker = Waker()
@@ -50,6 +57,14 @@ public final class RotationScheduler: Sendable {
 
     init(runtime: BrokerRuntime, audit: AuditLog, metrics: ServerMetrics, logger: Logger) {
         self.runtime = runtime
+        let waker = self.waker
+        leader = RotationLeader(
+            store: runtime.store,
+            instanceId: runtime.broker.config.server.instanceId,
+            lease: { runtime.broker.config.server.rotationLease },
+            logger: logger,
+            onElected: { waker.wake() }
+        )
         self.settings = { runtime.broker.config.scheduler }
         self.audit = audit
         self.metrics = metrics
@@ -81,14 +96,24 @@ public final class RotationScheduler: Sendable {
     /// few index reads at any number of organizations.
     public func runOnce() async -> Pass {
         passCount.withLockedValue { $0 += 1 }
+        var pass = Pass()
+        // Renewed before each pass (besides the lease loop), so that a pass starts with a
+        // whole lease ahead of it.
+        await leader.renewOnce()
+        guard let fence = leader.fence else {
+            pass.ranAsLeader = false
+            metrics.rotationLeader(false)
+            return pass
+        }
+        metrics.rotationLeader(true)
         let clock = ContinuousClock()
         let began = clock.now
         let broker = runtime.broker
         let time = runtime.now()
         var dueCount = 0
         let settings = broker.config.scheduler
-        var pass = Pass()
         var corrupt = Set<OrganizationID>()
+        var leaseLost = false
         do {
             try await broker.forEachDueOrganization(at: time, pageSize: Self.pageSize) { page, unreadable in
                 dueCount += page.count
@@ -99,7 +124,7 @@ public final class RotationScheduler: Sendable {
                         metadata: ["keyPair": "\(row.keyPairID)", "problem": "\(row.problem)"]
                     )
                 }
-                var due: [(OrganizationID, KeyPairReason)] = []
+                var due: [(OrganizationID, KeyPairReason, UUID?)] = []
                 for status in page {
                     guard let reason = status.rotationReason else { continue }
                     // One lookup per due organization: the failures may be many, and a copy per
@@ -108,16 +133,24 @@ public final class RotationScheduler: Sendable {
                         pass.skippedInBackoff.append(status.organization)
                         continue
                     }
-                    due.append((status.organization, reason))
+                    due.append((status.organization, reason, status.current?.id))
                 }
-                for (organization, reason, succeeded) in await rotate(due, broker: broker, settings: settings) {
-                    if succeeded { pass.rotated[organization] = reason } else { pass.failed.append(organization) }
+                for (organization, reason, outcome) in await rotate(due, broker: broker, fence: fence, settings: settings) {
+                    switch outcome {
+                    case .rotated: pass.rotated[organization] = reason
+                    case .failed: pass.failed.append(organization)
+                    case .replacedMeanwhile: pass.replacedMeanwhile.append(organization)
+                    case .leaseLost: leaseLost = true
+                    }
                 }
-                return !Task.isCancelled
+                return !Task.isCancelled && !leaseLost && leader.fence == fence
             }
         } catch {
             logger.error("rotation pass could not read the store", metadata: ["error": "\(error)"])
         }
+        if leaseLost { logger.warning("the rotation lease moved to another replica during a pass; this replica stopped rotating") }
+        // The change feed is read by every replica within seconds; an hour is ample.
+        if !leaseLost { try? await runtime.store.pruneChanges(olderThan: .seconds(3600)) }
         pass.skippedCorrupt = corrupt.sorted()
         pass.failed.sort()
         // On fallback: organizations that have a pair (still used for encryption) but could not rotate.
@@ -129,19 +162,33 @@ public final class RotationScheduler: Sendable {
     /// How many due organizations a pass reads from the store at once.
     static let pageSize = 256
 
+    /// What one organization's rotation did.
+    enum Outcome: Sendable {
+        case rotated, failed, replacedMeanwhile, leaseLost
+    }
+
     /// Rotates `due`, at most `settings.concurrency` at once.
     private func rotate(
-        _ due: [(OrganizationID, KeyPairReason)],
+        _ due: [(OrganizationID, KeyPairReason, UUID?)],
         broker: Broker,
+        fence: LeaseFence,
         settings: SchedulerSettings
-    ) async -> [(OrganizationID, KeyPairReason, Bool)] {
-        await withTaskGroup(of: (OrganizationID, KeyPairReason, Bool).self) { group in
-            var results: [(OrganizationID, KeyPairReason, Bool)] = []
+    ) async -> [(OrganizationID, KeyPairReason, Outcome)] {
+        await withTaskGroup(of: (OrganizationID, KeyPairReason, Outcome).self) { group in
+            var results: [(OrganizationID, KeyPairReason, Outcome)] = []
             var iterator = due.makeIterator()
             func addNext() -> Bool {
-                guard let (organization, reason) = iterator.next() else { return false }
+                guard let (organization, reason, current) = iterator.next() else { return false }
                 group.addTask {
-                    (organization, reason, await self.rotate(organization, reason: reason, broker: broker, rate: settings.perKeystoreRate))
+                    let outcome = await self.rotate(
+                        organization,
+                        replacing: current,
+                        reason: reason,
+                        fence: fence,
+                        broker: broker,
+                        rate: settings.perKeystoreRate
+                    )
+                    return (organization, reason, outcome)
                 }
                 return true
             }
@@ -154,7 +201,14 @@ public final class RotationScheduler: Sendable {
         }
     }
 
-    private func rotate(_ organization: OrganizationID, reason: KeyPairReason, broker: Broker, rate: Double) async -> Bool {
+    private func rotate(
+        _ organization: OrganizationID,
+        replacing current: UUID?,
+        reason: KeyPairReason,
+        fence: LeaseFence,
+        broker: Broker,
+        rate: Double
+    ) async -> Outcome {
         // The limiter is per keystore instance name: a tenant keystore type shares one (its
         // tenants' keys are separate, but the broker's own AWS identity calls them all).
         let keystore = (try? await broker.resolvedPolicy(for: organization))?.keystore ?? broker.policy(for: organization).keystore
@@ -165,18 +219,35 @@ public final class RotationScheduler: Sendable {
             return limiter
         }
         await limiter.acquire()
+        await leader.renewIfDue()
         let audit = self.audit
         do {
-            let record = try await broker.generateKeyPair(
-                for: organization,
+            let rotation = try await broker.rotate(
+                organization,
+                replacing: current,
                 reason: reason,
+                fence: fence,
                 requestedBy: "scheduler",
                 beforeCommit: audit.pendingGeneration(by: "scheduler", for: organization)
             )
-            failures.withLockedValue { $0[organization] = nil }
-            metrics.rotation(reason: reason, succeeded: true)
-            await audit.note(.generate, actor: "scheduler", organization: organization, keyPairID: record.id, result: .ok)
-            return true
+            switch rotation {
+            case .rotated(let record):
+                failures.withLockedValue { $0[organization] = nil }
+                metrics.rotation(reason: reason, succeeded: true)
+                await audit.note(.generate, actor: "scheduler", organization: organization, keyPairID: record.id, result: .ok)
+                return .rotated
+            case .replacedMeanwhile, .leaseLost:
+                // The pending record said a pair was coming; this says it was discarded.
+                let outcome: InsertOutcome = rotation.isLeaseLost ? .leaseLost : .currentChanged
+                await audit.note(
+                    .generate,
+                    actor: "scheduler",
+                    organization: organization,
+                    result: .failed,
+                    error: BrokerError.notStored(outcome, organization)
+                )
+                return rotation.isLeaseLost ? .leaseLost : .replacedMeanwhile
+            }
         } catch {
             let maxDelay = broker.config.scheduler.maxRetryDelay.seconds
             let time = runtime.now()
@@ -192,7 +263,7 @@ public final class RotationScheduler: Sendable {
                 "rotation failed; the current key pair stays in use",
                 metadata: ["org": "\(organization)", "reason": "\(reason)", "error": "\(error.message)"]
             )
-            return false
+            return .failed
         }
     }
 }

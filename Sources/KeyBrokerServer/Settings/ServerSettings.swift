@@ -1,3 +1,4 @@
+import Foundation
 public import KeyBroker
 
 /// `server:`.
@@ -19,7 +20,17 @@ public struct ServerSettings: ConfigSection {
     /// How many key pairs the API may generate for one organization per minute (429 above);
     /// concurrent requests for one organization share one generation and count once.
     public var generationsPerOrganizationPerMinute = 6
+    /// This replica's name in audit records, logs and the rotation lease (default: the host name).
+    public var instanceId = ServerSettings.defaultInstanceId
+    /// How long the rotation lease runs unless renewed (renewed every third of it): a leader
+    /// that dies is replaced within twice this.
+    public var rotationLease: Duration = .seconds(15)
 
+    /// The host name, or `keybroker` when it has none.
+    public static var defaultInstanceId: String {
+        let name = ProcessInfo.processInfo.hostName
+        return name.isEmpty ? "keybroker" : name
+    }
 }
 
 extension ServerSettings {
@@ -34,6 +45,16 @@ extension ServerSettings {
         if let value = mapping["healthCheckInterval"]?.duration(in: .seconds(1)...(.seconds(3600))) {
             settings.healthCheckInterval = value
         }
+        if let value = mapping["instanceId"]?.nonEmptyString() {
+            if value.count <= 128, value.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "\"" }) {
+                settings.instanceId = value
+            } else {
+                mapping["instanceId"]?.error(
+                    "'server.instanceId' must be 1 to 128 printable ASCII characters without spaces or quotes, e.g. keybroker-1"
+                )
+            }
+        }
+        if let value = mapping["rotationLease"]?.duration(in: .seconds(3)...(.seconds(600))) { settings.rotationLease = value }
         if let value = mapping["maxRequestBytes"]?.integer(in: 1024...(16 * 1024 * 1024)) { settings.maxRequestBytes = value }
         if let limits = mapping["limits"]?.mapping() {
             if let value = limits["generationsPerOrganizationPerMinute"]?.integer(in: 1...1000) {

@@ -1,0 +1,122 @@
+import Foundation
+import KeyBroker
+import Logging
+import NIOConcurrencyHelpers
+
+/// Keeps this replica coherent with the others that share its store: reads the store's change
+/// feed as soon as the store signals new changes (PostgreSQL's LISTEN/NOTIFY) and at least
+/// every ``pollInterval`` besides (a notification lost with a dropped connection is read at
+/// the next poll), and acts on each change:
+///
+/// - a revocation: the list of revoked organizations follows it, and the organization's
+///   decrypted keys are dropped;
+/// - a key configuration saved: the organization's decrypted keys are dropped;
+/// - a reload on another replica: this replica reloads its own file.
+///
+/// Each read that succeeds confirms the revocation list; unwraps are refused while it is older
+/// than ``staleAfter`` (fail closed: a replica cut off from its store cannot know of a
+/// revocation made meanwhile).
+public final class ChangeFollower: Sendable {
+    let runtime: BrokerRuntime
+    let logger: Logger
+    /// Where the feed was read up to.
+    private let cursor: NIOLockedValueBox<Int64>
+    private let waker = Waker()
+
+    /// How often the feed is read when no signal comes.
+    public static let pollInterval = Duration.seconds(1)
+    /// How old the revocation list may be before unwraps are refused.
+    public static let staleAfter = Duration.seconds(3)
+    /// A page of the feed.
+    static let pageSize = 500
+
+    init(runtime: BrokerRuntime, startingAfter sequence: Int64, logger: Logger) {
+        self.runtime = runtime
+        self.cursor = NIOLockedValueBox(sequence)
+        self.logger = logger
+    }
+
+    /// Runs until cancelled.
+    public func run() async {
+        runtime.revocations.requireSync(within: Self.staleAfter)
+        await withTaskGroup(of: Void.self) { group in
+            if let signals = runtime.store.changeSignals() {
+                group.addTask { [waker] in
+                    for await _ in signals { waker.wake() }
+                }
+            }
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    await syncOnce()
+                    await waker.wait(upTo: Self.pollInterval)
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Reads and applies every change after the cursor.
+    public func syncOnce() async {
+        do {
+            while true {
+                let after = cursor.withLockedValue { $0 }
+                let page = try await runtime.store.changes(after: after, limit: Self.pageSize)
+                if page.missedSome { try await resynchronizeAll() }
+                for change in page.changes { await apply(change) }
+                if let last = page.changes.last { cursor.withLockedValue { $0 = max($0, last.sequence) } }
+                if page.changes.count < Self.pageSize { break }
+            }
+            runtime.revocations.markSynced()
+        } catch {
+            runtime.revocations.markSyncFailed(error.message)
+            logger.warning(
+                "cannot read the store's change feed; unwraps are refused until it answers",
+                metadata: ["error": "\(error.message)"]
+            )
+        }
+    }
+
+    private func apply(_ change: StoreChange) async {
+        let broker = runtime.broker
+        switch change.kind {
+        case .revocation:
+            guard let organization = change.organization else { return }
+            // The change says that it changed; the store says what it is now.
+            let revoked: Bool
+            do {
+                revoked = try await runtime.store.revocation(of: organization) != nil
+            } catch {
+                // Unreadable: taken as revoked (fail closed) until the next change says otherwise.
+                revoked = true
+            }
+            runtime.revocations.set(organization, revoked: revoked)
+            await broker.forgetDerivedState(of: organization)
+        case .keyConfiguration:
+            guard let organization = change.organization else { return }
+            await broker.forgetDerivedState(of: organization)
+        case .currentPair:
+            break
+        case .reload:
+            guard !runtime.isOwnReload(change.sequence) else { return }
+            do {
+                _ = try await runtime.reload(announce: false)
+                logger.notice("configuration reloaded: another replica reloaded its configuration")
+            } catch {
+                logger.error(
+                    "another replica reloaded its configuration; reloading this one's failed, the previous configuration stays in force: \(error)"
+                )
+            }
+        }
+    }
+
+    /// After changes were pruned before this replica read them: everything derived from the
+    /// store is dropped and the revocation list read anew.
+    private func resynchronizeAll() async throws(StoreError) {
+        logger.warning(
+            "the store's change feed no longer holds changes this replica missed; dropping every cached key and reading revocations anew"
+        )
+        await runtime.broker.cache?.removeAll()
+        runtime.revocations.replace(with: try await RevocationList.read(from: runtime.store))
+    }
+}
