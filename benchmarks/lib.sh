@@ -56,7 +56,26 @@ make_token() {
   hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 }
 
-# Starts a server in $1 (keystores $2, cache $3) and sets $port and $server_pid; writes
+# A throwaway PostgreSQL cluster in $work (initdb as nobody when root, on a free loopback
+# port, fsync on as in production); sets $pg_port, $pg_bin and $pg_url (database "bench").
+start_postgres() {
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
+  pg_port=$(free_port)
+  local dir=$work/pg run=()
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown nobody "$dir"; run=(setpriv --reuid=65534 --regid=65534 --clear-groups --); fi
+  "${run[@]}" "$pg_bin/initdb" -D "$dir/data" -U bench --auth=trust --locale=C -E UTF8 >/dev/null
+  "${run[@]}" "$pg_bin/postgres" -D "$dir/data" -p "$pg_port" -c listen_addresses=127.0.0.1 -c unix_socket_directories="$dir" \
+    -c shared_buffers=512MB -c max_connections=100 >"$work/pg.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
+  "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U bench bench
+  pg_url="postgres://bench@127.0.0.1:$pg_port/bench?sslmode=disable"
+}
+pg_sql() { "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U bench -d bench -v ON_ERROR_STOP=1 -Atq "$@"; }
+
+# Starts a server in $1 (keystores $2, cache $3, storage $4: default SQLite) and sets $port and $server_pid; writes
 # $1/unwrap.lua for wrk. Not in a subshell: the server must outlive the function, and the
 # EXIT trap belongs to the main shell.
 start_keybroker() {
@@ -65,7 +84,7 @@ start_keybroker() {
   mkdir -p "$dir"
   cat > "$dir/keybroker.yaml" <<YAML
 server: { listen: 127.0.0.1:$port }
-storage: { sqlite: { path: data/keybroker.sqlite } }
+storage: ${4:-"{ sqlite: { path: data/keybroker.sqlite } }"}
 keystores:
 $2
 defaults: { keystore: bench, rotation: never, keyPairSpec: RSA_3072 }

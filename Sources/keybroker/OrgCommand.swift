@@ -9,8 +9,8 @@ import NIOHTTP1
 struct OrgCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "org",
-        abstract: "Show, test, set or reset an organization's own key configuration.",
-        subcommands: [Show.self, Test.self, Set.self, Reset.self]
+        abstract: "Show, test, set or reset an organization's own key configuration; revoke or restore the organization.",
+        subcommands: [Show.self, Test.self, Set.self, Reset.self, Revoke.self, Restore.self]
     )
 
     /// The configuration options of `set` and `test`.
@@ -149,6 +149,80 @@ struct OrgCommand: AsyncParsableCommand {
             )
             try OrgCommand.print(view, output: output)
         }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke the organization (kill switch): none of its private keys is used until it is restored.",
+            discussion:
+                "Unwraps are refused (403 organization_revoked), cached private keys are wiped and rotation stops, on every replica sharing the store within a second. Its public key is still served, so encryption goes on."
+        )
+
+        @OptionGroup var options: ConfigOptions
+        @OptionGroup var remote: RemoteOptions
+        @OptionGroup var organization: OrganizationOption
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await OrgCommand.changeRevocation(revoke: true, organization.id, options: options, remote: remote, output: output)
+        }
+    }
+
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Lift the organization's revocation.")
+
+        @OptionGroup var options: ConfigOptions
+        @OptionGroup var remote: RemoteOptions
+        @OptionGroup var organization: OrganizationOption
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await OrgCommand.changeRevocation(revoke: false, organization.id, options: options, remote: remote, output: output)
+        }
+    }
+
+    static func changeRevocation(
+        revoke: Bool,
+        _ organization: OrganizationID,
+        options: ConfigOptions,
+        remote: RemoteOptions,
+        output: OutputOptions
+    ) async throws {
+        let view: RevocationView
+        if let client = try remote.client() {
+            view = try await client.post("/v1/orgs/\(organization)/\(revoke ? "revoke" : "restore")")
+        } else {
+            let (broker, audit) = try await options.openBrokerAndAudit()
+            let event: AuditLog.Event = revoke ? .revoke : .restore
+            let record: () async throws(BrokerError) -> Void = { () throws(BrokerError) in
+                do {
+                    try await audit.record(event, actor: cliActor, organization: organization, result: .ok, durable: true)
+                } catch {
+                    throw BrokerError.auditFailed(error)
+                }
+            }
+            let changed: Bool
+            do {
+                changed =
+                    revoke
+                    ? try await broker.revoke(organization, by: cliActor, beforeCommit: record)
+                    : try await broker.restore(organization, by: cliActor, beforeCommit: record)
+            } catch {
+                await audit.note(event, actor: cliActor, organization: organization, result: .failed, error: error)
+                throw CLIFailure(error)
+            }
+            let revocation = try await attempt { try await broker.revocation(of: organization) }
+            view = RevocationView(organization, revocation: revocation, changed: changed)
+        }
+        if output.json { return try Terminal.json(view) }
+        let state: String
+        if view.revoked {
+            state =
+                "revoked\(view.revokedBy.map { " by \($0)" } ?? "")\(view.revokedAt.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? "")"
+        } else {
+            state = "not revoked"
+        }
+        Terminal.write("organization \(organization): \(state)\(view.changed == false ? " (unchanged)" : "")\n")
     }
 
     static func change(

@@ -460,4 +460,38 @@ struct TenantConfigurationTests {
             }
         }
     }
+
+    @Test(
+        "a tenant's key disabled (LocalStack): the denied unwrap of one pair drops the organization's other cached keys at once (fail closed)",
+        .enabled(if: KMSTestServer.available(.localstack), KMSTestServer.skipMessage)
+    )
+    func disabledKeyEvictsCachedKeys() async throws {
+        let kms = try SharedKMS.localstack()
+        let alias = "tenant-evict-\(UUID().uuidString.prefix(8).lowercased())"
+        let key = try kms.createKey(alias: alias)
+        let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
+        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 5m }"), environment: Self.environment(kms))
+        let broker = fixture.server.runtime.broker
+        try await fixture.test { client in
+            try await client.execute(
+                uri: "/v1/orgs/acme/key-configuration",
+                method: .put,
+                headers: fixture.headers("acme-admin"),
+                body: try Self.request("aws-kms-symmetric", alias: aliasArn)
+            ) { #expect($0.status == .ok, "\($0.text)") }
+            let cached = try await broker.currentKeyPair(for: Fixtures.org("acme"))
+            #expect(try await Self.unwraps(fixture, client, cached) == .ok, "decrypted once, then cached")
+            #expect(try await Self.unwraps(fixture, client, cached) == .ok)
+            let newer = try await broker.generateKeyPair(for: Fixtures.org("acme"), reason: .manual, requestedBy: "test")
+            try kms.command("disable_key", ["key": key])
+            defer { _ = try? kms.command("enable_key", ["key": key]) }
+            #expect(try await Self.unwraps(fixture, client, newer) == .serviceUnavailable, "KMS refuses: the key is disabled")
+            #expect(
+                try await Self.unwraps(fixture, client, cached) == .serviceUnavailable,
+                "the cached key of the other pair was dropped: KeyBroker's memory does not outlive the customer's revocation"
+            )
+            try kms.command("enable_key", ["key": key])
+            #expect(try await Self.unwraps(fixture, client, cached) == .ok, "enabled again: decrypts again")
+        }
+    }
 }

@@ -1,5 +1,5 @@
 public import Foundation
-import KeyBroker
+public import KeyBroker
 
 /// `GET /v1/orgs/{org}`: an organization's effective configuration.
 public struct OrganizationView: Codable, Sendable {
@@ -27,7 +27,7 @@ public struct RevocationView: Codable, Sendable {
     /// Whether this request changed anything (revoking a revoked organization does not).
     public let changed: Bool?
 
-    init(_ organization: OrganizationID, revocation: Revocation?, changed: Bool?) {
+    public init(_ organization: OrganizationID, revocation: Revocation?, changed: Bool?) {
         self.organization = organization.rawValue
         revoked = revocation != nil
         revokedAt = revocation?.revokedAt
