@@ -43,6 +43,7 @@ extension PostgresKeyPairStore {
         return try await transaction("storing key pair \(record.id.uuidString.lowercased())") { connection -> InsertOutcome in
             try await Self.lockOrganization(record.organization, on: connection, logger: logger)
             if let fence = condition.fence, !(try await Self.holds(fence, on: connection, logger: logger)) { return .leaseLost }
+            if condition.unlessRevoked, try await Self.isRevoked(record.organization, on: connection, logger: logger) { return .revoked }
             if let version = condition.configurationVersion,
                 try await Self.storedVersion(of: record.organization, on: connection, logger: logger) != version
             {
@@ -61,6 +62,14 @@ extension PostgresKeyPairStore {
             _ = try await Self.recordChange(.currentPair, record.organization, on: connection, logger: logger)
             return .stored
         }
+    }
+
+    /// Whether the organization is revoked (its lock is held, so no revocation commits meanwhile).
+    static func isRevoked(_ organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await !connection.query(
+            "SELECT 1 FROM revocation WHERE organization = \(organization.rawValue)",
+            logger: logger
+        ).collect().isEmpty
     }
 
     /// The stored configuration's version, 0 when none.
@@ -262,6 +271,7 @@ extension PostgresKeyPairStore {
             try await Self.lockOrganization(organization, on: connection, logger: logger)
             let stored = try await Self.storedVersion(of: organization, on: connection, logger: logger)
             if let expectedVersion, expectedVersion != stored { return .conflict(storedVersion: stored) }
+            if try await Self.isRevoked(organization, on: connection, logger: logger) { return .revoked }
             let saved = StoredKeyConfiguration(
                 organization: organization,
                 configuration: configuration,
@@ -319,6 +329,8 @@ extension PostgresKeyPairStore {
     public func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
         let logger = self.logger
         return try await transaction("changing the revocation of organization '\(organization)'") { connection in
+            // Serialized with the organization's pair writers: none stores a pair after this commits.
+            try await Self.lockOrganization(organization, on: connection, logger: logger)
             let changed: [PostgresRow]
             if let revocation {
                 changed = try await connection.query(
@@ -341,15 +353,17 @@ extension PostgresKeyPairStore {
         }
     }
 
-    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> RevocationPage {
+        let limit = max(1, min(limit, 100_000))
         let found = try await rows(
             "reading the revoked organizations",
             """
             SELECT organization, revoked_at_us, revoked_by FROM revocation WHERE organization > \(after ?? "")
-            ORDER BY organization LIMIT \(max(0, min(limit, 100_000)))
+            ORDER BY organization LIMIT \(limit)
             """
         )
-        return found.compactMap(Self.revocation)
+        let next = found.count == limit ? found.last.flatMap { try? PostgresCells($0, describing: "a revocation").text(0) } : nil
+        return RevocationPage(revocations: found.compactMap(Self.revocation), next: next)
     }
 
     // MARK: health

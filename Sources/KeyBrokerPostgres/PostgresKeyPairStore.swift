@@ -30,11 +30,12 @@ public final class PostgresKeyPairStore: KeyPairStore {
     private let runTask: Task<Void, Never>
     private let listenTask: Task<Void, Never>
     private let signals: AsyncStream<Void>
+    let prober = Prober()
     /// Where the next ``check()`` goes on reading the current-pair index.
     let checkCursor = Mutex("")
 
     /// How long one database exchange may take before it counts as a failure.
-    static let operationTimeout = Duration.seconds(5)
+    static let operationTimeout = Duration.seconds(10)
     /// How long an exchange waits before a direct connection checks whether the server can be
     /// reached at all (the pool keeps retrying a server that is down; the caller should not wait).
     static let probeAfter = Duration.milliseconds(750)
@@ -126,7 +127,8 @@ public final class PostgresKeyPairStore: KeyPairStore {
             database: settings.database,
             tls: tls
         )
-        configuration.options.maximumConnections = settings.maxConnections
+        // One more than the queries get: LISTEN holds one for as long as it lasts.
+        configuration.options.maximumConnections = settings.maxConnections + 1
         configuration.options.connectTimeout = settings.connectTimeout
         configuration.options.keepAliveBehavior = .init(frequency: .seconds(10))
         let context: NIOSSLContext?
@@ -156,8 +158,12 @@ public final class PostgresKeyPairStore: KeyPairStore {
     /// Connects directly (not through the pool), and throws what stopped it; returns when the
     /// server can be reached.
     func probe() async throws {
-        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: Self.quiet)
-        try? await connection.close()
+        // One probe at a time for the whole store, its outcome reused for a second: a slow
+        // database under load must not get one more connection per waiting exchange.
+        try await prober.run { [connectionConfiguration] in
+            let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: Self.quiet)
+            try? await connection.close()
+        }
     }
 
     static let quiet = Logger(label: "keybroker.postgres.probe", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -332,13 +338,15 @@ public final class PostgresKeyPairStore: KeyPairStore {
 
     public func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {
         let limit = max(0, min(limit, 10_000))
-        let pruned = try await rows("reading the change feed", "SELECT through FROM store_change_pruned WHERE id = 1")
-        let through =
-            try pruned.first.map { row throws(StoreError) in try PostgresCells(row, describing: "the change feed").integer(0) } ?? 0
+        // The page first, the pruned mark after it: a prune that commits in between then says
+        // so, instead of passing for a feed without gaps.
         let page = try await rows(
             "reading the change feed",
             "SELECT seq, kind, organization FROM store_change WHERE seq > \(sequence) ORDER BY seq LIMIT \(limit)"
         )
+        let pruned = try await rows("reading the change feed", "SELECT through FROM store_change_pruned WHERE id = 1")
+        let through =
+            try pruned.first.map { row throws(StoreError) in try PostgresCells(row, describing: "the change feed").integer(0) } ?? 0
         var changes: [StoreChange] = []
         for row in page {
             let cells = PostgresCells(row, describing: "the change feed")
@@ -348,11 +356,17 @@ public final class PostgresKeyPairStore: KeyPairStore {
             let organization = (try? cells.optionalText(2)).flatMap { $0 }.flatMap(OrganizationID.init)
             changes.append(StoreChange(sequence: seq, kind: kind ?? .reload, organization: kind == nil ? nil : organization))
         }
-        return StoreChanges(changes: changes, missedSome: sequence < through)
+        return StoreChanges(after: sequence, changes: changes, prunedThrough: through)
     }
 
     public func latestChange() async throws(StoreError) -> Int64 {
-        let found = try await rows("reading the change feed", "SELECT COALESCE(MAX(seq), 0)::bigint FROM store_change")
+        let found = try await rows(
+            "reading the change feed",
+            """
+            SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM store_change), 0),
+                COALESCE((SELECT through FROM store_change_pruned WHERE id = 1), 0))::bigint
+            """
+        )
         return try found.first.map { row throws(StoreError) in try PostgresCells(row, describing: "the change feed").integer(0) } ?? 0
     }
 
@@ -440,5 +454,29 @@ public final class PostgresKeyPairStore: KeyPairStore {
             logger: logger
         ).collect()
         return !rows.isEmpty
+    }
+}
+
+/// Shares one connection probe among all the exchanges that wait on the pool.
+actor Prober {
+    private var running: Task<Void, any Error>?
+    private var last: (at: ContinuousClock.Instant, error: (any Error)?)?
+
+    func run(_ probe: @escaping @Sendable () async throws -> Void) async throws {
+        if let last, ContinuousClock.now - last.at < .seconds(1) {
+            if let error = last.error { throw error }
+            return
+        }
+        let task = running ?? Task { try await probe() }
+        running = task
+        do {
+            try await task.value
+            last = (.now, nil)
+        } catch {
+            last = (.now, error)
+            running = nil
+            throw error
+        }
+        running = nil
     }
 }

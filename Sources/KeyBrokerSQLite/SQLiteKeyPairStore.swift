@@ -437,6 +437,10 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                         outcome = .leaseLost
                         return .rollback
                     }
+                    if condition.unlessRevoked, try Self.isRevoked(record.organization, in: db) {
+                        outcome = .revoked
+                        return .rollback
+                    }
                     if let version = condition.configurationVersion, try Self.storedVersion(of: record.organization, in: db) != version {
                         outcome = .configurationChanged
                         return .rollback
@@ -472,6 +476,10 @@ public final class SQLiteKeyPairStore: KeyPairStore {
     }
 
     // MARK: revocation
+
+    private static func isRevoked(_ organization: OrganizationID, in db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM revocation WHERE organization = ?", arguments: [organization.rawValue]) != nil
+    }
 
     public func revocation(of organization: OrganizationID) async throws(StoreError) -> Revocation? {
         try await read("reading whether organization '\(organization)' is revoked") { db in
@@ -523,13 +531,16 @@ public final class SQLiteKeyPairStore: KeyPairStore {
         }
     }
 
-    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
-        try await read("reading the revoked organizations") { db in
-            try Row.fetchAll(
+    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> RevocationPage {
+        let limit = max(1, min(limit, 100_000))
+        return try await read("reading the revoked organizations") { db in
+            let rows = try Row.fetchAll(
                 db,
                 sql: "SELECT organization, revoked_at_us, revoked_by FROM revocation WHERE organization > ? ORDER BY organization LIMIT ?",
-                arguments: [after ?? "", max(0, limit)]
-            ).compactMap(Self.revocation)
+                arguments: [after ?? "", limit]
+            )
+            let next = rows.count == limit ? rows.last.map { SQLiteRow.printable($0, "organization") } : nil
+            return RevocationPage(revocations: rows.compactMap(Self.revocation), next: next)
         }
     }
 
@@ -550,12 +561,18 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                 // A change that cannot be read is taken as a reload, which drops everything.
                 return StoreChange(sequence: sequence, kind: kind ?? .reload, organization: kind == nil ? nil : organization)
             }
-            return StoreChanges(changes: changes, missedSome: sequence < pruned)
+            return StoreChanges(after: sequence, changes: changes, prunedThrough: pruned)
         }
     }
 
     public func latestChange() async throws(StoreError) -> Int64 {
-        try await read("reading the change feed") { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM store_change") ?? 0 }
+        try await read("reading the change feed") { db in
+            try Int64.fetchOne(
+                db,
+                sql:
+                    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM store_change), 0), COALESCE((SELECT through FROM store_change_pruned WHERE id = 1), 0))"
+            ) ?? 0
+        }
     }
 
     public func recordChange(_ kind: StoreChange.Kind, organization: OrganizationID?) async throws(StoreError) -> Int64 {
@@ -679,6 +696,10 @@ public final class SQLiteKeyPairStore: KeyPairStore {
                     let stored = try Self.storedVersion(of: organization, in: db)
                     if let expectedVersion, expectedVersion != stored {
                         outcome = .conflict(storedVersion: stored)
+                        return .rollback
+                    }
+                    if try Self.isRevoked(organization, in: db) {
+                        outcome = .revoked
                         return .rollback
                     }
                     let saved = StoredKeyConfiguration(

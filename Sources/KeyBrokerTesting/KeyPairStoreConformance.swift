@@ -121,8 +121,24 @@ public struct KeyPairStoreConformance: Sendable {
             "revoking twice changes nothing"
         )
         #expect(try await store.revocation(of: names[1]) == Revocation(organization: names[1], revokedAt: at, revokedBy: "admin"))
-        #expect(try await store.revokedOrganizations(after: nil, limit: 2).map(\.organization) == Array(names.prefix(2)))
-        #expect(try await store.revokedOrganizations(after: "beta", limit: 2).map(\.organization) == [names[2]])
+        let first = try await store.revokedOrganizations(after: nil, limit: 2)
+        #expect(first.revocations.map(\.organization) == Array(names.prefix(2)) && first.next == "beta")
+        let last = try await store.revokedOrganizations(after: first.next, limit: 2)
+        #expect(last.revocations.map(\.organization) == [names[2]] && last.next == nil)
+        // A revoked organization gets no pair from a writer that asks (the broker always does),
+        // and no saved configuration.
+        #expect(try await store.insertCurrent(try StoreSamples.record(for: names[0]), if: InsertCondition(unlessRevoked: true)) == .revoked)
+        #expect(try await store.current(for: names[0]) == nil)
+        let refused = try await store.saveKeyConfiguration(
+            .platformDefault,
+            for: names[0],
+            expectedVersion: nil,
+            updatedBy: "x",
+            at: at,
+            newPair: try StoreSamples.record(for: names[0])
+        )
+        #expect(refused == .revoked)
+        #expect(try await store.current(for: names[0]) == nil)
         #expect(try await store.setRevocation(nil, for: names[1]))
         #expect(try await store.setRevocation(nil, for: names[1]) == false)
         #expect(try await store.revocation(of: names[1]) == nil)
@@ -163,8 +179,10 @@ public struct KeyPairStoreConformance: Sendable {
             #expect(try await other.changes(after: start, limit: 100).changes == all.changes, "another connection reads the same feed")
         }
         try await store.pruneChanges(olderThan: .zero)
-        #expect(try await store.changes(after: start, limit: 100).missedSome, "a reader behind the pruned changes is told")
+        let behind = try await store.changes(after: start, limit: 100)
+        #expect(behind.missedSome && behind.prunedThrough == reload, "a reader behind the pruned changes is told where to go on")
         #expect(try await store.changes(after: reload, limit: 100).missedSome == false)
+        #expect(try await store.latestChange() == reload, "a new reader starts after the pruned changes, not before them")
     }
 
     /// A lease is held by one holder at a time, renewed at the same epoch, taken at a higher

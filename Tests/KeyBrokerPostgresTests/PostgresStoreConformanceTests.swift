@@ -12,9 +12,9 @@ import Testing
 struct PostgresStoreConformanceTests {
     @Test("the PostgreSQL store, with a second store (another replica) on the same database")
     func postgres() async throws {
-        let cluster = try PostgresCluster.shared()
+        let cluster = try await offPool { try PostgresCluster.shared() }
         try await KeyPairStoreConformance {
-            let database = try cluster.createDatabase()
+            let database = try await offPool { try cluster.createDatabase() }
             let logger = Logger(label: "test")
             let store = try await PostgresKeyPairStore.open(try cluster.settings(database), logger: logger)
             let second = try await PostgresKeyPairStore.open(try cluster.settings(database), logger: logger)
@@ -27,7 +27,7 @@ struct PostgresStoreConformanceTests {
 
     @Test("a second replica opening the database migrates nothing again; a newer schema is refused")
     func migrations() async throws {
-        let cluster = try PostgresCluster.shared()
+        let cluster = try await offPool { try PostgresCluster.shared() }
         let database = try cluster.createDatabase()
         let logger = Logger(label: "test")
         let stores = try await withThrowingTaskGroup(of: PostgresKeyPairStore.self) { group in
@@ -46,7 +46,7 @@ struct PostgresStoreConformanceTests {
 
     @Test("a wrong password, a missing database and a closed port fail with the server named and no password shown")
     func connectionErrors() async throws {
-        let cluster = try PostgresCluster.shared()
+        let cluster = try await offPool { try PostgresCluster.shared() }
         let logger = Logger(label: "test")
         let wrong = try PostgresStorageSettings.parse(
             url: "postgres://keybroker:not-the-password@127.0.0.1:\(cluster.port)/postgres?sslmode=disable"

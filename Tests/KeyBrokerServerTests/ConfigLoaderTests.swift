@@ -33,6 +33,46 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test("storage.postgres: the URL is checked with what to write, sslmode defaults to verify-full, and the password is never printed")
+    func postgresStorage() throws {
+        let body = Fixtures.config().replacingOccurrences(
+            of: "  sqlite:\n    path: data/keybroker.sqlite",
+            with: "  postgres:\n    url: URL"
+        )
+        for (url, expected) in [
+            ("mysql://kb@db/kb", "'url' must be postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
+            ("postgres://kb@db", "'url' names no database"),
+            ("postgres://db/kb", "'url' names no user"),
+            ("postgres://kb@db/kb?sslmode=allow", "use one of disable, prefer, require, verify-ca, verify-full"),
+            ("postgres://kb@db/kb?application_name=x", "known: sslmode, sslrootcert, connect_timeout"),
+            ("postgres://kb@db:99999/kb", "ports run from 1 to 65535"),
+        ] {
+            let (_, lines) = try errors(body.replacingOccurrences(of: "URL", with: "\"\(url)\""))
+            #expect(lines.contains { $0.contains(expected) }, "\(url): \(lines)")
+        }
+        let directory = try TemporaryDirectory()
+        let path = try directory.write(
+            "k.yaml",
+            body.replacingOccurrences(of: "URL", with: "\"postgres://kb:hunter2secret@db.internal/kb?sslmode=require\"")
+        )
+        let loaded = try Fixtures.loader().load(path: path)
+        guard case .postgres(let settings) = loaded.config.storage else {
+            Issue.record("not PostgreSQL storage")
+            return
+        }
+        #expect(settings.password == "hunter2secret" && settings.host == "db.internal" && settings.port == 5432)
+        let warnings = loaded.warnings.map(\.description).joined(separator: "\n")
+        #expect(warnings.contains("does not check the certificate of db.internal"), "\(warnings)")
+        #expect(warnings.contains("read it from the environment"), "\(warnings)")
+        #expect(!warnings.contains("hunter2secret"))
+        for shown in ["\(settings)", String(reflecting: settings), "\(Mirror(reflecting: settings).children.map { "\($0.value)" })"] {
+            #expect(!shown.contains("hunter2secret"), "\(shown)")
+        }
+        let strict = try PostgresStorageSettings.parse(url: "postgres://kb@db.internal/kb")
+        #expect(strict.tls == .verifyFull && strict.verifiesServer, "the default checks the certificate and the host name")
+        #expect(try PostgresStorageSettings.parse(url: "postgres://kb@db/kb?sslmode=require&sslrootcert=/ca.pem").tls == .verifyCA)
+    }
+
     @Test("every mistake is reported at once, each with file:line:column and what is allowed")
     func manyMistakesAtOnce() throws {
         let (_, lines) = try errors(

@@ -84,6 +84,10 @@ struct RevocationTests {
                 body: try ServerFixture.unwrapBody(pair, dataKey)
             ) { response in #expect(response.errorCode == "organization_revoked", "still revoked after a restart") }
             try await client.execute(uri: "/v1/orgs/acme/restore", method: .post, headers: restarted.headers("acme-admin")) { response in
+                #expect(response.status == .forbidden, "a tenant's own token cannot lift a revocation (it may be stolen)")
+                #expect(response.text.contains("every organization"), "\(response.text)")
+            }
+            try await client.execute(uri: "/v1/orgs/acme/restore", method: .post, headers: restarted.headers("admin")) { response in
                 let view = try response.json(RevocationView.self)
                 #expect(view.revoked == false)
             }

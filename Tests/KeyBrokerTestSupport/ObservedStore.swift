@@ -30,7 +30,7 @@ struct ObservedStore: KeyPairStore {
     func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
         try await inner.setRevocation(revocation, for: organization)
     }
-    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> RevocationPage {
         try await inner.revokedOrganizations(after: after, limit: limit)
     }
     func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {

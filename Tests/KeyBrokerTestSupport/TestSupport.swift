@@ -118,3 +118,12 @@ final class Locked<Value: Sendable>: Sendable {
 
     func update(_ body: (inout Value) -> Void) { mutex.withLock { body(&$0) } }
 }
+
+/// Runs blocking work (a process started and waited for, `Thread.sleep`) on a thread of its
+/// own: on the cooperative pool it would starve the in-process servers of the tests running
+/// beside it (2 cores: 2 threads) for as long as it blocks.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}

@@ -144,6 +144,8 @@ extension Broker {
             return .saved(saved, report: report, pair: pair)
         case .conflict(let version):
             return .conflict(storedVersion: version)
+        case .revoked:
+            throw BrokerError.revoked(organization)
         }
     }
 

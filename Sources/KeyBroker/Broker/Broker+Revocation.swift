@@ -27,6 +27,10 @@ extension Broker {
         } catch {
             throw BrokerError.storage(error)
         }
+        // Again after the commit: the change follower may have applied an older change of this
+        // organization meanwhile, and a decryption in flight may have finished.
+        revocations.set(organization, revoked: true)
+        await cache?.removeAll(of: organization)
         logger.notice("organization revoked", metadata: ["org": "\(organization)", "by": "\(actor)", "changed": "\(changed)"])
         return changed
     }

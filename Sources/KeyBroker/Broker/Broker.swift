@@ -323,8 +323,10 @@ public final class Broker: Sendable {
                     beforeCommit: beforeCommit
                 )
             }
-            let record = try await generations.generate(for: organization, admit: {}, make)
-            return .rotated(record.record)
+            // Not through the coalescer: a "change key now" must not join a conditioned
+            // rotation and inherit its "not stored" (the conditions make a second pair for one
+            // due rotation impossible anyway).
+            return .rotated(try await make())
         } catch let error where error.insertOutcome == .currentChanged {
             return .replacedMeanwhile
         } catch let error where error.insertOutcome == .leaseLost {
@@ -351,11 +353,13 @@ public final class Broker: Sendable {
                 // The operator's organizations have no stored configuration that could change.
                 var condition = condition
                 condition.configurationVersion = version
+                condition.unlessRevoked = true
                 outcome = try await store.insertCurrent(record, if: condition)
             } catch {
                 throw BrokerError.storage(error)
             }
             if outcome == .stored { break }
+            if outcome == .revoked { throw BrokerError.revoked(organization) }
             guard outcome == .configurationChanged else {
                 logger.info(
                     "scheduled rotation not stored",
@@ -494,13 +498,20 @@ public final class Broker: Sendable {
             // it costs a keystore call or a cache entry.
             guard wrappedDataKey.count == record.spec.bits / 8 else { throw Self.notADataKey(keyPairID) }
             if let cache {
-                privateKey = try await cache.key(for: record.id, of: organization) { () throws(BrokerError) in
+                let revocations = self.revocations
+                privateKey = try await cache.key(
+                    for: record.id,
+                    of: organization,
+                    keep: { !revocations.isRevoked(organization) }
+                ) { () throws(BrokerError) in
                     try await self.decryptPrivateKey(of: record)
                 }
             } else {
                 privateKey = try await decryptPrivateKey(of: record)
             }
         }
+        // Again: a revocation that landed while the key was read or decrypted wins.
+        try revocations.check(organization)
         guard wrappedDataKey.count == privateKey.spec.bits / 8 else { throw Self.notADataKey(keyPairID) }
         var dataKey: Data
         do {

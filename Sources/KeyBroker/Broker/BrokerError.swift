@@ -75,6 +75,7 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
             case .leaseLost: "this replica lost the rotation lease while the pair was made"
             case .currentChanged: "another replica gave it a new pair meanwhile"
             case .configurationChanged: "its key configuration changed meanwhile"
+            case .revoked: "it is revoked"
             case .stored: "it was stored"
             }
         return BrokerError(

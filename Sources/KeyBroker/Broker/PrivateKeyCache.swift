@@ -79,9 +79,12 @@ public actor PrivateKeyCache {
 
     /// The key of pair `id` of `organization`, from the cache or from `load` (called once for
     /// concurrent misses).
+    /// - Parameter keep: asked when the load finishes whether the key may be kept (not for an
+    ///   organization revoked meanwhile).
     public func key(
         for id: UUID,
         of organization: OrganizationID,
+        keep: @Sendable () -> Bool = { true },
         load: @escaping @Sendable () async throws(BrokerError) -> PrivateKeyMaterial
     ) async throws(BrokerError) -> PrivateKeyMaterial {
         guard policy.isEnabled else {
@@ -103,7 +106,11 @@ public actor PrivateKeyCache {
             let started = generation
             do {
                 let key = try await Self.value(of: task)
-                if generation == started { store(key, for: id) }
+                if generation == started, keep() {
+                    store(key, for: id)
+                } else if generation == started, case .loading = entries[id] {
+                    forget(id)
+                }
                 return key
             } catch {
                 if generation == started, case .loading = entries[id] { forget(id) }

@@ -33,12 +33,13 @@ public final class RevocationList: Sendable {
     public static func read(from store: any KeyPairStore) async throws(StoreError) -> Set<OrganizationID> {
         var revoked: Set<OrganizationID> = []
         var after: String?
-        while true {
+        repeat {
             let page = try await store.revokedOrganizations(after: after, limit: 1000)
-            revoked.formUnion(page.map(\.organization))
-            guard page.count == 1000, let last = page.last else { break }
-            after = last.organization.rawValue
-        }
+            revoked.formUnion(page.revocations.map(\.organization))
+            // The cursor is the last row's stored key, so unreadable rows cannot end the walk early.
+            guard let next = page.next, next != after else { break }
+            after = next
+        } while true
         return revoked
     }
 

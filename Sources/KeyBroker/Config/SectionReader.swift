@@ -157,6 +157,11 @@ struct SectionReader {
         }
         if let value = postgres["maxConnections"]?.integer(in: 1...200) { settings.maxConnections = value }
         if let value = postgres["connectTimeout"]?.duration(in: .seconds(1)...(.seconds(300))) { settings.connectTimeout = value }
+        if !settings.verifiesServer, !settings.isLoopback {
+            urlNode.warning(
+                "sslmode \(settings.tls.rawValue) does not check the certificate of \(settings.host): whoever is on the path can read the password and every row; use sslmode=verify-full (with sslrootcert=CA-FILE for a private CA)"
+            )
+        }
         if settings.password != nil, urlNode.isWrittenOut {
             urlNode.warning(
                 "the PostgreSQL password is written in the file; read it from the environment instead: url: ${KEYBROKER_PG_URL}"

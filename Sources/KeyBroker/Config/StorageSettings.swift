@@ -9,13 +9,16 @@ public enum StorageSettings: Sendable, Hashable {
 }
 
 /// `storage.postgres`: where the database is and how to reach it. The password is never
-/// printed (``description`` leaves it out).
-public struct PostgresStorageSettings: Sendable, Hashable, CustomStringConvertible {
+/// printed (``description``, ``debugDescription`` and the mirror leave it out).
+public struct PostgresStorageSettings: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     /// `sslmode`, as libpq names them.
     public enum TLSMode: String, Sendable, Hashable, CaseIterable {
         /// Plain TCP.
         case disable
-        /// TLS when the server offers it, without checking its certificate.
+        /// TLS when the server offers it, without checking its certificate (an active attacker
+        /// can downgrade it to plain TCP).
         case prefer
         /// TLS, without checking the server's certificate.
         case require
@@ -45,7 +48,7 @@ public struct PostgresStorageSettings: Sendable, Hashable, CustomStringConvertib
         user: String,
         password: String?,
         database: String,
-        tls: TLSMode = .prefer,
+        tls: TLSMode = .verifyFull,
         rootCertificate: URL? = nil,
         maxConnections: Int = 10,
         connectTimeout: Duration = .seconds(5)
@@ -93,6 +96,7 @@ public struct PostgresStorageSettings: Sendable, Hashable, CustomStringConvertib
             password: components.password.map { $0.removingPercentEncoding ?? $0 },
             database: database.removingPercentEncoding ?? database
         )
+        var hasRootCertificate = false
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -105,6 +109,7 @@ public struct PostgresStorageSettings: Sendable, Hashable, CustomStringConvertib
             case "sslrootcert":
                 guard let path = item.value, !path.isEmpty else { throw ParseError("'url' has an empty sslrootcert; name the CA file") }
                 settings.rootCertificate = resolvePath(path)
+                hasRootCertificate = true
             case "connect_timeout":
                 guard let seconds = item.value.flatMap(Int.init), (1...300).contains(seconds) else {
                     throw ParseError("'url' has connect_timeout=\(item.value ?? ""); use whole seconds from 1 to 300")
@@ -116,8 +121,16 @@ public struct PostgresStorageSettings: Sendable, Hashable, CustomStringConvertib
                 )
             }
         }
+        // As libpq: `require` with a CA file checks the certificate against it.
+        if settings.tls == .require, hasRootCertificate { settings.tls = .verifyCA }
         return settings
     }
+
+    /// Whether the server's certificate is checked (`verify-ca`, `verify-full`).
+    public var verifiesServer: Bool { tls == .verifyCA || tls == .verifyFull }
+
+    /// Whether `host` is this machine (where an unchecked connection crosses no network).
+    public var isLoopback: Bool { ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || host.hasPrefix("127.") }
 
     /// A problem with a URL.
     public struct ParseError: Error, Sendable {
@@ -127,6 +140,10 @@ public struct PostgresStorageSettings: Sendable, Hashable, CustomStringConvertib
 
     /// Where, without the password.
     public var description: String { "postgres://\(user)@\(host):\(port)/\(database) (sslmode \(tls.rawValue))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["url": description, "maxConnections": maxConnections, "connectTimeout": connectTimeout])
+    }
 }
 
 /// `storage.sqlite`.

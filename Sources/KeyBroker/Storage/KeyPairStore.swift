@@ -54,7 +54,8 @@ public protocol KeyPairStore: Sendable {
 
     /// Stores `configuration` for `organization` and makes `newPair` (made through it) its
     /// current pair, in one durable transaction — or, when `expectedVersion` is given and is
-    /// not the stored version (0 when none is stored), nothing at all. A save clears the last
+    /// not the stored version (0 when none is stored), or the organization is revoked,
+    /// nothing at all. A save clears the last
     /// error. The pair's rotation cadence is the configuration's from then on.
     func saveKeyConfiguration(
         _ configuration: TenantKeyConfiguration,
@@ -80,7 +81,7 @@ public protocol KeyPairStore: Sendable {
     func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool
 
     /// The revoked organizations, by organization, at most `limit` after `after`.
-    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation]
+    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> RevocationPage
 
     // MARK: coordination between processes that share the store
 
@@ -89,7 +90,8 @@ public protocol KeyPairStore: Sendable {
     /// transaction; an index range, whatever the size of the feed.
     func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges
 
-    /// The newest change's sequence (0 when none): where a new reader starts.
+    /// The newest change's sequence, or the last pruned one if later (0 when none): where a
+    /// new reader starts.
     func latestChange() async throws(StoreError) -> Int64
 
     /// Adds a change that no store write makes (``StoreChange/Kind/reload``).

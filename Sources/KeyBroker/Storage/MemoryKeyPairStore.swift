@@ -61,6 +61,7 @@ public final class MemoryKeyPairStore: KeyPairStore {
     public func insertCurrent(_ record: KeyPairRecord, if condition: InsertCondition) async throws(StoreError) -> InsertOutcome {
         state.withLock { state in
             if let fence = condition.fence, !state.holds(fence) { return .leaseLost }
+            if condition.unlessRevoked, state.revocations[record.organization] != nil { return .revoked }
             if let version = condition.configurationVersion, (state.configurations[record.organization]?.version ?? 0) != version {
                 return .configurationChanged
             }
@@ -86,18 +87,21 @@ public final class MemoryKeyPairStore: KeyPairStore {
         }
     }
 
-    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+    public func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> RevocationPage {
         state.withLock { state in
-            state.revocations.values.filter { revocation in after.map { revocation.organization.rawValue > $0 } ?? true }
-                .sorted { $0.organization < $1.organization }.prefix(max(0, limit)).map { $0 }
+            let all = state.revocations.values.filter { revocation in after.map { revocation.organization.rawValue > $0 } ?? true }
+                .sorted { $0.organization < $1.organization }
+            let page = Array(all.prefix(max(0, limit)))
+            return RevocationPage(revocations: page, next: all.count > page.count ? page.last?.organization.rawValue : nil)
         }
     }
 
     public func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {
         state.withLock { state in
             StoreChanges(
+                after: sequence,
                 changes: state.changes.lazy.map(\.change).filter { $0.sequence > sequence }.prefix(max(0, limit)).map { $0 },
-                missedSome: sequence < state.prunedThrough
+                prunedThrough: state.prunedThrough
             )
         }
     }
@@ -161,6 +165,7 @@ public final class MemoryKeyPairStore: KeyPairStore {
         state.withLock { state in
             let stored = state.configurations[organization]?.version ?? 0
             if let expectedVersion, expectedVersion != stored { return .conflict(storedVersion: stored) }
+            if state.revocations[organization] != nil { return .revoked }
             let saved = StoredKeyConfiguration(
                 organization: organization,
                 configuration: configuration,

@@ -12,12 +12,16 @@ public struct InsertCondition: Sendable, Hashable {
     /// The lease this writer holds must still be held, at this epoch (fencing: a replica that
     /// lost its lease while its write was under way cannot store it).
     public var fence: LeaseFence?
+    /// The organization must not be revoked (checked against the store, not a replica's
+    /// memory, which may be a second behind).
+    public var unlessRevoked: Bool
 
     /// A condition.
-    public init(configurationVersion: Int? = nil, replacing: UUID?? = nil, fence: LeaseFence? = nil) {
+    public init(configurationVersion: Int? = nil, replacing: UUID?? = nil, fence: LeaseFence? = nil, unlessRevoked: Bool = false) {
         self.configurationVersion = configurationVersion
         self.replacing = replacing
         self.fence = fence
+        self.unlessRevoked = unlessRevoked
     }
 
     /// No condition: the pair is stored whatever else happened.
@@ -34,6 +38,8 @@ public enum InsertOutcome: Sendable, Hashable {
     case currentChanged
     /// Nothing stored: the writer's lease expired or another holder took it.
     case leaseLost
+    /// Nothing stored: the organization is revoked.
+    case revoked
 }
 
 /// A lease as its holder proves it on each write: the store refuses a write whose epoch is
@@ -125,14 +131,34 @@ public struct StoreChange: Sendable, Hashable {
 public struct StoreChanges: Sendable, Hashable {
     /// The changes after the cursor, oldest first.
     public let changes: [StoreChange]
-    /// The feed no longer holds every change after the cursor (they were pruned): a reader
-    /// must drop everything it derived from the store.
-    public let missedSome: Bool
+    /// The changes up to this sequence were pruned (0: none).
+    public let prunedThrough: Int64
+
+    /// The feed no longer holds every change after the cursor: a reader must drop everything
+    /// it derived from the store, and go on after ``prunedThrough``.
+    public var missedSome: Bool { cursor < prunedThrough }
+    private let cursor: Int64
+
+    /// A page read after `cursor`.
+    public init(after cursor: Int64, changes: [StoreChange], prunedThrough: Int64) {
+        self.cursor = cursor
+        self.changes = changes
+        self.prunedThrough = prunedThrough
+    }
+}
+
+/// A page of revoked organizations.
+public struct RevocationPage: Sendable, Hashable {
+    /// The revocations of the page that could be read.
+    public let revocations: [Revocation]
+    /// Where the next page starts (the last stored organization of this one, readable or
+    /// not), or `nil` after the last page.
+    public let next: String?
 
     /// A page.
-    public init(changes: [StoreChange], missedSome: Bool) {
-        self.changes = changes
-        self.missedSome = missedSome
+    public init(revocations: [Revocation], next: String?) {
+        self.revocations = revocations
+        self.next = next
     }
 }
 

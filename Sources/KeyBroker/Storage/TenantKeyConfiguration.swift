@@ -100,4 +100,6 @@ public enum KeyConfigurationSave: Sendable, Hashable {
     case saved(StoredKeyConfiguration)
     /// Nothing stored: the stored version is not the expected one (another save came first).
     case conflict(storedVersion: Int)
+    /// The organization is revoked: nothing stored.
+    case revoked
 }

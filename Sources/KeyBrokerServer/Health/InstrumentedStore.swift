@@ -66,7 +66,7 @@ struct InstrumentedStore: KeyPairStore {
     func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
         try await observe { () throws(StoreError) in try await inner.setRevocation(revocation, for: organization) }
     }
-    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> [Revocation] {
+    func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> RevocationPage {
         try await observe { () throws(StoreError) in try await inner.revokedOrganizations(after: after, limit: limit) }
     }
     func changes(after sequence: Int64, limit: Int) async throws(StoreError) -> StoreChanges {

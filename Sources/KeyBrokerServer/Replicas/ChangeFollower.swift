@@ -62,7 +62,10 @@ public final class ChangeFollower: Sendable {
             while true {
                 let after = cursor.withLockedValue { $0 }
                 let page = try await runtime.store.changes(after: after, limit: Self.pageSize)
-                if page.missedSome { try await resynchronizeAll() }
+                if page.missedSome {
+                    try await resynchronizeAll()
+                    cursor.withLockedValue { $0 = max($0, page.prunedThrough) }
+                }
                 for change in page.changes { await apply(change) }
                 if let last = page.changes.last { cursor.withLockedValue { $0 = max($0, last.sequence) } }
                 if page.changes.count < Self.pageSize { break }
@@ -102,6 +105,8 @@ public final class ChangeFollower: Sendable {
             do {
                 _ = try await runtime.reload(announce: false)
                 logger.notice("configuration reloaded: another replica reloaded its configuration")
+            } catch is ReloadInProgress {
+                // A reload running here reads the file as it is now anyway.
             } catch {
                 logger.error(
                     "another replica reloaded its configuration; reloading this one's failed, the previous configuration stays in force: \(error)"

@@ -54,7 +54,9 @@ public final class RotationLeader: Sendable {
     public var lastError: String? { state.withLockedValue { $0.lastError } }
 
     /// Takes or renews the lease once.
-    public func renewOnce() async {
+    /// - Parameter announce: wake the scheduler when this takes the lease (not when the
+    ///   scheduler itself asks, at the start of a pass).
+    public func renewOnce(announce: Bool = true) async {
         let length = lease()
         let started = ContinuousClock.now
         do {
@@ -72,7 +74,7 @@ public final class RotationLeader: Sendable {
             }
             if let grant, grant.isNew || !wasLeader {
                 logger.notice("this replica now runs scheduled rotations", metadata: ["lease": "\(grant.fence)"])
-                onElected()
+                if announce { onElected() }
             } else if grant == nil, wasLeader {
                 logger.warning("this replica lost the rotation lease to another replica")
             }

@@ -81,8 +81,19 @@ struct OrganizationRoutes: Sendable {
         try await changeRevocation(context, revoke: true)
     }
 
+    /// Lifting a revocation needs edit for every organization: the revocation may be the
+    /// answer to the organization's own credentials being stolen, so its own token must not lift it.
     @Sendable func restore(_ request: Request, _ context: OrganizationRequestContext) async throws -> RevocationView {
-        try await changeRevocation(context, revoke: false)
+        let principal = try context.requireIdentity()
+        guard principal.may(.editKeys, for: nil) else {
+            await support.audit.note(.access, actor: principal.name, organization: context.organizationID, result: .denied)
+            throw APIError(
+                .forbidden,
+                "forbidden",
+                "restoring a revoked organization needs encryption-key:edit for every organization (\"*\"), which token '\(principal.name)' lacks: a revocation may answer the organization's own credentials being stolen; ask the platform's operator"
+            )
+        }
+        return try await changeRevocation(context, revoke: false)
     }
 
     private func changeRevocation(_ context: OrganizationRequestContext, revoke: Bool) async throws -> RevocationView {

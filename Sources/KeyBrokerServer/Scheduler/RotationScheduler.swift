@@ -96,11 +96,25 @@ public final class RotationScheduler: Sendable {
     /// few index reads at any number of organizations.
     public func runOnce() async -> Pass {
         passCount.withLockedValue { $0 += 1 }
+        // While the pass runs, its lease is renewed every third of it, whether or not the
+        // lease loop runs (a pass can outlast a lease: a slow KMS, many due organizations).
+        let leader = self.leader
+        let keeper = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: leader.lease() / 3)
+                if !Task.isCancelled { await leader.renewIfDue() }
+            }
+        }
+        defer { keeper.cancel() }
+        return await pass()
+    }
+
+    private func pass() async -> Pass {
         var pass = Pass()
         // Renewed before each pass (besides the lease loop), so that a pass starts with a
         // whole lease ahead of it.
-        await leader.renewOnce()
-        guard let fence = leader.fence else {
+        await leader.renewOnce(announce: false)
+        guard leader.isLeader else {
             pass.ranAsLeader = false
             metrics.rotationLeader(false)
             return pass
@@ -135,7 +149,7 @@ public final class RotationScheduler: Sendable {
                     }
                     due.append((status.organization, reason, status.current?.id))
                 }
-                for (organization, reason, outcome) in await rotate(due, broker: broker, fence: fence, settings: settings) {
+                for (organization, reason, outcome) in await rotate(due, broker: broker, settings: settings) {
                     switch outcome {
                     case .rotated: pass.rotated[organization] = reason
                     case .failed: pass.failed.append(organization)
@@ -143,7 +157,7 @@ public final class RotationScheduler: Sendable {
                     case .leaseLost: leaseLost = true
                     }
                 }
-                return !Task.isCancelled && !leaseLost && leader.fence == fence
+                return !Task.isCancelled && !leaseLost && leader.isLeader
             }
         } catch {
             logger.error("rotation pass could not read the store", metadata: ["error": "\(error)"])
@@ -171,7 +185,6 @@ public final class RotationScheduler: Sendable {
     private func rotate(
         _ due: [(OrganizationID, KeyPairReason, UUID?)],
         broker: Broker,
-        fence: LeaseFence,
         settings: SchedulerSettings
     ) async -> [(OrganizationID, KeyPairReason, Outcome)] {
         await withTaskGroup(of: (OrganizationID, KeyPairReason, Outcome).self) { group in
@@ -184,7 +197,6 @@ public final class RotationScheduler: Sendable {
                         organization,
                         replacing: current,
                         reason: reason,
-                        fence: fence,
                         broker: broker,
                         rate: settings.perKeystoreRate
                     )
@@ -205,7 +217,6 @@ public final class RotationScheduler: Sendable {
         _ organization: OrganizationID,
         replacing current: UUID?,
         reason: KeyPairReason,
-        fence: LeaseFence,
         broker: Broker,
         rate: Double
     ) async -> Outcome {
@@ -220,6 +231,10 @@ public final class RotationScheduler: Sendable {
         }
         await limiter.acquire()
         await leader.renewIfDue()
+        // The lease as it is now: a pass that outlived its lease and took it again (a new
+        // epoch, granted to this replica) goes on with the new fence. A write started under the
+        // old one is refused by the store, as fencing wants.
+        guard let fence = leader.fence else { return .leaseLost }
         let audit = self.audit
         do {
             let rotation = try await broker.rotate(
@@ -228,7 +243,12 @@ public final class RotationScheduler: Sendable {
                 reason: reason,
                 fence: fence,
                 requestedBy: "scheduler",
-                beforeCommit: audit.pendingGeneration(by: "scheduler", for: organization)
+                beforeCommit: { [leader] record throws(BrokerError) in
+                    try await audit.pendingGeneration(by: "scheduler", for: organization)(record)
+                    // A generation can take long (a slow KMS, RSA-4096): the lease is renewed
+                    // before the commit, so that only a lease really lost refuses the write.
+                    await leader.renewIfDue()
+                }
             )
             switch rotation {
             case .rotated(let record):
