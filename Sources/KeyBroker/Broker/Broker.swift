@@ -499,13 +499,15 @@ public final class Broker: Sendable {
             guard wrappedDataKey.count == record.spec.bits / 8 else { throw Self.notADataKey(keyPairID) }
             if let cache {
                 let revocations = self.revocations
+                let load: @Sendable () async throws(BrokerError) -> PrivateKeyMaterial = { () throws(BrokerError) in
+                    try await self.decryptPrivateKey(of: record)
+                }
                 privateKey = try await cache.key(
                     for: record.id,
                     of: organization,
-                    keep: { !revocations.isRevoked(organization) }
-                ) { () throws(BrokerError) in
-                    try await self.decryptPrivateKey(of: record)
-                }
+                    keep: { !revocations.isRevoked(organization) },
+                    load: load
+                )
             } else {
                 privateKey = try await decryptPrivateKey(of: record)
             }
