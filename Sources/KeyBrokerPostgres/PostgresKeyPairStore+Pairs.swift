@@ -153,16 +153,10 @@ extension PostgresKeyPairStore {
         guard found.count > limit, let last = page.last, let organization = try? PostgresCells(last, describing: "").text(1) else {
             return CurrentPairs(records: records, corrupt: corrupt, next: nil)
         }
-        let next: CurrentPairQuery
-        switch query {
-        case .byOrganization:
-            next = .byOrganization(after: organization)
-        case .wrappedBy(let keystore, _):
-            next = .wrappedBy(keystore: keystore, after: organization)
-        case .createdAtOrBefore(let threshold, let cadence, _):
-            let created = (try? PostgresCells(last, describing: "").integer(9)) ?? Int64.max
-            next = .createdAtOrBefore(threshold, cadence: cadence, after: .init(createdAtMicroseconds: created, organization: organization))
-        }
+        let next = query.continuing(
+            afterOrganization: organization,
+            createdAtMicroseconds: try? PostgresCells(last, describing: "").integer(9)
+        )
         return CurrentPairs(records: records, corrupt: corrupt, next: next)
     }
 

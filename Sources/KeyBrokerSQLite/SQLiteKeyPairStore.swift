@@ -408,20 +408,8 @@ public final class SQLiteKeyPairStore: KeyPairStore {
             else {
                 return CurrentPairs(records: records, corrupt: corrupt, next: nil)
             }
-            let next: CurrentPairQuery
-            switch query {
-            case .byOrganization:
-                next = .byOrganization(after: organization)
-            case .wrappedBy(let keystore, _):
-                next = .wrappedBy(keystore: keystore, after: organization)
-            case .createdAtOrBefore(let threshold, let cadence, _):
-                let created = (try? last.decode(DatabaseValue.self, forColumn: "created_at_us")).flatMap { Int64.fromDatabaseValue($0) }
-                next = .createdAtOrBefore(
-                    threshold,
-                    cadence: cadence,
-                    after: .init(createdAtMicroseconds: created ?? Int64.max, organization: organization)
-                )
-            }
+            let created = (try? last.decode(DatabaseValue.self, forColumn: "created_at_us")).flatMap { Int64.fromDatabaseValue($0) }
+            let next = query.continuing(afterOrganization: organization, createdAtMicroseconds: created)
             return CurrentPairs(records: records, corrupt: corrupt, next: next)
         }
     }

@@ -29,3 +29,24 @@ public enum CurrentPairQuery: Sendable, Hashable {
         }
     }
 }
+
+extension CurrentPairQuery {
+    /// The same range, continuing after a row with these stored keys (a store builds the
+    /// next page's query from the last row it read, whatever else in that row is damaged).
+    /// - Parameter createdAtMicroseconds: the row's creation time as stored, `nil` when it
+    ///   cannot be read (the age range then ends after this page rather than loop).
+    public func continuing(afterOrganization organization: String, createdAtMicroseconds: Int64?) -> CurrentPairQuery {
+        switch self {
+        case .byOrganization:
+            .byOrganization(after: organization)
+        case .wrappedBy(let keystore, _):
+            .wrappedBy(keystore: keystore, after: organization)
+        case .createdAtOrBefore(let threshold, let cadence, _):
+            .createdAtOrBefore(
+                threshold,
+                cadence: cadence,
+                after: AgeCursor(createdAtMicroseconds: createdAtMicroseconds ?? Int64.max, organization: organization)
+            )
+        }
+    }
+}
