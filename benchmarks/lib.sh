@@ -64,7 +64,7 @@ start_postgres() {
   pg_port=$(free_port)
   local dir=$work/pg run=()
   mkdir -p "$dir"
-  if [ "$(id -u)" = 0 ]; then chown nobody "$dir"; run=(setpriv --reuid=65534 --regid=65534 --clear-groups --); fi
+  if [ "$(id -u)" = 0 ]; then chmod o+x "$work"; chown nobody "$dir"; run=(setpriv --reuid=65534 --regid=65534 --clear-groups --); fi
   "${run[@]}" "$pg_bin/initdb" -D "$dir/data" -U bench --auth=trust --locale=C -E UTF8 >/dev/null
   "${run[@]}" "$pg_bin/postgres" -D "$dir/data" -p "$pg_port" -c listen_addresses=127.0.0.1 -c unix_socket_directories="$dir" \
     -c shared_buffers=512MB -c max_connections=100 >"$work/pg.log" 2>&1 &

@@ -144,6 +144,27 @@ struct RevocationTests {
         #expect(!broker.revocations.isRevoked(acme), "and its restore")
     }
 
+    @Test("a reload on one server makes another on the same store reload its own file within a second, and not twice itself")
+    func reloadFansOut() async throws {
+        let directory = try TemporaryDirectory()
+        let first = try await ServerFixture.make(directory: directory)
+        let second = try await ServerFixture.make(directory: directory)
+        let followers = [Task { await first.server.follower.run() }, Task { await second.server.follower.run() }]
+        defer { for follower in followers { follower.cancel() } }
+        try await Task.sleep(for: .milliseconds(200))
+        let (firstBefore, secondBefore) = (ObjectIdentifier(first.server.runtime.broker), ObjectIdentifier(second.server.runtime.broker))
+        _ = try await first.server.runtime.reload()
+        let reloadedByFirst = ObjectIdentifier(first.server.runtime.broker)
+        #expect(reloadedByFirst != firstBefore)
+        let began = ContinuousClock.now
+        while ContinuousClock.now - began < .milliseconds(1500), ObjectIdentifier(second.server.runtime.broker) == secondBefore {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(ObjectIdentifier(second.server.runtime.broker) != secondBefore, "the other server reloaded")
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(ObjectIdentifier(first.server.runtime.broker) == reloadedByFirst, "its own reload change does not reload it again")
+    }
+
     @Test("an unwrap is refused while the revocations cannot be confirmed with the store, and served again once they are")
     func staleRevocations() async throws {
         let list = RevocationList()

@@ -117,12 +117,22 @@ struct LoadSensitiveReplicaTests {
         let traffic = (0..<8).map { "t-\($0)" }
         let dueFirst = (0..<4).map { "d-\($0)" }
         let dueAfterKill = (0..<4).map { "e-\($0)" }
-        for (index, organization) in (traffic + dueFirst + dueAfterKill).enumerated() {
+        let raced = (0..<4).map { "r-\($0)" }
+        for (index, organization) in (traffic + dueFirst + dueAfterKill + raced).enumerated() {
             let made = try await servers[index % 3].request(.POST, "/v1/orgs/\(organization)/keypairs", token: admin)
             #expect(made.status == 201, "\(String(decoding: made.body, as: UTF8.self))")
         }
-        // Aged past the daily cadence: due for the leader's next pass.
-        try replicas.age(dueFirst)
+        // Aged past the daily cadence: due for the leader's next pass. The raced ones also get
+        // a "change key now" on every replica at the same moment, racing the leader's rotation.
+        try replicas.age(dueFirst + raced)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for organization in raced {
+                for server in servers {
+                    group.addTask { _ = try await server.request(.POST, "/v1/orgs/\(organization)/keypairs", token: admin) }
+                }
+            }
+            try await group.waitForAll()
+        }
         guard let leaderIndex = try await replicas.waitForLeader(among: servers) else {
             Issue.record("no replica took the rotation lease")
             return
@@ -205,12 +215,25 @@ struct LoadSensitiveReplicaTests {
 
         let rotations = try replicas.scheduledRotations(of: dueFirst + dueAfterKill)
         #expect(rotations.values.allSatisfy { $0 == 1 }, "each due rotation happened once: \(rotations)")
+        // Raced: a scheduled pair never follows a manual one that had already replaced the due
+        // pair (the rotation would have made a second new pair for one due rotation).
+        for organization in raced {
+            let reasons = try cluster.psql(
+                replicas.database,
+                "SELECT string_agg(reason, ' ' ORDER BY seq) FROM key_pair WHERE organization = '\(organization)'"
+            ).split(separator: " ").map(String.init)
+            let afterDue = Array(reasons.dropFirst())  // the first pair is the one aged
+            #expect(afterDue.filter { $0 == "scheduled" }.count <= 1, "\(organization): \(reasons)")
+            if let firstManual = afterDue.firstIndex(of: "manual") {
+                #expect(!afterDue[firstManual...].contains("scheduled"), "\(organization): a rotation after the pair was replaced: \(reasons)")
+            }
+        }
         let currents = try cluster.psql(
             replicas.database,
             "SELECT count(*) FROM (SELECT organization FROM key_pair GROUP BY organization HAVING count(*) FILTER (WHERE is_current) <> 1) t"
         )
         #expect(currents == "0", "every organization has exactly one current pair")
-        #expect(try cluster.psql(replicas.database, "SELECT count(DISTINCT organization) FROM key_pair") == "\(1 + 16)")
+        #expect(try cluster.psql(replicas.database, "SELECT count(DISTINCT organization) FROM key_pair") == "\(1 + 20)")
 
         // Every pair in history decrypts, on a replica chosen in turn.
         let pairs = try cluster.psql(
