@@ -225,7 +225,10 @@ struct LoadSensitiveReplicaTests {
             let afterDue = Array(reasons.dropFirst())  // the first pair is the one aged
             #expect(afterDue.filter { $0 == "scheduled" }.count <= 1, "\(organization): \(reasons)")
             if let firstManual = afterDue.firstIndex(of: "manual") {
-                #expect(!afterDue[firstManual...].contains("scheduled"), "\(organization): a rotation after the pair was replaced: \(reasons)")
+                #expect(
+                    !afterDue[firstManual...].contains("scheduled"),
+                    "\(organization): a rotation after the pair was replaced: \(reasons)"
+                )
             }
         }
         let currents = try cluster.psql(
