@@ -74,27 +74,42 @@ enum PostgresSchema {
                     PRIMARY KEY (keystore_name, keystore_type)
                 )
                 """,
+                // Statement-level, over the statement's transition tables: one update of each
+                // keystore's counts per statement. A row-level trigger would update the same
+                // counter row once per pair, and in one transaction (a bulk import) each update
+                // walks every version the transaction made of that row before: quadratic.
                 """
                 CREATE FUNCTION keybroker_key_pair_use() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
                     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-                        UPDATE keystore_use SET pairs = pairs - 1, current_pairs = current_pairs - CASE WHEN OLD.is_current THEN 1 ELSE 0 END
-                            WHERE keystore_name = OLD.keystore_name AND keystore_type = OLD.keystore_type;
-                        DELETE FROM keystore_use WHERE keystore_name = OLD.keystore_name AND keystore_type = OLD.keystore_type AND pairs <= 0;
+                        UPDATE keystore_use AS u SET pairs = u.pairs - o.pairs, current_pairs = u.current_pairs - o.current_pairs
+                            FROM (SELECT keystore_name, keystore_type, count(*) AS pairs, count(*) FILTER (WHERE is_current) AS current_pairs
+                                  FROM old_rows GROUP BY keystore_name, keystore_type) AS o
+                            WHERE u.keystore_name = o.keystore_name AND u.keystore_type = o.keystore_type;
                     END IF;
                     IF TG_OP IN ('INSERT', 'UPDATE') THEN
                         INSERT INTO keystore_use (keystore_name, keystore_type, pairs, current_pairs)
-                            VALUES (NEW.keystore_name, NEW.keystore_type, 1, CASE WHEN NEW.is_current THEN 1 ELSE 0 END)
+                            SELECT keystore_name, keystore_type, count(*), count(*) FILTER (WHERE is_current)
+                            FROM new_rows GROUP BY keystore_name, keystore_type
                             ON CONFLICT (keystore_name, keystore_type) DO UPDATE SET
-                                pairs = keystore_use.pairs + 1, current_pairs = keystore_use.current_pairs + EXCLUDED.current_pairs;
+                                pairs = keystore_use.pairs + EXCLUDED.pairs, current_pairs = keystore_use.current_pairs + EXCLUDED.current_pairs;
                     END IF;
+                    DELETE FROM keystore_use WHERE pairs <= 0;
                     RETURN NULL;
                 END
                 $$
                 """,
                 """
-                CREATE TRIGGER key_pair_use AFTER INSERT OR DELETE OR UPDATE OF keystore_name, keystore_type, is_current
-                    ON key_pair FOR EACH ROW EXECUTE FUNCTION keybroker_key_pair_use()
+                CREATE TRIGGER key_pair_use_insert AFTER INSERT ON key_pair
+                    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION keybroker_key_pair_use()
+                """,
+                """
+                CREATE TRIGGER key_pair_use_update AFTER UPDATE ON key_pair
+                    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION keybroker_key_pair_use()
+                """,
+                """
+                CREATE TRIGGER key_pair_use_delete AFTER DELETE ON key_pair
+                    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION keybroker_key_pair_use()
                 """,
                 """
                 CREATE TABLE revocation (
