@@ -111,7 +111,7 @@ extension BrokerError {
     static func revoked(_ organization: OrganizationID) -> BrokerError {
         BrokerError(
             .revoked,
-            "organization '\(organization)' is revoked: its private keys are not used and it gets no new key pair until an administrator restores it (POST /v1/orgs/\(organization)/restore)"
+            "organization '\(organization)' is revoked: its private keys are not used and it gets no new key pair until the platform's operator restores it (keybroker org restore --org \(organization), or POST /v1/orgs/\(organization)/restore with encryption-key:edit for every organization)"
         )
     }
 }
