@@ -213,43 +213,19 @@ extension PostgresKeyPairStore {
         )
         guard let row = found.first else { return nil }
         let cells = PostgresCells(row, describing: "the key configuration of organization '\(organization)'")
-        let rotationText = try cells.text(2)
-        var rotation: RotationCadence?
-        if !rotationText.isEmpty {
-            guard let value = RotationCadence(rawValue: rotationText) else {
-                throw cells.corrupt("column rotation holds '\(DisplayText.escaped(String(rotationText.prefix(32))))'")
-            }
-            rotation = value
-        }
-        var spec: KeyPairSpec?
-        if let specText = try cells.optionalText(3) {
-            guard let value = KeyPairSpec(rawValue: specText) else {
-                throw cells.corrupt("column key_pair_spec holds '\(DisplayText.escaped(String(specText.prefix(32))))'")
-            }
-            spec = value
-        }
-        let version = try cells.integer(4)
-        guard let updatedAt = StoredValues.date(microseconds: try cells.integer(5)), version > 0, version < Int64(Int32.max) else {
-            throw cells.corrupt("columns version or updated_at_us are out of range")
-        }
-        var lastError: KeyConfigurationError?
-        if let code = try cells.optionalText(7) {
-            let at = try cells.optionalInteger(9).flatMap(StoredValues.date(microseconds:)) ?? updatedAt
-            lastError = KeyConfigurationError(code: code, message: try cells.optionalText(8) ?? "", at: at)
-        }
-        return StoredKeyConfiguration(
-            organization: organization,
-            configuration: TenantKeyConfiguration(
-                type: try cells.text(0),
-                keyAlias: try cells.optionalText(1),
-                rotation: rotation,
-                keyPairSpec: spec
-            ),
-            version: Int(version),
-            updatedAt: updatedAt,
+        let columns = StoredValues.KeyConfigurationColumns(
+            type: try cells.text(0),
+            keyAlias: try cells.optionalText(1),
+            rotation: try cells.text(2),
+            keyPairSpec: try cells.optionalText(3),
+            version: try cells.integer(4),
+            updatedAtMicroseconds: try cells.integer(5),
             updatedBy: try cells.text(6),
-            lastError: lastError
+            lastErrorCode: try cells.optionalText(7),
+            lastErrorMessage: try cells.optionalText(8),
+            lastErrorAtMicroseconds: try cells.optionalInteger(9)
         )
+        return try StoredValues.keyConfiguration(columns, of: organization, corrupt: cells.corrupt)
     }
 
     public func saveKeyConfiguration(

@@ -16,43 +16,19 @@ struct SQLiteKeyConfigurationRow {
         """
 
     func configuration() throws(StoreError) -> StoredKeyConfiguration {
-        let rotationText = try text("rotation")
-        var rotation: RotationCadence?
-        if !rotationText.isEmpty {
-            guard let value = RotationCadence(rawValue: rotationText) else {
-                throw corrupt("column rotation holds '\(DisplayText.escaped(String(rotationText.prefix(32))))'")
-            }
-            rotation = value
-        }
-        var spec: KeyPairSpec?
-        if let specText = try optionalText("key_pair_spec") {
-            guard let value = KeyPairSpec(rawValue: specText) else {
-                throw corrupt("column key_pair_spec holds '\(DisplayText.escaped(String(specText.prefix(32))))'")
-            }
-            spec = value
-        }
-        let version = try integer("version")
-        guard let updatedAt = SQLiteRow.date(microseconds: try integer("updated_at_us")), version > 0, version < Int64(Int32.max) else {
-            throw corrupt("columns version or updated_at_us are out of range")
-        }
-        var lastError: KeyConfigurationError?
-        if let code = try optionalText("last_error_code") {
-            let at = try optionalInteger("last_error_at_us").flatMap(SQLiteRow.date(microseconds:)) ?? updatedAt
-            lastError = KeyConfigurationError(code: code, message: try optionalText("last_error_message") ?? "", at: at)
-        }
-        return StoredKeyConfiguration(
-            organization: organization,
-            configuration: TenantKeyConfiguration(
-                type: try text("type"),
-                keyAlias: try optionalText("key_alias"),
-                rotation: rotation,
-                keyPairSpec: spec
-            ),
-            version: Int(version),
-            updatedAt: updatedAt,
+        let columns = StoredValues.KeyConfigurationColumns(
+            type: try text("type"),
+            keyAlias: try optionalText("key_alias"),
+            rotation: try text("rotation"),
+            keyPairSpec: try optionalText("key_pair_spec"),
+            version: try integer("version"),
+            updatedAtMicroseconds: try integer("updated_at_us"),
             updatedBy: try text("updated_by"),
-            lastError: lastError
+            lastErrorCode: try optionalText("last_error_code"),
+            lastErrorMessage: try optionalText("last_error_message"),
+            lastErrorAtMicroseconds: try optionalInteger("last_error_at_us")
         )
+        return try StoredValues.keyConfiguration(columns, of: organization, corrupt: corrupt)
     }
 
     private func value(_ column: String) throws(StoreError) -> DatabaseValue {

@@ -91,6 +91,86 @@ public enum StoredValues {
         )
     }
 
+    /// The columns of a `key_configuration` row, as read.
+    public struct KeyConfigurationColumns: Sendable {
+        public var type: String
+        public var keyAlias: String?
+        public var rotation: String
+        public var keyPairSpec: String?
+        public var version: Int64
+        public var updatedAtMicroseconds: Int64
+        public var updatedBy: String
+        public var lastErrorCode: String?
+        public var lastErrorMessage: String?
+        public var lastErrorAtMicroseconds: Int64?
+
+        public init(
+            type: String,
+            keyAlias: String?,
+            rotation: String,
+            keyPairSpec: String?,
+            version: Int64,
+            updatedAtMicroseconds: Int64,
+            updatedBy: String,
+            lastErrorCode: String?,
+            lastErrorMessage: String?,
+            lastErrorAtMicroseconds: Int64?
+        ) {
+            self.type = type
+            self.keyAlias = keyAlias
+            self.rotation = rotation
+            self.keyPairSpec = keyPairSpec
+            self.version = version
+            self.updatedAtMicroseconds = updatedAtMicroseconds
+            self.updatedBy = updatedBy
+            self.lastErrorCode = lastErrorCode
+            self.lastErrorMessage = lastErrorMessage
+            self.lastErrorAtMicroseconds = lastErrorAtMicroseconds
+        }
+    }
+
+    /// The organization's stored configuration of `columns`.
+    public static func keyConfiguration(
+        _ columns: KeyConfigurationColumns,
+        of organization: OrganizationID,
+        corrupt: (String) -> StoreError
+    ) throws(StoreError) -> StoredKeyConfiguration {
+        var rotation: RotationCadence?
+        if !columns.rotation.isEmpty {
+            guard let value = RotationCadence(rawValue: columns.rotation) else {
+                throw corrupt("column rotation holds '\(DisplayText.escaped(String(columns.rotation.prefix(32))))'")
+            }
+            rotation = value
+        }
+        var spec: KeyPairSpec?
+        if let specText = columns.keyPairSpec {
+            guard let value = KeyPairSpec(rawValue: specText) else {
+                throw corrupt("column key_pair_spec holds '\(DisplayText.escaped(String(specText.prefix(32))))'")
+            }
+            spec = value
+        }
+        guard let updatedAt = date(microseconds: columns.updatedAtMicroseconds), columns.version > 0,
+            columns.version < Int64(Int32.max)
+        else {
+            throw corrupt("columns version or updated_at_us are out of range")
+        }
+        let lastError = columns.lastErrorCode.map { code in
+            KeyConfigurationError(
+                code: code,
+                message: columns.lastErrorMessage ?? "",
+                at: columns.lastErrorAtMicroseconds.flatMap(date(microseconds:)) ?? updatedAt
+            )
+        }
+        return StoredKeyConfiguration(
+            organization: organization,
+            configuration: TenantKeyConfiguration(type: columns.type, keyAlias: columns.keyAlias, rotation: rotation, keyPairSpec: spec),
+            version: Int(columns.version),
+            updatedAt: updatedAt,
+            updatedBy: columns.updatedBy,
+            lastError: lastError
+        )
+    }
+
     /// The stored form of a time: whole microseconds since 1970.
     public static func microseconds(_ date: Date) -> Int64 {
         Int64(exactly: (date.timeIntervalSince1970 * 1_000_000).rounded()) ?? 0
