@@ -85,12 +85,6 @@ public final class PostgresKeyPairStore: KeyPairStore {
         return store
     }
 
-    /// Opens the store of `loaded`, when its storage is PostgreSQL.
-    public static func make(for loaded: LoadedConfig, logger: Logger) async throws(StoreError) -> PostgresKeyPairStore? {
-        guard case .postgres(let settings) = loaded.config.storage else { return nil }
-        return try await open(settings, logger: logger)
-    }
-
     /// Closes the connections.
     public func shutdown() {
         listenTask.cancel()

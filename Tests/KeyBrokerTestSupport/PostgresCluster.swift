@@ -8,7 +8,8 @@ import Synchronization
 /// postmaster's own: `setpriv` execs it), and at the latest when the test process exits.
 ///
 /// Without PostgreSQL installed, ``available`` is false and suites skip with a message; in CI
-/// (`CI` set) ``require()`` fails instead, so that a machine without it cannot pass quietly.
+/// (`CI` set) a test fails instead (`PostgresInstalledTests`), so that a machine without it
+/// cannot pass quietly.
 final class PostgresCluster: Sendable {
     let directory: URL
     let port: Int

@@ -292,12 +292,6 @@ public final class Broker: Sendable {
         case replacedMeanwhile
         /// Nothing stored: this process no longer holds the rotation lease.
         case leaseLost
-
-        /// Whether the lease was lost.
-        public var isLeaseLost: Bool {
-            if case .leaseLost = self { return true }
-            return false
-        }
     }
 
     /// A scheduled rotation: a new pair replacing `due` (the current pair found due, `nil`

@@ -81,9 +81,6 @@ public final class RevocationList: Sendable {
         }
     }
 
-    /// How long ago the list was last confirmed against the store.
-    public var age: Duration { state.withLock { ContinuousClock.now - $0.syncedAt } }
-
     /// Throws when `organization` is revoked, or when the list cannot be trusted to say.
     public func check(_ organization: OrganizationID) throws(BrokerError) {
         let (revoked, stale) = state.withLock { state -> (Bool, String?) in

@@ -17,7 +17,6 @@ public final class RotationLeader: Sendable {
     private struct State {
         var fence: LeaseFence?
         var validUntil: ContinuousClock.Instant = .now
-        var lastError: String?
     }
 
     let store: any KeyPairStore
@@ -50,9 +49,6 @@ public final class RotationLeader: Sendable {
     /// Whether this replica runs scheduled rotations now.
     public var isLeader: Bool { fence != nil }
 
-    /// The last failure to reach the store for the lease, if the last attempt failed.
-    public var lastError: String? { state.withLockedValue { $0.lastError } }
-
     /// Takes or renews the lease once.
     /// - Parameter announce: wake the scheduler when this takes the lease (not when the
     ///   scheduler itself asks, at the start of a pass).
@@ -63,7 +59,6 @@ public final class RotationLeader: Sendable {
             let grant = try await store.acquireLease(LeaseFence.rotationLease, holder: holder, for: length)
             let wasLeader = isLeader
             state.withLockedValue { state in
-                state.lastError = nil
                 if let grant {
                     state.fence = grant.fence
                     // Counted from before the call: the store's expiry is later than this.
@@ -79,7 +74,6 @@ public final class RotationLeader: Sendable {
                 logger.warning("this replica lost the rotation lease to another replica")
             }
         } catch {
-            state.withLockedValue { $0.lastError = error.message }
             logger.warning(
                 "cannot renew the rotation lease; rotations stop here until the store answers",
                 metadata: ["error": "\(error.message)"]

@@ -213,6 +213,17 @@ public final class RotationScheduler: Sendable {
         }
     }
 
+    /// The pending record said a pair was coming; this says it was discarded, and why.
+    private func noteDiscarded(_ outcome: InsertOutcome, _ organization: OrganizationID) async {
+        await audit.note(
+            .generate,
+            actor: "scheduler",
+            organization: organization,
+            result: .failed,
+            error: BrokerError.notStored(outcome, organization)
+        )
+    }
+
     private func rotate(
         _ organization: OrganizationID,
         replacing current: UUID?,
@@ -256,17 +267,12 @@ public final class RotationScheduler: Sendable {
                 metrics.rotation(reason: reason, succeeded: true)
                 await audit.note(.generate, actor: "scheduler", organization: organization, keyPairID: record.id, result: .ok)
                 return .rotated
-            case .replacedMeanwhile, .leaseLost:
-                // The pending record said a pair was coming; this says it was discarded.
-                let outcome: InsertOutcome = rotation.isLeaseLost ? .leaseLost : .currentChanged
-                await audit.note(
-                    .generate,
-                    actor: "scheduler",
-                    organization: organization,
-                    result: .failed,
-                    error: BrokerError.notStored(outcome, organization)
-                )
-                return rotation.isLeaseLost ? .leaseLost : .replacedMeanwhile
+            case .replacedMeanwhile:
+                await noteDiscarded(.currentChanged, organization)
+                return .replacedMeanwhile
+            case .leaseLost:
+                await noteDiscarded(.leaseLost, organization)
+                return .leaseLost
             }
         } catch {
             let maxDelay = broker.config.scheduler.maxRetryDelay.seconds
