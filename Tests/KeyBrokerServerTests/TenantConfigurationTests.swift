@@ -49,6 +49,25 @@ struct TenantConfigurationTests {
         return headers
     }
 
+    /// A server on LocalStack whose organization `acme` saved a key configuration of its own,
+    /// through a new KMS key (`tenant-<name>-…`): the KMS, the key's ARN and the server.
+    static func acmeOnItsOwnKey(named name: String, cache: String) async throws -> (KMSTestServer, String, ServerFixture) {
+        let kms = try SharedKMS.localstack()
+        let alias = "tenant-\(name)-\(UUID().uuidString.prefix(8).lowercased())"
+        let key = try kms.createKey(alias: alias)
+        let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
+        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: cache), environment: Self.environment(kms))
+        try await fixture.test { client in
+            try await client.execute(
+                uri: "/v1/orgs/acme/key-configuration",
+                method: .put,
+                headers: fixture.headers("acme-admin"),
+                body: try Self.request("aws-kms-symmetric", alias: aliasArn)
+            ) { #expect($0.status == .ok, "\($0.text)") }
+        }
+        return (kms, key, fixture)
+    }
+
     static func unwraps(
         _ fixture: ServerFixture,
         _ client: some TestClientProtocol,
@@ -341,19 +360,9 @@ struct TenantConfigurationTests {
         .enabled(if: KMSTestServer.available(.localstack), KMSTestServer.skipMessage)
     )
     func disabledKeyOnLocalStack() async throws {
-        let kms = try SharedKMS.localstack()
-        let alias = "tenant-acme-\(UUID().uuidString.prefix(8).lowercased())"
-        let key = try kms.createKey(alias: alias)
-        let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
-        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 0s }"), environment: Self.environment(kms))
+        let (kms, key, fixture) = try await Self.acmeOnItsOwnKey(named: "acme", cache: "{ maxAge: 0s }")
         let broker = fixture.server.runtime.broker
         try await fixture.test { client in
-            try await client.execute(
-                uri: "/v1/orgs/acme/key-configuration",
-                method: .put,
-                headers: fixture.headers("acme-admin"),
-                body: try Self.request("aws-kms-symmetric", alias: aliasArn)
-            ) { #expect($0.status == .ok, "\($0.text)") }
             let acmePair = try await broker.currentKeyPair(for: Fixtures.org("acme"))
             let betaPair = try await broker.generateKeyPair(for: Fixtures.org("beta"), reason: .initial, requestedBy: "test")
             try kms.command("disable_key", ["key": key])
@@ -466,19 +475,9 @@ struct TenantConfigurationTests {
         .enabled(if: KMSTestServer.available(.localstack), KMSTestServer.skipMessage)
     )
     func disabledKeyEvictsCachedKeys() async throws {
-        let kms = try SharedKMS.localstack()
-        let alias = "tenant-evict-\(UUID().uuidString.prefix(8).lowercased())"
-        let key = try kms.createKey(alias: alias)
-        let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
-        let fixture = try await ServerFixture.make(body: Self.body(kms, cache: "{ maxAge: 5m }"), environment: Self.environment(kms))
+        let (kms, key, fixture) = try await Self.acmeOnItsOwnKey(named: "evict", cache: "{ maxAge: 5m }")
         let broker = fixture.server.runtime.broker
         try await fixture.test { client in
-            try await client.execute(
-                uri: "/v1/orgs/acme/key-configuration",
-                method: .put,
-                headers: fixture.headers("acme-admin"),
-                body: try Self.request("aws-kms-symmetric", alias: aliasArn)
-            ) { #expect($0.status == .ok, "\($0.text)") }
             let cached = try await broker.currentKeyPair(for: Fixtures.org("acme"))
             #expect(try await Self.unwraps(fixture, client, cached) == .ok, "decrypted once, then cached")
             #expect(try await Self.unwraps(fixture, client, cached) == .ok)
