@@ -37,15 +37,17 @@ public struct KeyBrokerServer: Sendable {
     ///   - loadCandidate: parses candidate keystores sent to the test endpoint.
     ///   - store: the key-pair store.
     ///   - now: the clock (tests inject one).
+    ///   - metrics: where the server's metrics go; pass the same to the configuration loader
+    ///     (``ServerMetrics/factory``) so that keystores report theirs there too.
     public init(
         loaded: LoadedConfig,
         source: @escaping BrokerRuntime.ConfigSource,
         loadCandidate: @escaping CandidateLoader,
         store: any KeyPairStore,
         now: @escaping @Sendable () -> Date = { Date() },
+        metrics: ServerMetrics = ServerMetrics(),
         logger: Logger
     ) async throws {
-        let metrics = ServerMetrics()
         self.metrics = metrics
         runtime = try await BrokerRuntime(loaded: loaded, source: source, store: store, metrics: metrics, now: now, logger: logger)
         audit = try AuditLog(
@@ -117,7 +119,8 @@ public struct KeyBrokerServer: Sendable {
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "keybroker"),
             services: [
                 BackgroundLoop(name: "health") { [runtime] in
-                    await runtime.monitor.checkAll(runtime.broker)
+                    let interval = runtime.broker.config.server.healthCheckInterval
+                    await runtime.monitor.checkAll(runtime.broker, timeout: min(interval, HealthMonitor.maximumCheckTime))
                     try? await Task.sleep(for: runtime.broker.config.server.healthCheckInterval)
                 },
                 BackgroundLoop(name: "rotation", once: true) { [scheduler] in await scheduler.run() },

@@ -9,6 +9,7 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
             case keyUnusable = "key-unusable"
             case badCiphertext = "bad-ciphertext"
             case throttled
+            case busy
             case wrongKey = "wrong-key"
             case misconfigured
             case internalFailure = "internal"
@@ -26,6 +27,9 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
         public static let badCiphertext = Kind(.badCiphertext)
         /// The backend asked us to slow down.
         public static let throttled = Kind(.throttled)
+        /// Too many calls to this keystore are in flight already: this replica refused one
+        /// more rather than queue without bound behind a slow backend. Not an outage.
+        public static let busy = Kind(.busy)
         /// The blob was wrapped by a key this keystore does not have.
         public static let wrongKey = Kind(.wrongKey)
         /// The keystore's configuration cannot work.
@@ -37,14 +41,17 @@ public struct KeystoreError: Error, Sendable, CustomStringConvertible {
         public var description: String { value.rawValue }
 
         /// Whether a retry may succeed without anyone changing anything.
-        public var isTransient: Bool { self == .unreachable || self == .throttled }
+        public var isTransient: Bool { self == .unreachable || self == .throttled || self == .busy }
 
         /// Whether the keystore as a whole cannot serve now — unreachable, throttled, its key
         /// disabled, access denied, or its configuration broken — rather than one blob or one
         /// call failing. The one rule for: the API's 503 `keystore_unavailable` (vs 502), the
         /// health monitor marking the keystore unhealthy from a request path, and readiness.
+        /// A busy keystore is not one: it answers, this replica only has enough calls to it
+        /// in flight, and taking the replica out of its load balancer for that would move the
+        /// load onto the others.
         public var isOutage: Bool {
-            isTransient || self == .keyUnusable || self == .denied || self == .misconfigured
+            self == .unreachable || self == .throttled || self == .keyUnusable || self == .denied || self == .misconfigured
         }
     }
 

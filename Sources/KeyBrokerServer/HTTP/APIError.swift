@@ -48,7 +48,7 @@ public struct APIError: HTTPResponseError, Sendable {
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
 
     /// Maps a broker error to a status: 400 bad input, 404 unknown, 429 rate limited, 503
-    /// keystore outage, 502 other backend failures, 503 store down or audit failing, 500
+    /// keystore outage or busy keystore, 502 other backend failures, 503 store down or audit failing, 500
     /// corrupt records.
     /// - Parameter redacted: the caller may act for some organizations only. Then the answer
     ///   says what failed and the backend's code, but none of the server's own details (file
@@ -67,7 +67,10 @@ public struct APIError: HTTPResponseError, Sendable {
             self.init(.tooManyRequests, "rate_limited", error.message, headers: [.retryAfter: String(error.retryAfter ?? 60)])
         case .keystoreFailed:
             let message = redacted ? Self.redactedKeystoreMessage(keystoreError) : error.message
-            if keystoreError?.kind.isOutage ?? false {
+            if keystoreError?.kind == .busy {
+                // Momentary: the calls in flight to this keystore finish within its timeouts.
+                self.init(.serviceUnavailable, "keystore_busy", message, backend: backend, headers: [.retryAfter: "1"])
+            } else if keystoreError?.kind.isOutage ?? false {
                 self.init(.serviceUnavailable, "keystore_unavailable", message, backend: backend, headers: [.retryAfter: "5"])
             } else {
                 self.init(.badGateway, "keystore_failed", message, backend: backend)

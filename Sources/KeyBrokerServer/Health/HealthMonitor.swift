@@ -135,18 +135,41 @@ public final class HealthMonitor: Sendable {
         record(store: error)
     }
 
+    /// The longest a keystore's health check may take, whatever the interval.
+    public static let maximumCheckTime = Duration.seconds(10)
+
     /// Checks every keystore (concurrently) and the store once.
-    public func checkAll(_ broker: Broker) async {
+    /// - Parameter timeout: how long a keystore's check may take; one that has not answered
+    ///   by then is unhealthy with `Timeout`, and the loop goes on without it. A backend that
+    ///   trickles its answer must not keep readiness at its last "ok".
+    public func checkAll(_ broker: Broker, timeout: Duration = maximumCheckTime) async {
         await withTaskGroup(of: (String, KeystoreHealth).self) { group in
             for (name, keystore) in broker.keystores {
                 group.addTask {
                     let clock = ContinuousClock()
                     let start = clock.now
-                    let health = await keystore.checkHealth()
+                    let health = await Deadline.run(within: timeout) { await keystore.checkHealth() }
+                    guard let health else {
+                        let error = KeystoreError(
+                            .unreachable,
+                            keystore: name,
+                            message:
+                                "the health check did not finish within \(timeout) (the health check interval, at most \(Self.maximumCheckTime))",
+                            backendCode: "Timeout",
+                            hint: "the backend accepts the connection but answers slowly or not at all; check it and the network to it",
+                            backendAnswered: false
+                        )
+                        return (name, KeystoreHealth.unhealthy(error).measured(clock.now - start))
+                    }
                     return (name, health.measured(clock.now - start))
                 }
             }
-            for await (name, health) in group { record(keystore: name, health: health) }
+            for await (name, health) in group {
+                // A check refused because the keystore has as many calls in flight as it
+                // allows says nothing of its health (and busy is no reason to leave the pool).
+                if health.error?.kind == .busy { continue }
+                record(keystore: name, health: health)
+            }
         }
         await checkStore(broker)
     }
