@@ -1,4 +1,4 @@
-import CoreMetrics
+public import CoreMetrics
 import KeyBroker
 import NIOConcurrencyHelpers
 public import Prometheus
@@ -8,7 +8,7 @@ public import Prometheus
 public final class ServerMetrics: Sendable {
     /// Where the metrics live; `GET /metrics` renders it.
     public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    private let prometheus: PrometheusMetricsFactory
     /// The request metrics by route, method and status, made once each: making a metric looks
     /// it up in the registry by label strings, which every request would otherwise pay.
     /// Bounded: routes are the router's templates, methods and statuses the few it answers.
@@ -31,7 +31,7 @@ public final class ServerMetrics: Sendable {
             .microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
             .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
         ]
-        self.factory = factory
+        self.prometheus = factory
         cacheLookups = Dictionary(
             uniqueKeysWithValues: [(PrivateKeyCache.Event.hit, "hit"), (.miss, "miss"), (.joined, "joined")].map { event, result in
                 (
@@ -46,6 +46,9 @@ public final class ServerMetrics: Sendable {
         )
     }
 
+    /// The factory behind these metrics, for keystores' own (``PluginContext/metrics``).
+    public var factory: any MetricsFactory { prometheus }
+
     func request(route: String, method: String, status: Int, duration: Duration) {
         let key = RequestKey(route: route, method: method, status: status)
         let metrics = requestMetrics.withLockedValue { metrics in
@@ -54,12 +57,12 @@ public final class ServerMetrics: Sendable {
                 count: CoreMetrics.Counter(
                     label: "keybroker_http_requests_total",
                     dimensions: [("route", route), ("method", method), ("status", String(status))],
-                    factory: factory
+                    factory: prometheus
                 ),
                 duration: CoreMetrics.Timer(
                     label: "keybroker_http_request_duration_seconds",
                     dimensions: [("route", route)],
-                    factory: factory
+                    factory: prometheus
                 )
             )
             metrics[key] = made
@@ -73,19 +76,19 @@ public final class ServerMetrics: Sendable {
         CoreMetrics.Timer(
             label: "keybroker_keystore_call_duration_seconds",
             dimensions: [("keystore", keystore), ("operation", operation)],
-            factory: factory
+            factory: prometheus
         )
         .recordNanoseconds(duration.nanoseconds)
         Counter(
             label: "keybroker_keystore_calls_total",
             dimensions: [("keystore", keystore), ("operation", operation), ("result", error == nil ? "ok" : "error")],
-            factory: factory
+            factory: prometheus
         ).increment()
         if let error {
             Counter(
                 label: "keybroker_keystore_errors_total",
                 dimensions: [("keystore", keystore), ("kind", error.kind.description)],
-                factory: factory
+                factory: prometheus
             )
             .increment()
         }
@@ -99,7 +102,7 @@ public final class ServerMetrics: Sendable {
         Counter(
             label: "keybroker_rotations_total",
             dimensions: [("reason", reason.rawValue), ("result", succeeded ? "done" : "failed")],
-            factory: factory
+            factory: prometheus
         ).increment()
     }
 

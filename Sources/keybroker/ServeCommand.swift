@@ -19,12 +19,26 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "keybroker")
         logger.logLevel = options.verbose ? .debug : .info
-        let loaded = try options.load()
-        for warning in loaded.warnings { Terminal.error(warning.description) }
         let configPath = options.config
         let registry = ConfigOptions.registry()
         let environment = ProcessInfo.processInfo.environment
-        let loader = ConfigLoader(registry: registry, sections: KeyBrokerServer.configSections, environment: environment, logger: logger)
+        // One set of metrics for the server and the keystores it loads (their KMS clients'
+        // retries and breakers), at start and on every reload.
+        let metrics = ServerMetrics()
+        let loader = ConfigLoader(
+            registry: registry,
+            sections: KeyBrokerServer.configSections,
+            environment: environment,
+            logger: logger,
+            metrics: metrics.factory
+        )
+        let loaded: LoadedConfig
+        do {
+            loaded = try loader.load(path: configPath)
+        } catch {
+            throw CLIFailure(error)
+        }
+        for warning in loaded.warnings { Terminal.error(warning.description) }
         // Candidates sent over the API never see the server's environment.
         let candidateLoader = ConfigLoader(registry: registry, environment: [:], logger: logger)
         let store = try await ConfigOptions.openStore(loaded)
@@ -37,6 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
                     try candidateLoader.loadCandidate(text: text, field: "keystore", source: "request body", relativeTo: configPath)
                 },
                 store: store,
+                metrics: metrics,
                 logger: logger
             )
         } catch {

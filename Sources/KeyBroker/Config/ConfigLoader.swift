@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 public import Logging
 import Yams
@@ -13,18 +14,22 @@ public struct ConfigLoader: Sendable {
     public let environment: [String: String]
     /// Passed on to keystore instances.
     public let logger: Logger
+    /// Passed on to keystore instances, for their own metrics.
+    public let metrics: any MetricsFactory
 
     /// Creates a loader.
     public init(
         registry: KeystoreRegistry,
         sections: [any ConfigSection.Type] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        logger: Logger = Logger(label: "keybroker.config")
+        logger: Logger = Logger(label: "keybroker.config"),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
         self.registry = registry
         self.sections = sections
         self.environment = environment
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Loads and validates a configuration file. Does no I/O beyond reading the file:
@@ -152,7 +157,7 @@ public struct ConfigLoader: Sendable {
 
     private func pluginContext(for path: String, origin: PluginContext.Origin) -> PluginContext {
         let base = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
-        return PluginContext(baseDirectory: base, environment: environment, logger: logger, origin: origin)
+        return PluginContext(baseDirectory: base, environment: environment, logger: logger, origin: origin, metrics: metrics)
     }
 
     private func parse(path: String) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {

@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 public import Logging
 
@@ -23,13 +24,24 @@ public struct PluginContext: Sendable {
     public let logger: Logger
     /// Where the settings came from.
     public let origin: Origin
+    /// Where the instance reports its own metrics (a backend client's retries, say). The
+    /// server passes its registry's factory; elsewhere they go nowhere.
+    public let metrics: any MetricsFactory
 
     /// Creates a context.
-    public init(baseDirectory: URL, environment: [String: String], logger: Logger, origin: Origin = .configurationFile) {
+    public init(
+        baseDirectory: URL,
+        environment: [String: String],
+        logger: Logger,
+        origin: Origin = .configurationFile,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.baseDirectory = baseDirectory
         self.environment = origin == .api ? [:] : environment
         self.logger = logger
         self.origin = origin
+        // A candidate's instance lives for one test; its figures would only add label sets.
+        self.metrics = origin == .api ? NOOPMetricsHandler.instance : metrics
     }
 
     /// Records an error when the settings came over the API and `node` is set: what it asks
