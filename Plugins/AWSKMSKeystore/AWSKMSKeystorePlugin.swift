@@ -63,7 +63,20 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
             if let value = retries["maxAttempts"]?.integer(in: 1...10) { retry.maxAttempts = value }
             if let value = retries["baseDelay"]?.duration(in: .milliseconds(1)...(.seconds(10))) { retry.baseDelay = value }
             if let value = retries["maxDelay"]?.duration(in: .milliseconds(1)...(.seconds(60))) { retry.maxDelay = value }
+            if let value = retries["quota"]?.integer(in: 0...1_000_000) { retry.quota = value }
             retries.reportUnknownKeys()
+        }
+        var breaker = KMSCircuitBreaker.Settings.default
+        if let settings = settings["circuitBreaker"]?.mapping() {
+            if let value = settings["failureThreshold"]?.integer(in: 1...1000) { breaker.failureThreshold = value }
+            if let value = settings["openFor"]?.duration(in: .milliseconds(100)...(.seconds(300))) { breaker.openFor = value }
+            settings.reportUnknownKeys()
+        }
+        var concurrency = KMSCallLimiter.Settings.default
+        if let settings = settings["concurrency"]?.mapping() {
+            if let value = settings["maxCalls"]?.integer(in: 1...10_000) { concurrency.maxCalls = value }
+            if let value = settings["maxWait"]?.duration(in: .zero...(.seconds(60))) { concurrency.maxWait = value }
+            settings.reportUnknownKeys()
         }
 
         var staticCredentials: AWSCredentials?
@@ -102,7 +115,15 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
             return nil
         }
         let chain = AWSCredentialChain(staticCredentials: staticCredentials, profile: profile, environment: context.environment)
-        let client = KMSClient(endpoint: endpoint, region: key.region, credentials: chain, retry: retry)
+        let client = KMSClient(
+            endpoint: endpoint,
+            region: key.region,
+            credentials: chain,
+            retry: retry,
+            breaker: breaker,
+            concurrency: concurrency,
+            metrics: KMSClientMetrics(keystore: name, factory: context.metrics)
+        )
         return AWSKMSKeystore(name: name, key: key, generation: generation, client: client)
     }
 

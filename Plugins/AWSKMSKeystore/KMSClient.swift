@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import KeyBroker
 import NIOCore
@@ -11,12 +12,17 @@ final class KMSClient: Sendable {
     let signer: SigV4Signer
     let credentials: any AWSCredentialProvider
     let retry: KMSRetryPolicy
+    /// Shared by every call through this client, the scheduler's and the API's alike.
+    let quota: KMSRetryQuota
+    let breaker: KMSCircuitBreaker
+    let limiter: KMSCallLimiter
+    private let metrics: KMSClientMetrics
     private let http: HTTPClient
 
     /// One client for every KMS keystore: no redirects (a KMS endpoint never redirects, and
     /// requests carry key material), a short connect timeout so that retries get a chance
-    /// within the total deadline, and a read timeout (the request timeout stops counting once
-    /// the headers arrived, so a stalled body would otherwise hang). It lives for the process.
+    /// within the total deadline, and a read timeout for a connection that goes silent. The
+    /// deadline of a whole exchange, head and body, is ``call(_:_:)``'s. It lives for the process.
     static let sharedHTTP = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(
@@ -31,16 +37,31 @@ final class KMSClient: Sendable {
         region: String,
         credentials: any AWSCredentialProvider,
         retry: KMSRetryPolicy,
+        breaker: KMSCircuitBreaker.Settings = .default,
+        concurrency: KMSCallLimiter.Settings = .default,
+        metrics: KMSClientMetrics,
         http: HTTPClient = KMSClient.sharedHTTP
     ) {
         self.endpoint = endpoint
         self.signer = SigV4Signer(service: "kms", region: region)
         self.credentials = credentials
         self.retry = retry
+        self.quota = KMSRetryQuota(capacity: retry.quota)
+        self.breaker = KMSCircuitBreaker(settings: breaker)
+        self.limiter = KMSCallLimiter(settings: concurrency)
+        self.metrics = metrics
         self.http = http
     }
 
-    /// Calls `TrentService.<operation>` with retries.
+    deinit {
+        // A client dropped with its breaker open (a reload, an evicted tenant keystore)
+        // leaves the count of open breakers.
+        if breaker.isOpen { metrics.breakersOpen.decrement() }
+    }
+
+    /// Calls `TrentService.<operation>`: through the breaker, within the limit of calls in
+    /// flight, with retries the quota allows, and all of it — every attempt's connection,
+    /// head and body, and the waits — within ``KMSRetryPolicy/totalTimeout``.
     func call<Request, Response>(_ operation: KMSOperation<Request, Response>, _ request: Request) async throws(KMSError) -> Response {
         let body: Data
         do {
@@ -50,26 +71,85 @@ final class KMSClient: Sendable {
         }
         let clock = ContinuousClock()
         let deadline = clock.now + retry.totalTimeout
+        let probing: Bool
+        switch breaker.admit() {
+        case .call: probing = false
+        case .probe: probing = true
+        case .rejected(let lastError, _, _):
+            metrics.rejectedOpen.increment()
+            // The same words for every call while it is open (tenants' errors are recorded once
+            // per distinct message), and no status: KMS did not answer this call.
+            throw KMSError(
+                code: lastError.code,
+                message:
+                    "not called: KMS failed \(breaker.settings.failureThreshold) or more times in a row, so calls fail fast for \(Self.shown(breaker.settings.openFor)) at a time until a probe succeeds (circuitBreaker). Last failure: \(lastError.message)",
+                status: nil,
+                attempts: 0,
+                retryable: false
+            )
+        }
+        guard await limiter.acquire(waitingUntil: min(deadline, clock.now + limiter.settings.maxWait)) else {
+            metrics.busy.increment()
+            if probing { breaker.abandonProbe() }  // no answer either way: the next call probes
+            throw KMSError(
+                code: "KeystoreBusy",
+                message:
+                    "not called: \(limiter.settings.maxCalls) calls to this KMS key are in flight already and none finished within \(Self.shown(limiter.settings.maxWait)) (concurrency.maxCalls, concurrency.maxWait)",
+                status: nil,
+                attempts: 0,
+                retryable: false
+            )
+        }
+        metrics.inFlight.increment()
+        defer {
+            metrics.inFlight.decrement()
+            limiter.release()
+        }
         var attempt = 0
+        var refund = 0
         while true {
             attempt += 1
-            let remaining = deadline - clock.now
             let data: Data
             do {
-                data = try await send(operation.name, body: body, timeout: min(retry.requestTimeout, remaining), attempt: attempt)
+                data = try await exchange(operation.name, body: body, attempt: attempt, deadline: deadline)
             } catch {
-                guard error.isRetryable, attempt < retry.maxAttempts else { throw error }
+                // Every outcome tells the breaker something, or gives its probe back: a probe
+                // that recorded nothing would leave it half-open for good.
+                if error.isRetryable {
+                    record(breaker.recordFailure(error))
+                } else if error.isAnswer {
+                    record(breaker.recordSuccess())  // KMS answered (access denied, a bad ciphertext, …): it is up
+                } else if probing {
+                    breaker.abandonProbe()  // no word from KMS either way (cancelled, no time left)
+                }
+                guard error.isRetryable, !probing, attempt < retry.maxAttempts, !breaker.isOpen else { throw error }
                 // Full jitter: sleep a random time up to the capped exponential backoff.
-                let cap = min(retry.maxDelay, retry.baseDelay * (1 << (attempt - 1)))
+                let cap = min(retry.maxDelay, retry.baseDelay * (1 << min(attempt - 1, 20)))
                 let sleep = Duration.milliseconds(Int.random(in: 0...max(Int(cap.milliseconds), 0)))
                 guard clock.now + sleep < deadline else { throw error }
+                guard quota.capacity > 0 else { throw error }  // retries.quota: 0 turns them off
+                guard let cost = quota.acquireRetry(after: error) else {
+                    metrics.quotaExhausted.increment()
+                    throw error.annotated("not retried: the retry quota of this keystore is used up (retries.quota)")
+                }
+                refund += cost
+                metrics.retries.increment()
                 do {
                     try await Task.sleep(for: sleep)
                 } catch {
-                    throw KMSError(code: "Cancelled", message: "KMS \(operation.name) was cancelled", status: nil, attempts: attempt)
+                    quota.refund(cost)
+                    throw KMSError(
+                        code: "Cancelled",
+                        message: "KMS \(operation.name) was cancelled",
+                        status: nil,
+                        attempts: attempt,
+                        retryable: false
+                    )
                 }
                 continue
             }
+            record(breaker.recordSuccess())
+            quota.recordSuccess(refunding: refund)
             do {
                 return try JSONDecoder().decode(Response.self, from: data)
             } catch {
@@ -81,6 +161,77 @@ final class KMSClient: Sendable {
                 )
             }
         }
+    }
+
+    private func record(_ transition: KMSCircuitBreaker.Transition?) {
+        switch transition {
+        case .opened:
+            metrics.breakerOpened.increment()
+            metrics.breakersOpen.increment()
+        case .closed: metrics.breakersOpen.decrement()
+        case nil: break
+        }
+    }
+
+    /// One attempt, bounded by `requestTimeout` and the call's deadline from the first byte
+    /// sent to the last byte read. AsyncHTTPClient's own deadline ends once the head has
+    /// arrived, and its read timeout restarts with every byte, so a body trickled a byte a
+    /// second would otherwise hold the caller for as long as the server likes.
+    private func exchange(
+        _ operation: String,
+        body: Data,
+        attempt: Int,
+        deadline: ContinuousClock.Instant
+    ) async throws(KMSError)
+        -> Data
+    {
+        let now = ContinuousClock.now
+        let requestDeadline = now + retry.requestTimeout
+        let bound = min(deadline, requestDeadline)
+        guard bound > now else {
+            // KMS was not contacted: nothing for the breaker, no retry.
+            throw KMSError(
+                code: "Timeout",
+                message: "no time left within totalTimeout (\(Self.shown(retry.totalTimeout))) for another attempt at KMS \(operation)",
+                status: nil,
+                attempts: attempt,
+                retryable: false
+            )
+        }
+        // AsyncHTTPClient's own deadline (for the head) ends a little earlier, so that a failure
+        // it knows more about — a refused connection it kept retrying until then — is
+        // reported as what it is rather than as this bound's plain timeout.
+        let headDeadline = bound - min(.milliseconds(100), (bound - now) / 10)
+        let result = await Deadline.run(until: bound) { () async -> Result<Data, KMSError> in
+            do throws(KMSError) {
+                return .success(try await self.send(operation, body: body, timeout: headDeadline - .now, attempt: attempt))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let result else {
+            if Task.isCancelled {
+                // The caller gave up (a health check's own deadline, a client gone): not a
+                // failure of KMS, so neither the breaker nor the quota hears of it.
+                throw KMSError(
+                    code: "Cancelled",
+                    message: "KMS \(operation) was cancelled",
+                    status: nil,
+                    attempts: attempt,
+                    retryable: false
+                )
+            }
+            let limit =
+                requestDeadline <= deadline
+                ? "requestTimeout (\(Self.shown(retry.requestTimeout)))" : "totalTimeout (\(Self.shown(retry.totalTimeout)))"
+            throw KMSError(
+                code: "Timeout",
+                message: "KMS at \(endpoint.absoluteString) did not finish answering \(operation) within \(limit)",
+                status: nil,
+                attempts: attempt
+            )
+        }
+        return try result.get()
     }
 
     private func send(_ operation: String, body: Data, timeout: Duration, attempt: Int) async throws(KMSError) -> Data {
@@ -140,6 +291,14 @@ final class KMSClient: Sendable {
             let code = timedOut ? "Timeout" : "ConnectionFailed"
             throw KMSError(code: code, message: "cannot reach KMS at \(endpoint.absoluteString): \(error)", status: nil, attempts: attempt)
         }
+    }
+
+    /// A duration as an operator reads it: `850 ms`, `2 s`, `1.5 s`.
+    static func shown(_ duration: Duration) -> String {
+        let milliseconds = Int(duration.milliseconds.rounded())
+        if milliseconds < 1000 { return "\(milliseconds) ms" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000) s" }
+        return String(format: "%.1f s", Double(milliseconds) / 1000)
     }
 
     /// The largest answer read from KMS; its largest real answers (a data key pair) are a few KiB.

@@ -33,6 +33,18 @@ public struct KMSError: Error, Sendable, CustomStringConvertible {
         return status >= 500 || Self.throttlingCodes.contains(code)
     }
 
+    /// Whether KMS itself answered this, and the answer is about the request rather than
+    /// about KMS being unable to serve (which proves it up, for the circuit breaker).
+    var isAnswer: Bool {
+        guard let status else { return false }
+        return status < 500 && !Self.throttlingCodes.contains(code)
+    }
+
+    /// The same failure with a note on what KeyBroker did about it.
+    func annotated(_ note: String) -> KMSError {
+        KMSError(code: code, message: "\(message) (\(note))", status: status, attempts: attempts, retryable: retryable)
+    }
+
     static let throttlingCodes: Set<String> = [
         "ThrottlingException", "LimitExceededException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded",
     ]

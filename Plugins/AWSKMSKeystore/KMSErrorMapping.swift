@@ -45,6 +45,11 @@ enum KMSErrorMapping {
             (kind, hint) = (.internalFailure, "the endpoint answered with something that is not a KMS answer; check the endpoint setting")
         case "IncorrectKeyException":
             (kind, hint) = (.wrongKey, "the ciphertext was wrapped by another KMS key than the one recorded on the pair")
+        case "KeystoreBusy" where error.isTransport:  // KeyBroker's own refusal, never an endpoint's answer
+            (kind, hint) = (
+                .busy,
+                "KMS is answering slowly; retry in a moment, or raise concurrency.maxCalls if KMS keeps up and the load is legitimate"
+            )
         case _ where KMSError.throttlingCodes.contains(error.code):
             (kind, hint) = (.throttled, "KMS request quota reached; KeyBroker retried with backoff; raise the quota or spread rotations")
         case "ValidationException", "InvalidKeyUsageException", "UnsupportedOperationException", "InvalidGrantTokenException":

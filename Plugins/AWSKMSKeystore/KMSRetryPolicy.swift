@@ -1,7 +1,8 @@
 import Foundation
 
 /// How KMS calls are retried: throttling, 5xx and connection failures only, with capped
-/// exponential backoff and full jitter, within a total deadline.
+/// exponential backoff and full jitter, within a total deadline, while the keystore's retry
+/// quota lasts.
 public struct KMSRetryPolicy: Sendable, Hashable {
     /// Attempts in all, the first included.
     public var maxAttempts: Int
@@ -13,6 +14,9 @@ public struct KMSRetryPolicy: Sendable, Hashable {
     public var requestTimeout: Duration
     /// The limit for a call with all its retries.
     public var totalTimeout: Duration
+    /// The size of the keystore's retry quota (``KMSRetryQuota``): a retry costs 5 tokens (10
+    /// after a timeout), a success puts them back; 0 turns retries off.
+    public var quota: Int
 
     /// Defaults sized for an interactive operation: at most about 10 s.
     public static let `default` = KMSRetryPolicy(
@@ -20,6 +24,7 @@ public struct KMSRetryPolicy: Sendable, Hashable {
         baseDelay: .milliseconds(100),
         maxDelay: .seconds(2),
         requestTimeout: .seconds(5),
-        totalTimeout: .seconds(10)
+        totalTimeout: .seconds(10),
+        quota: 500
     )
 }
