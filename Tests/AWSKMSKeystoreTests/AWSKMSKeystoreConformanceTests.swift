@@ -29,7 +29,7 @@ struct KMSServerUnderTest: Sendable, CustomTestStringConvertible {
 struct AWSKMSKeystoreConformanceTests {
     @Test("the plugin meets the keystore contract", arguments: KMSServerUnderTest.available)
     func conformance(_ target: KMSServerUnderTest) async throws {
-        let server = try target.kind == .localstack ? SharedKMS.localstack() : SharedKMS.moto()
+        let server = try await offPool { try target.kind == .localstack ? SharedKMS.localstack() : SharedKMS.moto() }
         try await KeystorePluginConformance(
             plugin: AWSKMSKeystorePlugin.self,
             requiredKeys: ["keyAlias", "region"],

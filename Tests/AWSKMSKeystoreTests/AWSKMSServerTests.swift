@@ -17,9 +17,9 @@ struct AWSKMSMotoTests {
     let server: KMSTestServer
     let org = Fixtures.org("org-a")
 
-    init() throws {
+    init() async throws {
         directory = try TemporaryDirectory()
-        server = try SharedKMS.moto()
+        server = try await offPool { try SharedKMS.moto() }
     }
 
     private func keystore(
@@ -181,9 +181,9 @@ struct AWSKMSLocalStackTests {
     let server: KMSTestServer
     let org = Fixtures.org("org-a")
 
-    init() throws {
+    init() async throws {
         directory = try TemporaryDirectory()
-        server = try SharedKMS.localstack()
+        server = try await offPool { try SharedKMS.localstack() }
     }
 
     private func keystore(keyAlias: String? = nil, generation: String = "data-key-pair") throws -> any Keystore {

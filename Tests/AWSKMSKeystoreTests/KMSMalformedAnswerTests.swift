@@ -38,14 +38,16 @@ struct KMSMalformedAnswerTests {
     @Test("every malformed answer × health, generate and decrypt: a typed error, the expected code and retry decision")
     func malformedAnswers() async throws {
         #expect(Set(Self.expectations.map(\.mode)) == Set(KMSTestServer.malformedAnswers), "the table covers every mode of the proxy")
-        let server = try KMSTestServer(.motoWithAuth)
+        let server = try await offPool { try KMSTestServer(.motoWithAuth) }
         let proxy = try server.proxyEndpoint()
         let directory = try TemporaryDirectory()
         let keystore = try SharedKMS.keystore(
             server.keystoreYAML(
                 generation: "local",
                 endpoint: proxy,
-                extra: ", totalTimeout: 5s, retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }"
+                // Each call's own classification is under test, not the breaker's fast failures.
+                extra:
+                    ", totalTimeout: 5s, retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }, circuitBreaker: { failureThreshold: 1000 }"
             ),
             in: directory
         )
@@ -105,7 +107,7 @@ struct KMSMalformedAnswerTests {
 
     @Test("keybroker serve whose KMS answers '#' from the start: the health loop survives, readiness degrades, probes answer")
     func serverSurvivesHashType() async throws {
-        let server = try KMSTestServer(.motoWithAuth)
+        let server = try await offPool { try KMSTestServer(.motoWithAuth) }
         let proxy = try server.proxyEndpoint()
         try server.setMode("type:#")
         let directory = try TemporaryDirectory()
@@ -128,7 +130,7 @@ struct KMSMalformedAnswerTests {
 
     @Test("a new pair is verified before it is stored: the key KMS names must be the configured one, and the pair must decrypt again")
     func newPairsAreVerified() async throws {
-        let server = try SharedKMS.moto()
+        let server = try await offPool { try SharedKMS.moto() }
         let proxy = try server.proxyEndpoint()
         let directory = try TemporaryDirectory()
         let keystore = try SharedKMS.keystore(server.keystoreYAML(generation: "local", endpoint: proxy), in: directory)

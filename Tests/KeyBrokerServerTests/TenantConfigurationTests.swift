@@ -94,7 +94,7 @@ struct TenantConfigurationTests {
         arguments: [KMSTestServer.Kind.motoWithAuth, .localstack]
     )
     func wholeFlow(_ kind: KMSTestServer.Kind) async throws {
-        let kms = try kind == .localstack ? SharedKMS.localstack() : SharedKMS.moto()
+        let kms = try await offPool { try kind == .localstack ? SharedKMS.localstack() : SharedKMS.moto() }
         let alias = "tenant-acme-\(UUID().uuidString.prefix(8).lowercased())"
         let firstKey = try kms.createKey(alias: alias)
         let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
@@ -277,7 +277,7 @@ struct TenantConfigurationTests {
         .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage)
     )
     func switchingAndConcurrentSaves() async throws {
-        let kms = try SharedKMS.moto()
+        let kms = try await offPool { try SharedKMS.moto() }
         let alias = "tenant-acme-\(UUID().uuidString.prefix(8).lowercased())"
         _ = try kms.createKey(alias: alias)
         let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"
@@ -328,7 +328,7 @@ struct TenantConfigurationTests {
         .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage)
     )
     func tenantCadences() async throws {
-        let kms = try SharedKMS.moto()
+        let kms = try await offPool { try SharedKMS.moto() }
         let alias = "tenant-cadence-\(UUID().uuidString.prefix(8).lowercased())"
         _ = try kms.createKey(alias: alias)
         let aliasArn = "arn:aws:kms:\(kms.info.region):\(kms.info.account):alias/\(alias)"

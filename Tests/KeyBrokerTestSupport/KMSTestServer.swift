@@ -118,7 +118,10 @@ final class KMSTestServer: @unchecked Sendable {
         "ok-non-json", "ok-empty", "ok-wrong-types", "ok-bad-base64", "ok-huge", "truncated",
     ]
 
-    /// Requests per KMS operation that passed the proxy.
+    /// The proxy's slow answers: a body a byte a second, and no answer at all.
+    static let slowAnswers = ["trickle", "blackhole"]
+
+    /// Requests per KMS operation the proxy has seen.
     func proxyCounts() throws -> [String: Int] { try command("counts")["counts"] as? [String: Int] ?? [:] }
 
     /// A keystore YAML entry for this server.

@@ -53,6 +53,15 @@ final class ServerProcess: Sendable {
 
     var log: String { output.read { $0 } }
 
+    /// The process's resident memory, from `/proc` (Linux).
+    var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
+        else { return nil }
+        return kib * 1024
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     func stop(timeout: TimeInterval = 15) -> Int32? {
         kill(process.processIdentifier, SIGTERM)
@@ -85,7 +94,8 @@ final class ServerProcess: Sendable {
         _ path: String,
         token: String? = nil,
         json: Any? = nil,
-        timeout: TimeAmount = .seconds(30)
+        timeout: TimeAmount = .seconds(30),
+        client: HTTPClient = ServerProcess.client
     ) async throws -> (status: Int, body: Data) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
@@ -94,7 +104,7 @@ final class ServerProcess: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: json)))
         }
-        let response = try await Self.client.execute(request, timeout: timeout)
+        let response = try await client.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), Data(buffer: body))
     }

@@ -39,6 +39,12 @@ Malformed answers (as actions or modes), each one way a KMS-compatible endpoint 
                                        fields that are not base64, a 20 MB body
     truncated                          200 announcing 1000 bytes, sending 10, closing
 
+Slow answers (as actions or modes):
+    trickle                            the real server's answer, its body sent one byte a second
+    blackhole                          the request is read and never answered (until the client
+                                       hangs up, or two minutes)
+A refused connection is proxy_down.
+
 The proxy is a test fault injector, not a KMS: every request it does not fail on purpose
 is forwarded, unchanged, to the real server.
 """
@@ -226,6 +232,8 @@ def make_proxy(server, faults, port=0):
                 return
             if action.startswith("delay:"):
                 time.sleep(float(action.split(":", 1)[1]))
+            if action == "blackhole":
+                return self.hold()
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
             conn.putrequest("POST", self.path, skip_host=True, skip_accept_encoding=True)
             for name, value in self.headers.items():
@@ -257,9 +265,31 @@ def make_proxy(server, faults, port=0):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             try:
-                self.wfile.write(data)
+                if action == "trickle":
+                    self.wfile.flush()
+                    for byte in data:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(1)
+                else:
+                    self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client timed out or was cut off on purpose
+            self.close_connection = action == "trickle"
+
+        def hold(self):
+            """Answers nothing, until the client hangs up (or two minutes pass)."""
+            import select
+            self.close_connection = True
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([self.connection], [], [], 0.5)
+                if readable:
+                    try:
+                        if not self.connection.recv(4096):
+                            return
+                    except OSError:
+                        return
 
         def raw(self, status, headers, data):
             self.send_response(status)

@@ -140,7 +140,7 @@ struct ServerProcessTests {
 struct KeystoreOutageTests {
     @Test("unwrap answers 503 with the backend's error while KMS is down, the public key is still served, and recovery is automatic")
     func outage() async throws {
-        let kms = try KMSTestServer(.moto)
+        let kms = try await offPool { try KMSTestServer(.moto) }
         let proxy = try kms.proxyEndpoint()
         let keystore = kms.keystoreYAML(
             generation: "local",
