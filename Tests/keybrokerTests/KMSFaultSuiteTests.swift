@@ -102,9 +102,6 @@ struct LoadSensitiveKMSFaultTests {
 
         for fault in Self.table {
             if fault.mode == "refused" { try kms.command("proxy_down") } else { try kms.setMode(fault.mode) }
-            defer {
-                if fault.mode == "refused" { Self.proxyUp(kms) } else { try? kms.setMode("pass") }
-            }
             // Unwrap alone first, so that the proxy's count of Decrypt calls is its own.
             let before = try kms.proxyCounts()["Decrypt"] ?? 0
             let (unwrapped, unwrapTime) = try await Self.timed {
@@ -139,6 +136,21 @@ struct LoadSensitiveKMSFaultTests {
             }
             #expect(server.process.isRunning, "\(fault): the process lives\n\(server.log)")
             #expect(try await server.request(.GET, "/livez").status == 200, "\(fault)")
+
+            // KMS answers normally again: unwrap works with no restart (after a refused
+            // connection, once the HTTP client's connection backoff lets it try again).
+            if fault.mode == "refused" { Self.proxyUp(kms) } else { try kms.setMode("pass") }
+            let clock = ContinuousClock()
+            let back = clock.now
+            var status = 0
+            while status != 200, clock.now - back < .seconds(10) {
+                status = try await server.request(.POST, "/v1/orgs/acme/unwrap", token: admin, json: unwrap).status
+                if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(status == 200, "\(fault): unwrap recovers once KMS is healthy")
+            if fault.mode == "refused" {
+                print("fault suite: unwrap recovered \(clock.now - back) after a refused endpoint listened again")
+            }
         }
 
         // KMS healthy again: unwrap works, with no restart.
