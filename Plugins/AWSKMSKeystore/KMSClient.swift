@@ -82,7 +82,7 @@ final class KMSClient: Sendable {
             throw KMSError(
                 code: lastError.code,
                 message:
-                    "not called: KMS failed \(breaker.settings.failureThreshold) or more times in a row, so calls fail fast for \(Self.shown(breaker.settings.openFor)) at a time until a probe succeeds (circuitBreaker). Last failure: \(lastError.message)",
+                    "not called: KMS failed \(breaker.settings.failureThreshold) or more times in a row, so calls fail fast for \(breaker.settings.openFor.readable) at a time until a probe succeeds (circuitBreaker). Last failure: \(lastError.message)",
                 status: nil,
                 attempts: 0,
                 retryable: false
@@ -94,7 +94,7 @@ final class KMSClient: Sendable {
             throw KMSError(
                 code: "KeystoreBusy",
                 message:
-                    "not called: \(limiter.settings.maxCalls) calls to this KMS key are in flight already and none finished within \(Self.shown(limiter.settings.maxWait)) (concurrency.maxCalls, concurrency.maxWait)",
+                    "not called: \(limiter.settings.maxCalls) calls to this KMS key are in flight already and none finished within \(limiter.settings.maxWait.readable) (concurrency.maxCalls, concurrency.maxWait)",
                 status: nil,
                 attempts: 0,
                 retryable: false
@@ -192,7 +192,7 @@ final class KMSClient: Sendable {
             // KMS was not contacted: nothing for the breaker, no retry.
             throw KMSError(
                 code: "Timeout",
-                message: "no time left within totalTimeout (\(Self.shown(retry.totalTimeout))) for another attempt at KMS \(operation)",
+                message: "no time left within totalTimeout (\(retry.totalTimeout.readable)) for another attempt at KMS \(operation)",
                 status: nil,
                 attempts: attempt,
                 retryable: false
@@ -223,7 +223,7 @@ final class KMSClient: Sendable {
             }
             let limit =
                 requestDeadline <= deadline
-                ? "requestTimeout (\(Self.shown(retry.requestTimeout)))" : "totalTimeout (\(Self.shown(retry.totalTimeout)))"
+                ? "requestTimeout (\(retry.requestTimeout.readable))" : "totalTimeout (\(retry.totalTimeout.readable))"
             throw KMSError(
                 code: "Timeout",
                 message: "KMS at \(endpoint.absoluteString) did not finish answering \(operation) within \(limit)",
@@ -234,10 +234,9 @@ final class KMSClient: Sendable {
         return try result.get()
     }
 
+    /// One HTTP exchange; ``exchange(_:body:attempt:deadline:)`` bounds it and has checked
+    /// that time is left.
     private func send(_ operation: String, body: Data, timeout: Duration, attempt: Int) async throws(KMSError) -> Data {
-        guard timeout > .zero else {
-            throw KMSError(code: "Timeout", message: "no time left for another attempt at KMS \(operation)", status: nil, attempts: attempt)
-        }
         let creds: AWSCredentials
         do {
             // A shared credentials file is read for each request: off the cooperative pool.
@@ -291,14 +290,6 @@ final class KMSClient: Sendable {
             let code = timedOut ? "Timeout" : "ConnectionFailed"
             throw KMSError(code: code, message: "cannot reach KMS at \(endpoint.absoluteString): \(error)", status: nil, attempts: attempt)
         }
-    }
-
-    /// A duration as an operator reads it: `850 ms`, `2 s`, `1.5 s`.
-    static func shown(_ duration: Duration) -> String {
-        let milliseconds = Int(duration.milliseconds.rounded())
-        if milliseconds < 1000 { return "\(milliseconds) ms" }
-        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000) s" }
-        return String(format: "%.1f s", Double(milliseconds) / 1000)
     }
 
     /// The largest answer read from KMS; its largest real answers (a data key pair) are a few KiB.

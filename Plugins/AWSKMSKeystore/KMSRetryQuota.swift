@@ -39,11 +39,10 @@ final class KMSRetryQuota: Sendable {
 
     /// A call succeeded: its retries' tokens come back, or, for a first-attempt success, one.
     func recordSuccess(refunding taken: Int) {
-        let refill = taken > 0 ? taken : Self.successRefill
-        tokens.withLock { tokens in tokens = min(capacity, tokens + refill) }
+        refund(taken > 0 ? taken : Self.successRefill)
     }
 
-    /// Gives back tokens taken for a retry that did not happen.
+    /// Gives back tokens (taken for a retry that did not happen, or a success's refill).
     func refund(_ taken: Int) {
         tokens.withLock { tokens in tokens = min(capacity, tokens + taken) }
     }

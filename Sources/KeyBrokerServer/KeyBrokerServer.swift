@@ -120,8 +120,8 @@ public struct KeyBrokerServer: Sendable {
             services: [
                 BackgroundLoop(name: "health") { [runtime] in
                     let interval = runtime.broker.config.server.healthCheckInterval
-                    await runtime.monitor.checkAll(runtime.broker, timeout: min(interval, HealthMonitor.maximumCheckTime))
-                    try? await Task.sleep(for: runtime.broker.config.server.healthCheckInterval)
+                    await runtime.monitor.checkAll(runtime.broker, within: interval)
+                    try? await Task.sleep(for: interval)
                 },
                 BackgroundLoop(name: "rotation", once: true) { [scheduler] in await scheduler.run() },
                 BackgroundLoop(name: "rotation-lease", once: true) { [scheduler] in await scheduler.leader.run() },

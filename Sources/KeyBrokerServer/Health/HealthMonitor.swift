@@ -139,10 +139,12 @@ public final class HealthMonitor: Sendable {
     public static let maximumCheckTime = Duration.seconds(10)
 
     /// Checks every keystore (concurrently) and the store once.
-    /// - Parameter timeout: how long a keystore's check may take; one that has not answered
-    ///   by then is unhealthy with `Timeout`, and the loop goes on without it. A backend that
-    ///   trickles its answer must not keep readiness at its last "ok".
-    public func checkAll(_ broker: Broker, timeout: Duration = maximumCheckTime) async {
+    /// - Parameter limit: how long a keystore's check may take (the health-check interval), at
+    ///   most ``maximumCheckTime``; one that has not answered by then is unhealthy with
+    ///   `Timeout`, and the loop goes on without it. A backend that trickles its answer must
+    ///   not keep readiness at its last "ok".
+    public func checkAll(_ broker: Broker, within limit: Duration = maximumCheckTime) async {
+        let timeout = min(limit, Self.maximumCheckTime)
         await withTaskGroup(of: (String, KeystoreHealth).self) { group in
             for (name, keystore) in broker.keystores {
                 group.addTask {
@@ -154,7 +156,7 @@ public final class HealthMonitor: Sendable {
                             .unreachable,
                             keystore: name,
                             message:
-                                "the health check did not finish within \(timeout) (the health check interval, at most \(Self.maximumCheckTime))",
+                                "the health check did not finish within \(timeout.readable) (the health check interval, at most \(Self.maximumCheckTime.readable))",
                             backendCode: "Timeout",
                             hint: "the backend accepts the connection but answers slowly or not at all; check it and the network to it",
                             backendAnswered: false
