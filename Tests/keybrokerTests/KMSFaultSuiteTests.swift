@@ -18,57 +18,6 @@ import Testing
     .enabled(if: KMSTestServer.available(.motoWithAuth), KMSTestServer.skipMessage)
 )
 struct LoadSensitiveKMSFaultTests {
-    /// What each mode must become. `code` is the backend code an operator reads (nil: none,
-    /// KeyBroker's own finding); `healthCode` the health check's, when it differs (`DescribeKey`
-    /// answers differently, or the check's own deadline ends first); `retried` whether the
-    /// client tried again. docs/keystores/aws-kms.md shows this table.
-    static let table: [Fault] = [
-        Fault("type:#", "HTTP400", .internalFailure, retried: false),
-        Fault("type:#Foo", "Foo", .internalFailure, retried: false),
-        Fault("type:prefixed", "ThrottlingException", .throttled, retried: true),
-        Fault("no-type", "HTTP400", .internalFailure, retried: false),
-        Fault("empty-400", "HTTP400", .internalFailure, retried: false),
-        Fault("non-json-400", "HTTP400", .internalFailure, retried: false),
-        Fault("html-502", "HTTP502", .unreachable, retried: true),
-        Fault("header-type:#", "HTTP400", .internalFailure, retried: false),
-        Fault("ok-non-json", "InvalidResponse", .internalFailure, retried: false),
-        Fault("ok-empty", "InvalidResponse", .internalFailure, retried: false),
-        Fault("ok-wrong-types", "InvalidResponse", .internalFailure, retried: false),
-        Fault("ok-bad-base64", nil, .internalFailure, retried: false, healthy: true),
-        Fault("ok-huge", "InvalidResponse", .internalFailure, retried: false),
-        Fault("truncated", "ConnectionFailed", .unreachable, retried: true),
-        Fault("trickle", "Timeout", .unreachable, retried: true),
-        Fault("blackhole", "Timeout", .unreachable, retried: true),
-        Fault("refused", "ConnectionFailed", .unreachable, retried: true),
-        Fault("throttle", "ThrottlingException", .throttled, retried: true),
-        Fault("500", "KMSInternalException", .unreachable, retried: true),
-    ]
-
-    struct Fault: Sendable, CustomStringConvertible {
-        let mode: String
-        let code: String?
-        let kind: KeystoreError.Kind
-        let retried: Bool
-        /// `DescribeKey` has no base64 field, so the health check passes.
-        let healthy: Bool
-
-        init(_ mode: String, _ code: String?, _ kind: KeystoreError.Kind, retried: Bool, healthy: Bool = false) {
-            self.mode = mode
-            self.code = code
-            self.kind = kind
-            self.retried = retried
-            self.healthy = healthy
-        }
-
-        /// The API's answer for a call that failed this way.
-        var status: Int { kind.isOutage ? 503 : 502 }
-        var apiCode: String { kind.isOutage ? "keystore_unavailable" : "keystore_failed" }
-        /// A slow answer outlasts the health check's own deadline (its interval), which then
-        /// reports `Timeout` itself.
-        var healthCode: String? { code }
-        var description: String { mode }
-    }
-
     /// `totalTimeout` of the KMS keystore in these tests, and what every answer must come within.
     static let totalTimeout: Duration = .seconds(3)
     static let answerBound: Duration = totalTimeout + .seconds(1)
@@ -78,29 +27,21 @@ struct LoadSensitiveKMSFaultTests {
     )
     func faultTable() async throws {
         #expect(
-            Set(Self.table.map(\.mode))
+            Set(KMSFault.table.map(\.mode))
                 == Set(KMSTestServer.malformedAnswers + KMSTestServer.slowAnswers + ["refused", "throttle", "500"]),
             "the table covers every mode of the proxy"
         )
-        let kms = try await offPool { try KMSTestServer(.motoWithAuth) }
-        let proxy = try kms.proxyEndpoint()
         // The breaker would turn the calls after the first few into fast failures; here each
         // call's own classification is under test (the breaker's test is below).
-        let (server, tokens, directory) = try await Self.start(
-            kms: kms,
-            proxy: proxy,
-            keystoreExtra: ", circuitBreaker: { failureThreshold: 1000 }"
-        )
-        defer {
-            _ = server.stop()
-            _ = directory
-        }
-        let admin = tokens["admin"]
+        let fixture = try await FaultServer(keystoreExtra: Self.shortTimeouts + ", circuitBreaker: { failureThreshold: 1000 }")
+        defer { fixture.stop() }
+        let (kms, server) = (fixture.kms, fixture.server)
+        let admin = ServerFixture.fixedTokens["admin"]
         let pair = try await Self.publicKey(server, token: admin)
         let dataKey = Fixtures.dataKey()
         let unwrap = try Self.unwrapBody(pair, dataKey)
 
-        for fault in Self.table {
+        for fault in KMSFault.table {
             if fault.mode == "refused" { try kms.command("proxy_down") } else { try kms.setMode(fault.mode) }
             // Unwrap alone first, so that the proxy's count of Decrypt calls is its own.
             let before = try kms.proxyCounts()["Decrypt"] ?? 0
@@ -128,10 +69,10 @@ struct LoadSensitiveKMSFaultTests {
             #expect(failed?.backendError?.kind == fault.kind.description, "\(fault) test: \(failed?.detail ?? "no failed step")")
 
             // The health loop (interval 1 s, so its own deadline is 1 s) notices.
-            let health = try await Self.waitForHealth(server, healthy: fault.healthy, code: fault.healthy ? nil : fault.healthCode)
+            let health = try await Self.waitForHealth(server, healthy: fault.healthy, code: fault.healthy ? nil : fault.code)
             #expect(health.kms?.healthy == fault.healthy, "\(fault) health: \(health)")
             if !fault.healthy {
-                #expect(health.kms?.backendCode == fault.healthCode, "\(fault) health: \(health)")
+                #expect(health.kms?.backendCode == fault.code, "\(fault) health: \(health)")
                 #expect(health.status == "degraded", "\(fault): readiness degrades, it does not stay ok: \(health)")
             }
             #expect(server.process.isRunning, "\(fault): the process lives\n\(server.log)")
@@ -140,17 +81,9 @@ struct LoadSensitiveKMSFaultTests {
             // KMS answers normally again: unwrap works with no restart (after a refused
             // connection, once the HTTP client's connection backoff lets it try again).
             if fault.mode == "refused" { Self.proxyUp(kms) } else { try kms.setMode("pass") }
-            let clock = ContinuousClock()
-            let back = clock.now
-            var status = 0
-            while status != 200, clock.now - back < .seconds(10) {
-                status = try await server.request(.POST, "/v1/orgs/acme/unwrap", token: admin, json: unwrap).status
-                if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
-            }
+            let (status, took) = try await Self.waitForUnwrap(server, body: unwrap)
             #expect(status == 200, "\(fault): unwrap recovers once KMS is healthy")
-            if fault.mode == "refused" {
-                print("fault suite: unwrap recovered \(clock.now - back) after a refused endpoint listened again")
-            }
+            if fault.mode == "refused" { print("fault suite: unwrap recovered \(took) after a refused endpoint listened again") }
         }
 
         // KMS healthy again: unwrap works, with no restart.
@@ -173,35 +106,21 @@ struct LoadSensitiveKMSFaultTests {
         }
     }
 
-    /// A server whose `acme` is on the KMS keystore behind the proxy; no private-key cache,
-    /// health checks every second, generation limits out of the way.
-    /// - Returns: the server, the tokens, and its directory (which lives as long as it is held).
-    static func start(
-        kms: KMSTestServer,
-        proxy: String,
-        keystoreExtra: String = "",
-        organizations: String? = nil
-    ) async throws -> (
-        ServerProcess, [String: String], TemporaryDirectory
-    ) {
-        let directory = try TemporaryDirectory()
-        let extra =
-            ", totalTimeout: \(Int(totalTimeout.seconds))s, requestTimeout: 2s, retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }"
-            + keystoreExtra
-        let keystore = kms.keystoreYAML(generation: "local", endpoint: proxy, extra: extra)
-        let body =
-            ServerFixture.inConfigFolder(
-                ServerFixture.configBody(
-                    organizations: organizations ?? "{ acme: { keystore: kms, rotation: never } }",
-                    extraKeystores: "  kms: \(keystore)"
-                )
-            )
-            + "privateKeyCache: { maxAge: 0s }\n"
-            + "server: { listen: 127.0.0.1:0, healthCheckInterval: 1s, limits: { generationsPerOrganizationPerMinute: 1000 } }\n"
-            + "scheduler: { enabled: false }\n"
-        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ServerFixture.fixedTokens, body: body))
-        let server = try ServerProcess(directory: directory.url)
-        return (server, ServerFixture.fixedTokens, directory)
+    /// The short timeouts of the fault table (its bound is `totalTimeout` + 1 s).
+    static let shortTimeouts =
+        ", totalTimeout: \(Int(totalTimeout.seconds))s, requestTimeout: 2s, retries: { maxAttempts: 3, baseDelay: 1ms, maxDelay: 5ms }"
+
+    /// Unwraps with `body` until one succeeds (or 10 s pass).
+    /// - Returns: the last status and how long it took.
+    static func waitForUnwrap(_ server: ServerProcess, body: [String: String]) async throws -> (status: Int, took: Duration) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var status = 0
+        while status != 200, clock.now - start < .seconds(10) {
+            status = try await server.request(.POST, "/v1/orgs/acme/unwrap", token: ServerFixture.fixedTokens["admin"], json: body).status
+            if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        return (status, clock.now - start)
     }
 
     static func publicKey(_ server: ServerProcess, organization: String = "acme", token: String?) async throws -> PublicKeyView {
@@ -230,7 +149,7 @@ struct LoadSensitiveKMSFaultTests {
         return (value, clock.now - start)
     }
 
-    static func expectFailure(_ answer: (status: Int, body: Data), _ fault: Fault, _ label: String, took: Duration) {
+    static func expectFailure(_ answer: (status: Int, body: Data), _ fault: KMSFault, _ label: String, took: Duration) {
         #expect(took < answerBound, "\(label) took \(took)")
         let text = String(decoding: answer.body, as: UTF8.self)
         #expect(answer.status == fault.status, "\(label): \(text)")
@@ -295,22 +214,10 @@ struct LoadSensitiveKMSBudgetTests {
         arguments: ["throttle", "500"]
     )
     func retryBudget(mode: String) async throws {
-        let kms = try await offPool { try KMSTestServer(.motoWithAuth) }
-        let proxy = try kms.proxyEndpoint()
-        // The default retries (4 attempts, 100 ms base) and breaker (5 failures, open 2 s).
-        let directory = try TemporaryDirectory()
-        let keystore = kms.keystoreYAML(generation: "local", endpoint: proxy)
-        let body =
-            ServerFixture.inConfigFolder(
-                ServerFixture.configBody(
-                    organizations: "{ acme: { keystore: kms, rotation: never } }",
-                    extraKeystores: "  kms: \(keystore)"
-                )
-            )
-            + "privateKeyCache: { maxAge: 0s }\nserver: { listen: 127.0.0.1:0, healthCheckInterval: 1s }\nscheduler: { enabled: false }\n"
-        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ServerFixture.fixedTokens, body: body))
-        let server = try ServerProcess(directory: directory.url)
-        defer { _ = server.stop() }
+        // The default timeouts, retries (4 attempts, 100 ms base) and breaker (5 failures, open 2 s).
+        let fixture = try await FaultServer(keystoreExtra: "")
+        defer { fixture.stop() }
+        let (kms, server) = (fixture.kms, fixture.server)
         let admin = ServerFixture.fixedTokens["admin"]
         let pair = try await LoadSensitiveKMSFaultTests.publicKey(server, token: admin)
         let unwrap = try LoadSensitiveKMSFaultTests.unwrapBody(pair, Fixtures.dataKey())
@@ -340,14 +247,7 @@ struct LoadSensitiveKMSBudgetTests {
 
         // KMS is back: the next probe (at most openFor = 2 s away) closes the breaker.
         try kms.setMode("pass")
-        let clock = ContinuousClock()
-        let back = clock.now
-        var status = 0
-        while status != 200, clock.now - back < .seconds(10) {
-            status = try await server.request(.POST, "/v1/orgs/acme/unwrap", token: admin, json: unwrap).status
-            if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        let recovery = clock.now - back
+        let (status, recovery) = try await LoadSensitiveKMSFaultTests.waitForUnwrap(server, body: unwrap)
         print("retry budget (\(mode)): unwrap recovered \(recovery) after KMS was back (breaker openFor 2 s)")
         #expect(status == 200)
         #expect(recovery < .milliseconds(2500), "recovery within the breaker's probe interval: \(recovery)")
@@ -359,18 +259,13 @@ struct LoadSensitiveKMSBudgetTests {
         "200 concurrent unwraps against a KMS that trickles: bounded in flight, 503 keystore_busy beyond, flat memory, /livez within 100 ms, other keystores unaffected"
     )
     func callsInFlightAreBounded() async throws {
-        let kms = try await offPool { try KMSTestServer(.motoWithAuth) }
-        let proxy = try kms.proxyEndpoint()
-        let (server, tokens, directory) = try await LoadSensitiveKMSFaultTests.start(
-            kms: kms,
-            proxy: proxy,
+        let fixture = try await FaultServer(
+            keystoreExtra: LoadSensitiveKMSFaultTests.shortTimeouts,
             organizations: "{ acme: { keystore: kms, rotation: never }, beta: { keystore: local, rotation: never } }"
         )
-        defer {
-            _ = server.stop()
-            _ = directory
-        }
-        let admin = tokens["admin"]
+        defer { fixture.stop() }
+        let (kms, server) = (fixture.kms, fixture.server)
+        let admin = ServerFixture.fixedTokens["admin"]
         let acme = try LoadSensitiveKMSFaultTests.unwrapBody(
             try await LoadSensitiveKMSFaultTests.publicKey(server, token: admin),
             Fixtures.dataKey()
@@ -446,4 +341,30 @@ struct LoadSensitiveKMSBudgetTests {
         let metrics = String(decoding: try await server.request(.GET, "/metrics").body, as: UTF8.self)
         #expect(metrics.contains(#"keybroker_kms_busy_total{keystore="kms"}"#))
     }
+}
+
+/// A moto with signatures checked, the fault proxy in front of it, and the built
+/// `keybroker serve` whose `kms` keystore (`acme`'s) goes through the proxy: no private-key
+/// cache, health checks every second, generation limits and the scheduler out of the way.
+final class FaultServer: Sendable {
+    let kms: KMSTestServer
+    let server: ServerProcess
+    private let directory: TemporaryDirectory
+
+    /// - Parameter keystoreExtra: more settings of the `kms` keystore (`, key: value`).
+    init(keystoreExtra: String, organizations: String = "{ acme: { keystore: kms, rotation: never } }") async throws {
+        kms = try await offPool { try KMSTestServer(.motoWithAuth) }
+        let keystore = kms.keystoreYAML(generation: "local", endpoint: try kms.proxyEndpoint(), extra: keystoreExtra)
+        let body =
+            ServerFixture.inConfigFolder(ServerFixture.configBody(organizations: organizations, extraKeystores: "  kms: \(keystore)"))
+            + "privateKeyCache: { maxAge: 0s }\n"
+            + "server: { listen: 127.0.0.1:0, healthCheckInterval: 1s, limits: { generationsPerOrganizationPerMinute: 1000 } }\n"
+            + "scheduler: { enabled: false }\n"
+        directory = try TemporaryDirectory()
+        try directory.write("config/keybroker.yaml", ServerFixture.yaml(tokens: ServerFixture.fixedTokens, body: body))
+        server = try ServerProcess(directory: directory.url)
+    }
+
+    /// Stops the server; until then the fixture (and its directory) must be held.
+    func stop() { _ = server.stop() }
 }
