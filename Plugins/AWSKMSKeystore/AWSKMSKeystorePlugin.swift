@@ -1,5 +1,6 @@
 import Foundation
 public import KeyBroker
+import NIOSSL
 
 /// The `aws-kms-symmetric` keystore plugin: the organization's own AWS KMS symmetric key
 /// wraps its private keys, with encryption context `{<contextKey>: <organization id>}`.
@@ -36,6 +37,9 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         // makes the loader drop the instance.)
         context.allowsFromFileOnly(endpointNode, because: "the server would sign requests to a host the caller picked")
         context.allowsFromFileOnly(settings["profile"], because: "it names a credential profile on the server")
+        let caFileNode = settings["caFile"]
+        context.allowsFromFileOnly(caFileNode, because: "it names a file on the server")
+        let authorities = caFileNode.flatMap { readAuthorities($0, context: context) }
         // Empty values count as absent, so that `${VAR:-}` can leave a credential unset.
         func optional(_ key: String) -> (ConfigNode, String)? {
             guard let node = settings[key], let value = node.string(), !value.isEmpty else { return nil }
@@ -122,7 +126,8 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
             retry: retry,
             breaker: breaker,
             concurrency: concurrency,
-            metrics: KMSClientMetrics(keystore: name, factory: context.metrics)
+            metrics: KMSClientMetrics(keystore: name, factory: context.metrics),
+            http: authorities.map(KMSClient.http(trusting:)) ?? KMSClient.sharedHTTP
         )
         return AWSKMSKeystore(name: name, key: key, generation: generation, client: client)
     }
@@ -145,6 +150,28 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
             "'\(aliasNode.path)' is in region \(key.region), but the home region is \(region); use a key in \(region), or a multi-Region key (key/mrk-…) that has a replica in \(region)"
         )
         return nil
+    }
+
+    /// `caFile:`: PEM CA certificates that the endpoint's certificate must chain to, instead
+    /// of the system's (an endpoint behind a private CA). Certificates are always verified.
+    private static func readAuthorities(_ node: ConfigNode, context: PluginContext) -> [NIOSSLCertificate]? {
+        guard let path = node.nonEmptyString() else { return nil }
+        let file = context.resolvePath(path)
+        do {
+            let authorities = try NIOSSLCertificate.fromPEMFile(file.path)
+            guard !authorities.isEmpty else {
+                node.error(
+                    "'\(node.path)' file '\(file.path)' holds no certificate; it must hold the PEM CA certificates of the KMS endpoint"
+                )
+                return nil
+            }
+            return authorities
+        } catch {
+            node.error(
+                "'\(node.path)': cannot read PEM CA certificates from '\(file.path)' (\(error)); it must hold the CA certificates that issued the KMS endpoint's certificate"
+            )
+            return nil
+        }
     }
 
     private static func url(of node: ConfigNode) -> URL? {

@@ -2,9 +2,11 @@ import AsyncHTTPClient
 import CoreMetrics
 import Foundation
 import KeyBroker
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// The KMS JSON 1.1 protocol over AsyncHTTPClient, signed with SigV4.
 final class KMSClient: Sendable {
@@ -31,6 +33,32 @@ final class KMSClient: Sendable {
             ignoreUncleanSSLShutdown: false
         )
     )
+
+    /// A client like ``sharedHTTP`` that trusts only `authorities` (`caFile:`, for an endpoint
+    /// behind a private CA), one per distinct set of CA certificates for the process's life:
+    /// they come from configuration files only, so there are as many as files ever loaded.
+    static func http(trusting authorities: [NIOSSLCertificate]) -> HTTPClient {
+        let key = authorities.map { (try? $0.toDERBytes()) ?? [] }
+        return privateCAClients.withLockedValue { clients in
+            if let client = clients[key] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            tls.trustRoots = .certificates(authorities)
+            let client = HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: HTTPClient.Configuration(
+                    tlsConfiguration: tls,
+                    redirectConfiguration: .disallow,
+                    timeout: .init(connect: .seconds(2), read: .seconds(10)),
+                    ignoreUncleanSSLShutdown: false
+                )
+            )
+            clients[key] = client
+            return client
+        }
+    }
+
+    private static let privateCAClients = NIOLockedValueBox<[[[UInt8]]: HTTPClient]>([:])
 
     init(
         endpoint: URL,
@@ -285,6 +313,16 @@ final class KMSClient: Sendable {
         } catch let error as KMSError {
             throw error
         } catch {
+            // A certificate that does not verify stays so on a retry: said at once, with what to set.
+            if error is NIOSSLError || String(describing: error).contains("CERTIFICATE_VERIFY_FAILED") {
+                throw KMSError(
+                    code: "TLSCertificateRejected",
+                    message: "the TLS certificate of KMS at \(endpoint.absoluteString) was refused: \(error)",
+                    status: nil,
+                    attempts: attempt,
+                    retryable: false
+                )
+            }
             let timedOut = [HTTPClientError.deadlineExceeded, .connectTimeout, .readTimeout, .writeTimeout]
                 .contains { (error as? HTTPClientError) == $0 }
             let code = timedOut ? "Timeout" : "ConnectionFailed"

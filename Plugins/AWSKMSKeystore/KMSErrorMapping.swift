@@ -41,6 +41,11 @@ enum KMSErrorMapping {
                 .badCiphertext,
                 "the stored key is corrupt, or the encryption context differs from the one it was wrapped with (another organization?)"
             )
+        case "TLSCertificateRejected":
+            (kind, hint) = (
+                .misconfigured,
+                "the endpoint's certificate does not chain to a CA this server trusts, or does not name its host; for an endpoint behind a private CA, set caFile: (PEM CA certificates) on the keystore"
+            )
         case "InvalidResponse":
             (kind, hint) = (.internalFailure, "the endpoint answered with something that is not a KMS answer; check the endpoint setting")
         case "IncorrectKeyException":

@@ -1,5 +1,6 @@
 public import Foundation
 public import Hummingbird
+import HummingbirdCore
 public import KeyBroker
 public import Logging
 import NIOCore
@@ -90,7 +91,7 @@ public struct KeyBrokerServer: Sendable {
         router.addRoutes(probes.collection())
         let measured = router.group().add(middleware: RequestMetricsMiddleware<KeyBrokerRequestContext>(metrics: metrics))
         measured.addRoutes(MetricsRoute(metrics: metrics).collection())
-        let api = measured.group("v1").add(middleware: TokenAuthenticatorMiddleware<KeyBrokerRequestContext>())
+        let api = measured.group("v1").add(middleware: TokenAuthenticatorMiddleware())
         api.addRoutes(adminRoutes.collection())
         let organization = api.group("orgs/{org}", context: OrganizationRequestContext.self)
         organization.addRoutes(organizationRoutes.collection())
@@ -114,8 +115,14 @@ public struct KeyBrokerServer: Sendable {
         // Readiness needs the store's answer; keystores are checked by the health loop right
         // after, so a slow KMS does not delay the listener.
         await runtime.monitor.checkStore(runtime.broker)
+        if settings.plaintextOnNetwork {
+            logger.warning(
+                "serving plain HTTP on \(settings.host):\(settings.port), which the network can reach (server.allowPlaintext: true): tokens and unwrapped data keys cross it in the clear unless a TLS proxy on this host is the only way in; set server.tls to end this"
+            )
+        }
         let app = Application(
             responder: responder(),
+            server: serverBuilder(settings),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "keybroker"),
             services: [
                 BackgroundLoop(name: "health") { [runtime] in
@@ -134,12 +141,34 @@ public struct KeyBrokerServer: Sendable {
         try await app.runService()
     }
 
+    /// HTTP/1.1, over TLS when `server.tls` is set at start. Each new connection takes the TLS
+    /// context of the configuration in force, so SIGHUP renews the certificate, key and client
+    /// CA without dropping open connections. Turning TLS on or off takes a restart (the reload
+    /// says so).
+    private func serverBuilder(_ settings: ServerSettings) -> HTTPServerBuilder {
+        guard let initial = settings.tls?.context else { return .http1() }
+        return .reloadableTLS { [runtime] in runtime.snapshot.broker.config.server.tls?.context ?? initial }
+    }
+
     private func reloadOnHangup(_ hangups: UnixSignalsSequence) async {
+        let startTLS = runtime.broker.config.server.tls
+        var lastTLS = startTLS
         for await _ in hangups {
             do {
                 let result = try await runtime.reload(beforeSwap: audit.reload(by: "SIGHUP"))
                 scheduler.runSoon()
                 for warning in result.warnings { logger.warning("\(warning)") }
+                let tls = runtime.broker.config.server.tls
+                if (tls == nil) != (startTLS == nil) {
+                    logger.warning(
+                        "server.tls was \(tls == nil ? "removed" : "added") by this reload, which takes a restart to apply; until then the listener keeps \(startTLS == nil ? "plain HTTP" : "the TLS certificate it started with")"
+                    )
+                } else if let tls, tls != lastTLS {
+                    logger.notice(
+                        "TLS certificate reloaded: new connections use '\(tls.certificate.path)', valid until \(tls.notValidAfter.formatted(.iso8601))"
+                    )
+                }
+                lastTLS = tls
                 var metadata: Logger.Metadata = ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"]
                 if let moved = result.defaultsMoved {
                     metadata["defaultKeystore"] = "\(moved.from) -> \(moved.to) (\(moved.currentPairs) current pairs)"

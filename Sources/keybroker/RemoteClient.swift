@@ -5,13 +5,27 @@ import KeyBrokerServer
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
+import NIOSSL
 
 /// `--server URL`: talk to a running `keybroker serve` instead of opening the store. The
 /// token comes from `KEYBROKER_TOKEN` only, never from the command line, where `ps` would
-/// show it.
+/// show it; over https, a client certificate (`--cert`/`--key`) may stand in for it.
 struct RemoteOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A running KeyBroker server (token from KEYBROKER_TOKEN).", valueName: "url"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("A running KeyBroker server (token from KEYBROKER_TOKEN, or --cert/--key over https).", valueName: "url")
+    )
     var server: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM CA certificates to verify the server with, instead of the system's.", valueName: "file"))
+    var cacert: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM client certificate (chain) to present over https.", valueName: "file"))
+    var cert: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM private key of --cert.", valueName: "file"))
+    var key: String?
 
     /// A client when `--server` was given.
     func client() throws -> RemoteClient? {
@@ -31,19 +45,74 @@ struct RemoteOptions: ParsableArguments {
                 exitCode: CLIFailure.usageExitCode
             )
         }
-        guard let token = ProcessInfo.processInfo.environment["KEYBROKER_TOKEN"], !token.isEmpty else {
+        guard (cert == nil) == (key == nil) else {
             throw CLIFailure(
-                ["error: --server needs a token in the KEYBROKER_TOKEN environment variable (create one with: keybroker token create)"],
+                ["error: --cert and --key go together: the client certificate and its private key"],
                 exitCode: CLIFailure.usageExitCode
             )
         }
-        return RemoteClient(base: server.hasSuffix("/") ? String(server.dropLast()) : server, token: token)
+        guard url.scheme == "https" || (cacert == nil && cert == nil) else {
+            throw CLIFailure(
+                ["error: --cacert, --cert and --key apply to https only; use --server https://…"],
+                exitCode: CLIFailure.usageExitCode
+            )
+        }
+        let token = ProcessInfo.processInfo.environment["KEYBROKER_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        guard token != nil || cert != nil else {
+            throw CLIFailure(
+                [
+                    "error: --server needs a token in the KEYBROKER_TOKEN environment variable (create one with: keybroker token create), or a client certificate (--cert/--key) over https"
+                ],
+                exitCode: CLIFailure.usageExitCode
+            )
+        }
+        return RemoteClient(base: server.hasSuffix("/") ? String(server.dropLast()) : server, token: token, tls: try tlsConfiguration())
+    }
+
+    /// The TLS settings of `--cacert`, `--cert` and `--key`, or `nil` for the defaults
+    /// (the system's CAs, no client certificate). Certificates are always verified.
+    private func tlsConfiguration() throws -> TLSConfiguration? {
+        guard cacert != nil || cert != nil else { return nil }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let cacert {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(cacert))
+            } catch {
+                throw CLIFailure(
+                    ["error: cannot read CA certificates from --cacert '\(cacert)': \(error)"],
+                    exitCode: CLIFailure.usageExitCode
+                )
+            }
+        }
+        if let cert, let key {
+            do {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+            } catch {
+                throw CLIFailure(
+                    ["error: cannot read the client certificate --cert '\(cert)': \(error)"],
+                    exitCode: CLIFailure.usageExitCode
+                )
+            }
+            do {
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            } catch {
+                throw CLIFailure(
+                    ["error: cannot read the private key --key '\(key)' (an unencrypted PEM key is needed): \(error)"],
+                    exitCode: CLIFailure.usageExitCode
+                )
+            }
+        }
+        return configuration
     }
 }
 
 struct RemoteClient {
     let base: String
-    let token: String
+    /// The bearer token; `nil` when a client certificate is the identity.
+    let token: String?
+    /// TLS settings beyond the defaults (`--cacert`, `--cert`, `--key`).
+    let tls: TLSConfiguration?
 
     func get<T: Decodable>(_ path: String, as: T.Type = T.self) async throws -> T {
         try await send(.GET, path, body: nil)
@@ -58,7 +127,7 @@ struct RemoteClient {
     func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?, headers: [String: String] = [:]) async throws -> T {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -66,12 +135,24 @@ struct RemoteClient {
         }
         let data: Data
         let status: Int
+        // A client of its own for custom TLS settings (one call, then shut down); the shared
+        // one otherwise.
+        let client = tls.map {
+            HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: .init(tlsConfiguration: $0))
+        }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            let response = try await (client ?? HTTPClient.shared).execute(request, timeout: .seconds(60))
             status = Int(response.status.code)
             data = Data(buffer: try await response.body.collect(upTo: 16 << 20))
+            try? await client?.shutdown()
         } catch {
-            throw CLIFailure(["error: cannot reach the KeyBroker server at \(base): \(error)"], exitCode: CLIFailure.operationExitCode)
+            try? await client?.shutdown()
+            var line = "error: cannot reach the KeyBroker server at \(base): \(error)"
+            if error is NIOSSLError || String(describing: error).contains("CERTIFICATE_VERIFY_FAILED") {
+                line +=
+                    " (TLS failed: pass --cacert with the CA that issued the server's certificate; a server that asks for a client certificate also needs --cert and --key)"
+            }
+            throw CLIFailure([line], exitCode: CLIFailure.operationExitCode)
         }
         guard (200..<300).contains(status) else {
             let detail = try? APIJSON.decoder.decode(ErrorBody.self, from: data).error

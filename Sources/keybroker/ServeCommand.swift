@@ -59,7 +59,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let host = loaded.config.server.host
         try await server.run { port in
-            Terminal.error("listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port) (config \(configPath))")
+            Terminal.error(
+                "listening on \(loaded.config.server.tls == nil ? "http" : "https")://\(host.contains(":") ? "[\(host)]" : host):\(port) (config \(configPath))"
+            )
         }
     }
 }

@@ -38,7 +38,8 @@ struct StatusCommand: AsyncParsableCommand {
                 String(format: "%.1f ms", keystore.latencyMs), keystore.detail,
             ]
         }
-        var out = "KEYSTORES\n" + Terminal.table(["NAME", "TYPE", "HEALTH", "LATENCY", "DETAIL"], keystoreRows)
+        var out = status.warnings.map { "WARNING: \($0)\n" }.joined()
+        out += "KEYSTORES\n" + Terminal.table(["NAME", "TYPE", "HEALTH", "LATENCY", "DETAIL"], keystoreRows)
         let summary = status.summary
         out += "\nORGANIZATIONS\n\(summary.organizations) with a key pair"
         if !summary.keystores.isEmpty {

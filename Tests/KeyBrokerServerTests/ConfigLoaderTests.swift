@@ -354,7 +354,7 @@ struct ConfigEdgeCaseTests {
                     - { name: c, sha256: \(hash), permissions: [recording:decrypt], orgs: [acme] }
                 """
             ).filter { !$0.contains("same sha256") } == [
-                "F:5:105: error: 'auth.tokens[0].permissions' is empty; a token needs at least one of: encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt",
+                "F:5:105: error: 'auth.tokens[0].permissions' is empty; it needs at least one of: encryption-key:view, encryption-key:edit, recording:encrypt, recording:decrypt",
                 "F:6:132: error: 'auth.tokens[1].orgs' is empty; list organization ids, or [\"*\"] for all",
                 "F:7:132: error: 'auth.tokens[2].orgs' mixes \"*\" with organization ids; write either [\"*\"] or the ids",
                 "F:8:7: error: token name 'c' is used twice; each token needs its own name for the audit log",

@@ -36,7 +36,7 @@ final class ServerProcess: Sendable {
         var port: Int?
         while port == nil, Date() < deadline, process.isRunning {
             port = output.read { text in
-                text.range(of: "listening on http://127.0.0.1:").flatMap { range in
+                (text.range(of: "listening on http://127.0.0.1:") ?? text.range(of: "listening on https://127.0.0.1:")).flatMap { range in
                     Int(text[range.upperBound...].prefix { $0.isNumber })
                 }
             }

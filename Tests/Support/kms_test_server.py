@@ -16,6 +16,7 @@ it stops the server by PID. Commands (boto3 against the server):
                                                  {"keyId": ARN, "plaintextLength": n} or {"error": code}
     {"op": "stop"} / {"op": "start"}            stop or restart the server on the same port
     {"op": "proxy"}                              start a fault-injecting proxy in front of it
+    {"op": "tls_proxy", "certificate": F, "key": F}  a fault-free proxy over TLS (the test's own CA)
     {"op": "proxy_down"} / {"op": "proxy_up"}    stop the proxy's listener (an endpoint outage that
                                                  keeps the server's state) / listen again, same port
     {"op": "faults", "actions": [...]}           next requests through the proxy: "throttle",
@@ -56,6 +57,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -186,7 +188,7 @@ MALFORMED = {
 }
 
 
-def make_proxy(server, faults, port=0):
+def make_proxy(server, faults, port=0, tls=None):
     connections = set()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -313,6 +315,11 @@ def make_proxy(server, faults, port=0):
             self.wfile.write(data)
 
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if tls:
+        # TLS in front of the KMS server, with a certificate the test made (its own CA).
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls["certificate"], tls["key"])
+        proxy.socket = context.wrap_socket(proxy.socket, server_side=True)
     proxy.daemon_threads = True
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     proxy.open_connections = connections
@@ -409,6 +416,10 @@ def main():
                 elif op == "proxy":
                     proxy = proxy or make_proxy(server, faults)
                     answer = {"endpoint": f"http://127.0.0.1:{proxy.server_address[1]}"}
+                elif op == "tls_proxy":
+                    # A second, fault-free proxy that speaks TLS: {"certificate": PEM file, "key": PEM file}.
+                    tls_proxy = make_proxy(server, Faults(), tls=command)
+                    answer = {"endpoint": f"https://127.0.0.1:{tls_proxy.server_address[1]}"}
                 elif op == "proxy_down":
                     if proxy:
                         proxy_port = proxy.server_address[1]

@@ -14,6 +14,14 @@ public protocol ConfigSection: Sendable, Hashable {
     ///   - node: the section's node.
     ///   - context: resolves paths against the configuration file's directory.
     static func read(_ node: ConfigNode, context: PluginContext) -> Self
+    /// Checks the section against the others, once every section is read: record findings
+    /// on `node` (the section's node, or the document's when the section is absent). The
+    /// default checks nothing.
+    static func check(_ sections: ConfigSections, node: ConfigNode)
+}
+
+extension ConfigSection {
+    public static func check(_ sections: ConfigSections, node: ConfigNode) {}
 }
 
 /// The sections a configuration holds beyond the core's, by type.

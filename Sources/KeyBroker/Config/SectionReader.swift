@@ -27,6 +27,7 @@ struct SectionReader {
         for section in sectionTypes {
             if let node = root[section.key] { sections.set(section.read(node, context: context)) }
         }
+        for section in sectionTypes { section.check(sections, node: root[section.key] ?? root.node) }
         root.reportUnknownKeys()
 
         if let defaults {

@@ -83,6 +83,9 @@ public struct StatusView: Codable, Sendable {
     /// Pass as `after` for the next page; absent on the last.
     public let nextAfter: String?
     public let corruptKeyPairs: [CorruptKeyPair]
+    /// What the operator should fix about the server itself: plain HTTP on a network address,
+    /// a TLS certificate near its end. Empty for a caller scoped to some organizations.
+    public let warnings: [String]
 
     /// Builds the view.
     public init(
@@ -92,8 +95,10 @@ public struct StatusView: Codable, Sendable {
         summary: Summary,
         organizations: [Organization],
         nextAfter: String?,
-        corruptKeyPairs: [CorruptKeyPair]
+        corruptKeyPairs: [CorruptKeyPair],
+        warnings: [String] = []
     ) {
+        self.warnings = warnings
         self.checkedAt = checkedAt
         self.store = store
         self.keystores = keystores

@@ -27,7 +27,8 @@ struct StatusViewBuilder {
         keystores: [HealthMonitor.KeystoreState],
         store: HealthMonitor.StoreState?,
         failures: [OrganizationID: RotationScheduler.Failure],
-        tenantErrors: [OrganizationID: KeyConfigurationError] = [:]
+        tenantErrors: [OrganizationID: KeyConfigurationError] = [:],
+        warnings: [String] = []
     ) -> StatusView {
         let redacted = scope != nil
         let organizations = organizations.filter { scope?.contains($0.organization) ?? true }
@@ -91,7 +92,8 @@ struct StatusViewBuilder {
             summary: summary,
             organizations: organizationViews,
             nextAfter: nextAfter,
-            corruptKeyPairs: corruptViews
+            corruptKeyPairs: corruptViews,
+            warnings: redacted ? [] : warnings
         )
     }
 }

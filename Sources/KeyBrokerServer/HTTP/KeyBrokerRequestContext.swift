@@ -1,5 +1,6 @@
 public import Hummingbird
 public import KeyBroker
+public import NIOCore
 
 /// The context of every request. ``KeyBrokerResponder`` takes the runtime's snapshot when the
 /// request arrives; authentication, authorization, the body limit and the handler all read
@@ -9,9 +10,12 @@ public struct KeyBrokerRequestContext: KeyBrokerContext, RequestContext {
     public var identity: Principal?
     /// Set by ``KeyBrokerResponder`` before any middleware runs.
     var takenSnapshot: RuntimeSnapshot?
+    /// The connection, for its TLS client certificate.
+    public let channel: any Channel
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        channel = source.channel
         identity = nil
         takenSnapshot = nil
     }

@@ -93,7 +93,8 @@ struct AdminRoutes: Sendable {
             keystores: runtime.monitor.keystores.filter { broker.keystores[$0.name] != nil },
             store: runtime.monitor.store,
             failures: failures,
-            tenantErrors: tenantErrors
+            tenantErrors: tenantErrors,
+            warnings: broker.config.server.warnings(at: time)
         )
     }
 

@@ -86,7 +86,7 @@ public final class BrokerRuntime: Sendable {
             now: now,
             logger: logger
         )
-        current = NIOLockedValueBox(RuntimeSnapshot(broker: broker, authenticator: TokenAuthenticator(loaded.config.auth)))
+        current = NIOLockedValueBox(RuntimeSnapshot(broker: broker))
         monitor.track(keystores: loaded.config.keystores.values.map { ($0.name, $0.type) })
     }
 
@@ -188,7 +188,7 @@ public final class BrokerRuntime: Sendable {
             logger: logger
         )
         try await beforeSwap()
-        current.withLockedValue { $0 = RuntimeSnapshot(broker: new, authenticator: TokenAuthenticator(loaded.config.auth)) }
+        current.withLockedValue { $0 = RuntimeSnapshot(broker: new) }
         // The new broker starts with an empty cache of its own; the old one's keys are
         // dropped now, not when its last request ends, so that revocations take effect at once.
         await old.cache?.removeAll()

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import KeyBroker
 
 /// `server:`.
@@ -25,6 +25,40 @@ public struct ServerSettings: ConfigSection {
     /// How long the rotation lease runs unless renewed (renewed every third of it): a leader
     /// that dies is replaced within twice this.
     public var rotationLease: Duration = .seconds(15)
+    /// TLS for the listener (`server.tls`); `nil`: plain HTTP, which only loopback allows
+    /// unless ``allowPlaintext`` is set.
+    public var tls: TLSSettings?
+    /// Whether plain HTTP on a non-loopback address was asked for in writing
+    /// (`server.allowPlaintext: true`): warned about at start and in status.
+    public var allowPlaintext = false
+
+    /// Whether the listener speaks plain HTTP where the network can reach it.
+    public var plaintextOnNetwork: Bool { tls == nil && !Self.isLoopback(host) }
+
+    /// What an operator should fix about the listener, for status: plain HTTP where the
+    /// network reaches it, a TLS certificate that ends within 30 days.
+    public func warnings(at time: Date) -> [String] {
+        var warnings: [String] = []
+        if plaintextOnNetwork {
+            warnings.append(
+                "plain HTTP on \(host):\(port), which the network can reach (server.allowPlaintext: true): tokens and unwrapped data keys cross it in the clear unless a TLS proxy on this host is the only way in; set server.tls"
+            )
+        }
+        if let tls, tls.notValidAfter.timeIntervalSince(time) < 30 * 86400 {
+            let days = max(0, Int(tls.notValidAfter.timeIntervalSince(time) / 86400))
+            warnings.append(
+                "the TLS certificate '\(tls.certificate.path)' expires on \(tls.notValidAfter.formatted(.iso8601)) (in \(days) days); install a renewed certificate and key, then reload (SIGHUP)"
+            )
+        }
+        return warnings
+    }
+
+    /// Whether `host` names a loopback address only: `localhost`, 127.0.0.0/8 or `::1`.
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
 
     /// The host name, or `keybroker` when it has none.
     public static var defaultInstanceId: String {
@@ -66,7 +100,34 @@ extension ServerSettings {
             settings.host = host
             settings.port = port
         }
+        if let value = mapping["allowPlaintext"]?.bool() { settings.allowPlaintext = value }
+        if let tlsNode = mapping["tls"] { settings.tls = readTLS(tlsNode, context: context) }
+        if settings.tls == nil, !isLoopback(settings.host), !settings.allowPlaintext, mapping["tls"] == nil {
+            (mapping["listen"] ?? node).error(
+                "'server.listen' is \(settings.host):\(settings.port), reachable from the network, but 'server.tls' is not set: tokens and unwrapped data keys would cross the network in the clear. Set server.tls { certificate, privateKey } (see docs/security.md), listen on 127.0.0.1, or write server.allowPlaintext: true if a TLS proxy on this host terminates TLS"
+            )
+        }
         return settings
+    }
+
+    private static func readTLS(_ node: ConfigNode, context: PluginContext) -> TLSSettings? {
+        guard let mapping = node.mapping() else { return nil }
+        defer { mapping.reportUnknownKeys() }
+        let certificate = mapping.required("certificate", example: "/etc/keybroker/tls/server.pem")?.nonEmptyString()
+        let keyNode = mapping.required("privateKey", example: "/etc/keybroker/tls/server.key")
+        let privateKey = keyNode?.nonEmptyString()
+        let clientCA = mapping["clientCA"]?.nonEmptyString()
+        guard let certificate, let privateKey else { return nil }
+        do {
+            return try TLSSettings(
+                certificate: context.resolvePath(certificate),
+                privateKey: context.resolvePath(privateKey),
+                clientCA: clientCA.map(context.resolvePath)
+            )
+        } catch {
+            node.error("'server.tls': \(error)")
+            return nil
+        }
     }
 
     private static func readListen(_ node: ConfigNode?) -> (String, Int)? {

@@ -1,0 +1,184 @@
+import Crypto
+public import Foundation
+public import NIOSSL
+
+#if canImport(CoreFoundation)
+// On Linux, the clang importer files `struct stat` under the first module to include
+// <sys/stat.h>; in this target that is CoreFoundation, so its members need this import.
+import CoreFoundation
+#endif
+
+/// `server.tls:`: the server's certificate chain and private key, and the CA that client
+/// certificates must chain to. The files are read, checked and turned into a TLS context when
+/// the configuration is loaded, so `config validate` and a refused SIGHUP reload name a bad
+/// file as any other mistake, and the server never starts with a context it cannot build.
+public struct TLSSettings: Sendable, Hashable {
+    /// The PEM certificate chain, leaf first.
+    public let certificate: URL
+    /// The PEM private key of the leaf certificate (mode 0600, owned by the server's user).
+    public let privateKey: URL
+    /// The PEM CA certificates that client certificates must chain to; `nil`: no client
+    /// certificates are asked for.
+    public let clientCA: URL?
+    /// When the leaf certificate expires.
+    public let notValidAfter: Date
+    /// The server's TLS context: TLS 1.2 or later, client certificates optional but verified
+    /// against ``clientCA`` when presented.
+    public let context: NIOSSLContext
+    /// SHA-256 over the three files' contents: a reload that changes any of them is a change.
+    private let fingerprint: SHA256Digest
+
+    /// The largest certificate, key or CA file read (a PEM chain is a few KiB).
+    static let maxFileBytes = 1024 * 1024
+
+    /// Reads and checks the files and builds the context.
+    /// - Throws: a message that names the file and says what to do.
+    public init(certificate: URL, privateKey: URL, clientCA: URL?, now: Date = Date()) throws(TLSFileError) {
+        let certificateBytes = try Self.read(certificate, what: "certificate", secret: false)
+        var keyBytes = try Self.read(privateKey, what: "private key", secret: true)
+        defer { keyBytes.withUnsafeMutableBytes { buffer in _ = buffer.baseAddress.map { memset($0, 0, buffer.count) } } }
+        let caBytes = try clientCA.map { url throws(TLSFileError) in try Self.read(url, what: "client CA", secret: false) }
+
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMBytes(certificateBytes)
+        } catch {
+            throw TLSFileError(
+                "certificate file '\(certificate.path)' holds no PEM certificate (\(error)); it must hold the server's certificate chain, leaf first, as -----BEGIN CERTIFICATE----- blocks"
+            )
+        }
+        guard let leaf = chain.first else {
+            throw TLSFileError(
+                "certificate file '\(certificate.path)' holds no certificate; it must hold the server's certificate chain, leaf first, as -----BEGIN CERTIFICATE----- blocks"
+            )
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
+        } catch {
+            throw TLSFileError(
+                "private key file '\(privateKey.path)' holds no PEM private key; it must hold the unencrypted key of the certificate's leaf (-----BEGIN PRIVATE KEY-----)"
+            )
+        }
+        var authorities: [NIOSSLCertificate] = []
+        if let clientCA, let caBytes {
+            do {
+                authorities = try NIOSSLCertificate.fromPEMBytes(caBytes)
+            } catch {
+                throw TLSFileError(
+                    "client CA file '\(clientCA.path)' holds no PEM certificate (\(error)); it must hold the CA certificates that issue client certificates"
+                )
+            }
+            guard !authorities.isEmpty else {
+                throw TLSFileError(
+                    "client CA file '\(clientCA.path)' holds no certificate; it must hold the CA certificates that issue client certificates"
+                )
+            }
+        }
+        let expiry = Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter))
+        guard expiry > now else {
+            throw TLSFileError(
+                "certificate in '\(certificate.path)' expired on \(expiry.formatted(.iso8601)); every client would refuse it. Install a renewed certificate and key, then reload (SIGHUP)"
+            )
+        }
+
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        if !authorities.isEmpty {
+            // Optional, not required: load balancers probe without a certificate, and token
+            // clients need none. A certificate that is presented must chain to the CA and be
+            // within its validity, or the handshake fails.
+            configuration.certificateVerification = .optionalVerification
+            configuration.trustRoots = .certificates(authorities)
+            configuration.sendCANameList = true
+        }
+        do {
+            // BoringSSL refuses a key that does not belong to the leaf certificate here.
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSFileError(
+                "cannot use certificate '\(certificate.path)' with private key '\(privateKey.path)': \(error); check that the key belongs to the certificate's leaf (the first certificate in the file)"
+            )
+        }
+        var hasher = SHA256()
+        for bytes in [certificateBytes, keyBytes, caBytes ?? []] {
+            hasher.update(data: Data(SHA256.hash(data: bytes)))
+        }
+        fingerprint = hasher.finalize()
+        self.certificate = certificate
+        self.privateKey = privateKey
+        self.clientCA = clientCA
+        notValidAfter = expiry
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.certificate == rhs.certificate && lhs.privateKey == rhs.privateKey && lhs.clientCA == rhs.clientCA
+            && lhs.fingerprint == rhs.fingerprint
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(certificate)
+        hasher.combine(fingerprint.withUnsafeBytes { Data($0) })
+    }
+
+    /// Reads a regular file of at most ``maxFileBytes``; a `secret` one must be readable by
+    /// its owner only and belong to the server's user, like master key files.
+    private static func read(_ file: URL, what: String, secret: Bool) throws(TLSFileError) -> [UInt8] {
+        // Open once and check what was opened (fstat), so the file cannot be swapped between
+        // the check and the read; O_NONBLOCK so that a FIFO opens at once and is refused.
+        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw TLSFileError("cannot read \(what) file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw TLSFileError("cannot read \(what) file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw TLSFileError("\(what) file '\(file.path)' is not a regular file (a FIFO, device or directory); point it at the PEM file")
+        }
+        if secret {
+            let mode = info.st_mode & 0o777
+            guard mode & 0o077 == 0 else {
+                throw TLSFileError(
+                    "\(what) file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'"
+                )
+            }
+            guard info.st_uid == geteuid() else {
+                throw TLSFileError(
+                    "\(what) file '\(file.path)' belongs to uid \(info.st_uid), not to the user KeyBroker runs as (uid \(geteuid())); chown it to that user"
+                )
+            }
+        }
+        var bytes = [UInt8](repeating: 0, count: maxFileBytes + 1)
+        let count = bytes.withUnsafeMutableBytes { buffer -> Int in
+            guard let base = buffer.baseAddress else { return -1 }
+            var filled = 0
+            while filled < buffer.count {
+                let got = Foundation.read(descriptor, base + filled, buffer.count - filled)
+                if got < 0, errno == EINTR { continue }
+                if got <= 0 { return got < 0 ? -1 : filled }
+                filled += got
+            }
+            return filled
+        }
+        guard count >= 0 else {
+            throw TLSFileError("cannot read \(what) file '\(file.path)': \(String(cString: strerror(errno)))")
+        }
+        guard count <= maxFileBytes else {
+            throw TLSFileError("\(what) file '\(file.path)' is larger than \(maxFileBytes / 1024) KiB; it must be a PEM file")
+        }
+        bytes.removeSubrange(count...)
+        return bytes
+    }
+}
+
+/// Why a TLS file cannot be used: a message for the operator, naming the file.
+public struct TLSFileError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
