@@ -64,6 +64,21 @@ public struct KeyConfigurationRequest: Codable, Sendable {
         self.keyPairSpec = keyPairSpec
     }
 
+    private enum CodingKeys: String, CodingKey { case type, keyAlias, rotation, keyPairSpec }
+
+    /// Decodes a body: an optional field is absent or a string; `null` is refused as a value of
+    /// the wrong type (docs/openapi.yaml), not read as absent.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func optional(_ key: CodingKeys) throws -> String? {
+            container.contains(key) ? try container.decode(String.self, forKey: key) : nil
+        }
+        type = try container.decode(String.self, forKey: .type)
+        keyAlias = try optional(.keyAlias)
+        rotation = try optional(.rotation)
+        keyPairSpec = try optional(.keyPairSpec)
+    }
+
     /// The configuration it asks for.
     /// - Throws: 400 naming the field and what is allowed.
     package func configuration() throws -> TenantKeyConfiguration {

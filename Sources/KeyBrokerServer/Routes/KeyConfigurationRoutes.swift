@@ -151,7 +151,10 @@ struct KeyConfigurationRoutes: Sendable {
         guard let value = request.headers[.ifMatch] else { return nil }
         var text = Substring(value.trimmingCharacters(in: .whitespaces))
         if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = text.dropFirst().dropLast() }
-        guard text.utf8.count <= 9, let version = Int(text), version >= 0 else {
+        // Digits only: `Int` alone would also take `+3` and `-0`.
+        guard (1...9).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let version = Int(text)
+        else {
             throw APIError.badRequest(
                 "If-Match must be the configuration's version as GET answers it in ETag (e.g. \"3\"), found '\(DisplayText.escaped(String(value.prefix(32))))'"
             )

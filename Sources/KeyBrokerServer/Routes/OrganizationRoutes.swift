@@ -246,11 +246,12 @@ struct OrganizationRoutes: Sendable {
                     .badRequest("the body must be a JSON object {\"keystore\": {\"type\": …}}, or empty to test the configured keystore")
                 )
             }
-            guard object["keystore"] is [String: Any], object.count == 1 else {
+            guard let keystore = object["keystore"] as? [String: Any], object.count == 1 else {
                 return .failure(
                     .badRequest("the body must hold exactly one field, 'keystore': the candidate keystore's settings as under 'keystores:'")
                 )
             }
+            if let problem = Self.candidateTypeProblem(keystore) { return .failure(.badRequest(problem)) }
             do throws(ConfigError) {
                 return .success(try loadCandidate(String(decoding: body, as: UTF8.self)))
             } catch {
@@ -258,6 +259,38 @@ struct OrganizationRoutes: Sendable {
             }
         }
         return try loaded.get()
+    }
+
+    /// The settings every keystore has that are text.
+    static let candidateTextSettings = ["type", "name", "contextKey", "keyPairSpec"]
+
+    /// What of a candidate's JSON the YAML reader would take more loosely than the JSON says:
+    /// a `null` (YAML's reader takes it as absent) anywhere, or a number or boolean where a
+    /// keystore's text setting goes (YAML reads `5` and `"5"` alike). `nil` when neither.
+    static func candidateTypeProblem(_ keystore: [String: Any]) -> String? {
+        func firstNull(in value: Any, at path: String) -> String? {
+            switch value {
+            case is NSNull: return path
+            case let mapping as [String: Any]:
+                for key in mapping.keys.sorted() {
+                    if let found = firstNull(in: mapping[key] as Any, at: "\(path).\(key)") { return found }
+                }
+                return nil
+            case let list as [Any]:
+                for (index, item) in list.enumerated() {
+                    if let found = firstNull(in: item, at: "\(path)[\(index)]") { return found }
+                }
+                return nil
+            default: return nil
+            }
+        }
+        if let path = firstNull(in: keystore, at: "keystore") {
+            return "'\(DisplayText.escaped(String(path.prefix(200))))' is null; leave a setting out instead of sending null"
+        }
+        for key in candidateTextSettings where keystore[key].map({ !($0 is String) }) ?? false {
+            return "'keystore.\(key)' must be a JSON string"
+        }
+        return nil
     }
 
     @Sendable func unwrap(_ request: Request, _ context: OrganizationRequestContext) async throws -> UnwrapResponse {
