@@ -114,6 +114,9 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         let key = aliasNode.flatMap { node in regionNode.flatMap { homeRegion(of: node, region: $0) } }
         let endpoint: URL? = if let endpointNode { url(of: endpointNode) } else { key.flatMap(defaultEndpoint(for:)) }
         guard let key else { return nil }
+        if authorities != nil, let endpoint, endpoint.scheme != "https", let caFileNode {
+            caFileNode.error("'\(caFileNode.path)' applies to an https endpoint; '\(endpoint.absoluteString)' is plain http")
+        }
         guard let endpoint else {
             if endpointNode == nil { settings.node.error("no KMS endpoint can be formed for region \(key.region); set 'endpoint'") }
             return nil
@@ -157,6 +160,16 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
     private static func readAuthorities(_ node: ConfigNode, context: PluginContext) -> [NIOSSLCertificate]? {
         guard let path = node.nonEmptyString() else { return nil }
         let file = context.resolvePath(path)
+        // A regular file of PEM size only: a FIFO would hang the load (and every reload).
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+        guard attributes?[.type] as? FileAttributeType == .typeRegular,
+            let size = attributes?[.size] as? Int, size <= 1024 * 1024
+        else {
+            node.error(
+                "'\(node.path)' must name a regular PEM file of at most 1 MiB; '\(file.path)' is missing, too large, or not a regular file"
+            )
+            return nil
+        }
         do {
             let authorities = try NIOSSLCertificate.fromPEMFile(file.path)
             guard !authorities.isEmpty else {

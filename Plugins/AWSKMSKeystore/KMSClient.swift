@@ -38,24 +38,31 @@ final class KMSClient: Sendable {
     /// behind a private CA), one per distinct set of CA certificates for the process's life:
     /// they come from configuration files only, so there are as many as files ever loaded.
     static func http(trusting authorities: [NIOSSLCertificate]) -> HTTPClient {
-        let key = authorities.map { (try? $0.toDERBytes()) ?? [] }
+        // Keyed by the certificates' DER; a set that cannot be serialized gets a key of its own
+        // (its client is kept too: clients are never shut down, so none may be dropped).
+        var key = authorities.compactMap { try? $0.toDERBytes() }
+        if key.count != authorities.count { key.append(Array(UUID().uuidString.utf8)) }
         return privateCAClients.withLockedValue { clients in
             if let client = clients[key] { return client }
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.minimumTLSVersion = .tlsv12
-            tls.trustRoots = .certificates(authorities)
-            let client = HTTPClient(
-                eventLoopGroupProvider: .singleton,
-                configuration: HTTPClient.Configuration(
-                    tlsConfiguration: tls,
-                    redirectConfiguration: .disallow,
-                    timeout: .init(connect: .seconds(2), read: .seconds(10)),
-                    ignoreUncleanSSLShutdown: false
-                )
-            )
+            let client = makeClient(trusting: authorities)
             clients[key] = client
             return client
         }
+    }
+
+    private static func makeClient(trusting authorities: [NIOSSLCertificate]) -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.trustRoots = .certificates(authorities)
+        return HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: HTTPClient.Configuration(
+                tlsConfiguration: tls,
+                redirectConfiguration: .disallow,
+                timeout: .init(connect: .seconds(2), read: .seconds(10)),
+                ignoreUncleanSSLShutdown: false
+            )
+        )
     }
 
     private static let privateCAClients = NIOLockedValueBox<[[[UInt8]]: HTTPClient]>([:])
@@ -314,7 +321,8 @@ final class KMSClient: Sendable {
             throw error
         } catch {
             // A certificate that does not verify stays so on a retry: said at once, with what to set.
-            if error is NIOSSLError || String(describing: error).contains("CERTIFICATE_VERIFY_FAILED") {
+            // (Other TLS failures, a reset mid-handshake say, stay retryable connection failures.)
+            if Self.isCertificateRejection(error) {
                 throw KMSError(
                     code: "TLSCertificateRejected",
                     message: "the TLS certificate of KMS at \(endpoint.absoluteString) was refused: \(error)",
@@ -328,6 +336,12 @@ final class KMSClient: Sendable {
             let code = timedOut ? "Timeout" : "ConnectionFailed"
             throw KMSError(code: code, message: "cannot reach KMS at \(endpoint.absoluteString): \(error)", status: nil, attempts: attempt)
         }
+    }
+
+    /// Whether `error` says the endpoint's certificate did not verify (chain or host name).
+    static func isCertificateRejection(_ error: any Error) -> Bool {
+        if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname { return true }
+        return String(describing: error).contains("CERTIFICATE_VERIFY_FAILED")
     }
 
     /// The largest answer read from KMS; its largest real answers (a data key pair) are a few KiB.

@@ -115,6 +115,9 @@ public struct KeyBrokerServer: Sendable {
         // Readiness needs the store's answer; keystores are checked by the health loop right
         // after, so a slow KMS does not delay the listener.
         await runtime.monitor.checkStore(runtime.broker)
+        if let tls = settings.tls, let expired = tls.expiredMessage(at: Date()) {
+            throw TLSFileError("cannot serve: \(expired)")
+        }
         if settings.plaintextOnNetwork {
             logger.warning(
                 "serving plain HTTP on \(settings.host):\(settings.port), which the network can reach (server.allowPlaintext: true): tokens and unwrapped data keys cross it in the clear unless a TLS proxy on this host is the only way in; set server.tls to end this"
@@ -141,13 +144,21 @@ public struct KeyBrokerServer: Sendable {
         try await app.runService()
     }
 
+    /// How long a connection may stay silent before it is closed, a TLS handshake included:
+    /// longer than load balancers keep idle connections (AWS's default is 60 s), short enough
+    /// that a connection verified under a client CA since replaced does not outlive it by much.
+    static let idleTimeout = TimeAmount.seconds(300)
+
     /// HTTP/1.1, over TLS when `server.tls` is set at start. Each new connection takes the TLS
     /// context of the configuration in force, so SIGHUP renews the certificate, key and client
     /// CA without dropping open connections. Turning TLS on or off takes a restart (the reload
     /// says so).
     private func serverBuilder(_ settings: ServerSettings) -> HTTPServerBuilder {
-        guard let initial = settings.tls?.context else { return .http1() }
-        return .reloadableTLS { [runtime] in runtime.snapshot.broker.config.server.tls?.context ?? initial }
+        let http = HTTP1Channel.Configuration(idleTimeout: Self.idleTimeout)
+        guard let initial = settings.tls else { return .http1(configuration: http) }
+        return .reloadableTLS(configuration: http) { [runtime] in
+            runtime.listener.tls(inForce: runtime.snapshot.broker.config.server.tls) ?? initial
+        }
     }
 
     private func reloadOnHangup(_ hangups: UnixSignalsSequence) async {
@@ -158,17 +169,12 @@ public struct KeyBrokerServer: Sendable {
                 let result = try await runtime.reload(beforeSwap: audit.reload(by: "SIGHUP"))
                 scheduler.runSoon()
                 for warning in result.warnings { logger.warning("\(warning)") }
-                let tls = runtime.broker.config.server.tls
-                if (tls == nil) != (startTLS == nil) {
-                    logger.warning(
-                        "server.tls was \(tls == nil ? "removed" : "added") by this reload, which takes a restart to apply; until then the listener keeps \(startTLS == nil ? "plain HTTP" : "the TLS certificate it started with")"
-                    )
-                } else if let tls, tls != lastTLS {
+                if let tls = runtime.broker.config.server.tls, tls != lastTLS, startTLS != nil {
                     logger.notice(
                         "TLS certificate reloaded: new connections use '\(tls.certificate.path)', valid until \(tls.notValidAfter.formatted(.iso8601))"
                     )
+                    lastTLS = tls
                 }
-                lastTLS = tls
                 var metadata: Logger.Metadata = ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"]
                 if let moved = result.defaultsMoved {
                     metadata["defaultKeystore"] = "\(moved.from) -> \(moved.to) (\(moved.currentPairs) current pairs)"

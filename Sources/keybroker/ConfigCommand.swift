@@ -26,7 +26,7 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() async throws {
             let loaded: LoadedConfig
             do {
-                loaded = try options.loader.load(path: options.config)
+                loaded = try options.servingLoader.load(path: options.config)
             } catch {
                 try report(error.diagnostics, config: nil)
                 throw CLIFailure([], exitCode: CLIFailure.usageExitCode)

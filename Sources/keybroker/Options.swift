@@ -33,8 +33,17 @@ struct ConfigOptions: ParsableArguments {
         return logger
     }
 
-    /// A loader with the built-in plugins and the process environment.
-    var loader: ConfigLoader { ConfigLoader(registry: Self.registry(), sections: KeyBrokerServer.configSections, logger: logger) }
+    /// A loader with the built-in plugins and the process environment, for offline commands:
+    /// it does not read files only the server needs (its TLS key), which another user may
+    /// not be able to read.
+    var loader: ConfigLoader {
+        ConfigLoader(registry: Self.registry(), sections: KeyBrokerServer.configSections, logger: logger, purpose: .tool)
+    }
+
+    /// A loader that reads and checks everything `serve` would (`config validate`).
+    var servingLoader: ConfigLoader {
+        ConfigLoader(registry: Self.registry(), sections: KeyBrokerServer.configSections, logger: logger, purpose: .serve)
+    }
 
     /// Loads and validates the configuration.
     func load() throws -> LoadedConfig {

@@ -138,7 +138,10 @@ struct RemoteClient {
         // A client of its own for custom TLS settings (one call, then shut down); the shared
         // one otherwise.
         let client = tls.map {
-            HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: .init(tlsConfiguration: $0))
+            HTTPClient(
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                configuration: .init(tlsConfiguration: $0, redirectConfiguration: .disallow)
+            )
         }
         do {
             let response = try await (client ?? HTTPClient.shared).execute(request, timeout: .seconds(60))
@@ -148,7 +151,8 @@ struct RemoteClient {
         } catch {
             try? await client?.shutdown()
             var line = "error: cannot reach the KeyBroker server at \(base): \(error)"
-            if error is NIOSSLError || String(describing: error).contains("CERTIFICATE_VERIFY_FAILED") {
+            if String(describing: error).contains("CERTIFICATE_VERIFY_FAILED") || (error as? NIOSSLExtraError) == .failedToValidateHostname
+            {
                 line +=
                     " (TLS failed: pass --cacert with the CA that issued the server's certificate; a server that asks for a client certificate also needs --cert and --key)"
             }

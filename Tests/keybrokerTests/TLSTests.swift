@@ -127,7 +127,7 @@ struct TLSTests {
         let pki = try TestPKI()
         let fixture = try TLSServer(pki: pki)
         let client = try Self.client(trusting: pki)
-        defer { _ = try? client.shutdown().wait() }
+        defer { client.shutdown { _ in } }
 
         let ready = await Self.get(client, fixture.url + "/readyz")
         #expect(ready.status == 200, "\(ready.error ?? "")")
@@ -154,29 +154,29 @@ struct TLSTests {
         let stranger = try TestPKI(name: "someone else's CA")
 
         let wrongCA = try Self.client(trusting: stranger)
-        defer { _ = try? wrongCA.shutdown().wait() }
+        defer { wrongCA.shutdown { _ in } }
         let untrusted = await Self.get(wrongCA, fixture.url + "/readyz")
         #expect(untrusted.status == nil)
         #expect(untrusted.error?.contains("CERTIFICATE_VERIFY_FAILED") == true, "\(untrusted.error ?? "")")
 
         let old = try Self.client(trusting: pki, maximumVersion: .tlsv11)
-        defer { _ = try? old.shutdown().wait() }
+        defer { old.shutdown { _ in } }
         let tls11 = await Self.get(old, fixture.url + "/readyz")
         #expect(tls11.status == nil, "a TLS 1.1 handshake must fail")
 
         let foreign = try Self.client(trusting: pki, certificate: try stranger.client(commonName: "recorder"))
-        defer { _ = try? foreign.shutdown().wait() }
+        defer { foreign.shutdown { _ in } }
         let foreignAnswer = await Self.get(foreign, fixture.url + "/readyz")
         #expect(foreignAnswer.status == nil, "a certificate from another CA, even with a configured subject, fails the handshake")
 
         let expired = try Self.client(trusting: pki, certificate: try pki.client(commonName: "recorder", expired: true))
-        defer { _ = try? expired.shutdown().wait() }
+        defer { expired.shutdown { _ in } }
         let expiredAnswer = await Self.get(expired, fixture.url + "/readyz")
         #expect(expiredAnswer.status == nil, "an expired client certificate fails the handshake")
 
         // The server is unharmed.
         let good = try Self.client(trusting: pki)
-        defer { _ = try? good.shutdown().wait() }
+        defer { good.shutdown { _ in } }
         #expect(await Self.get(good, fixture.url + "/readyz").status == 200)
         #expect(fixture.server.stop() == 0)
     }
@@ -188,18 +188,18 @@ struct TLSTests {
         let pki = try TestPKI()
         let fixture = try TLSServer(pki: pki)
         let admin = try Self.client(trusting: pki)
-        defer { _ = try? admin.shutdown().wait() }
+        defer { admin.shutdown { _ in } }
         try await Self.waitForFirstPair(admin, fixture)
 
         let recorder = try Self.client(trusting: pki, certificate: fixture.recorder)
-        defer { _ = try? recorder.shutdown().wait() }
+        defer { recorder.shutdown { _ in } }
         #expect(await Self.get(recorder, fixture.url + "/v1/orgs/acme/public-key").status == 200)
         #expect(await Self.get(recorder, fixture.url + "/v1/orgs/beta/public-key").status == 403)
         #expect(await Self.get(recorder, fixture.url + "/v1/status").status == 403)
         #expect(await Self.get(recorder, fixture.url + "/v1/orgs/acme/public-key", token: "kb_wrong").status == 401)
 
         let ops = try Self.client(trusting: pki, certificate: fixture.ops)
-        defer { _ = try? ops.shutdown().wait() }
+        defer { ops.shutdown { _ in } }
         let status = await Self.get(ops, fixture.url + "/v1/status")
         #expect(status.status == 200)
         #expect(await Self.get(ops, fixture.url + "/v1/orgs/beta/public-key").status == 200)
@@ -211,12 +211,46 @@ struct TLSTests {
 
         // A certificate from the right CA that no client entry names: anonymous.
         let unnamed = try Self.client(trusting: pki, certificate: try pki.client(commonName: "intern"))
-        defer { _ = try? unnamed.shutdown().wait() }
+        defer { unnamed.shutdown { _ in } }
         #expect(await Self.get(unnamed, fixture.url + "/v1/orgs/acme/public-key").status == 401)
 
         // The audit log names the certificate's identity.
         let audit = try String(contentsOf: fixture.directory.url.appendingPathComponent("audit.log"), encoding: .utf8)
         #expect(audit.contains("recorder-cert"))
+        #expect(fixture.server.stop() == 0)
+    }
+
+    @Test(
+        "a reload that replaces the client CA ends the identities of certificates verified under the old one, on connections already open"
+    )
+    func clientCAReplaced() async throws {
+        let pki = try TestPKI()
+        let fixture = try TLSServer(pki: pki)
+        let admin = try Self.client(trusting: pki)
+        defer { admin.shutdown { _ in } }
+        try await Self.waitForFirstPair(admin, fixture)
+        let recorder = try Self.client(trusting: pki, certificate: fixture.recorder)
+        defer { recorder.shutdown { _ in } }
+        #expect(await Self.get(recorder, fixture.url + "/v1/orgs/acme/public-key").status == 200)
+
+        // The old CA is compromised: the operator installs a new client CA and reloads.
+        let replacement = try TestPKI(name: "replacement client CA")
+        try fixture.directory.write("config/tls/clients-ca.pem", replacement.certificatePEM)
+        kill(fixture.server.process.processIdentifier, SIGHUP)
+        var reloaded = false
+        for _ in 0..<100 where !reloaded {
+            try await Task.sleep(for: .milliseconds(100))
+            reloaded = fixture.server.log.contains("TLS certificate reloaded")
+        }
+        #expect(reloaded, "\(fixture.server.log)")
+
+        // The same keep-alive connection (a new one would fail its handshake: no status at all)
+        // is anonymous now.
+        #expect(await Self.get(recorder, fixture.url + "/v1/orgs/acme/public-key").status == 401)
+        // The same subject from the new CA is the identity.
+        let renewed = try Self.client(trusting: pki, certificate: try replacement.client(commonName: "recorder"))
+        defer { renewed.shutdown { _ in } }
+        #expect(await Self.get(renewed, fixture.url + "/v1/orgs/acme/public-key").status == 200)
         #expect(fixture.server.stop() == 0)
     }
 
@@ -249,10 +283,10 @@ struct TLSTests {
 
         // New connections present the renewed certificate: only its CA accepts them.
         let renewedClient = try Self.client(trusting: renewed)
-        defer { _ = try? renewedClient.shutdown().wait() }
+        defer { renewedClient.shutdown { _ in } }
         #expect(await Self.get(renewedClient, fixture.url + "/readyz").status == 200)
         let oldClient = try Self.client(trusting: pki)
-        defer { _ = try? oldClient.shutdown().wait() }
+        defer { oldClient.shutdown { _ in } }
         #expect(await Self.get(oldClient, fixture.url + "/readyz").status == nil)
         #expect(fixture.server.stop() == 0)
     }
@@ -320,6 +354,16 @@ struct TLSTests {
         let readable = try await validate("{ listen: 127.0.0.1:0, tls: { certificate: tls/server.pem, privateKey: tls/server.key } }")
         #expect(readable.status != 0)
         #expect(readable.stderr.contains("chmod 600"), "\(readable.stderr)")
+        // Offline commands do not read the server's TLS files (they may run as another user).
+        let offline = try await offPool {
+            try ProcessRunner.run(
+                ProcessRunner.keybroker,
+                ["keys", "list", "--org", "acme", "--config", "keybroker.yaml"],
+                in: directory.url
+            )
+        }
+        #expect(!offline.stderr.contains("server.tls"), "\(offline.stderr)")
+        #expect(offline.status == 0, "\(offline.stderr)")
 
         let mismatch = try await validate("{ listen: 127.0.0.1:0, tls: { certificate: tls/server.pem, privateKey: tls/other.key } }")
         #expect(mismatch.status != 0)
@@ -346,6 +390,22 @@ struct TLSTests {
         #expect(noCA.stderr.contains("clientCA"), "\(noCA.stderr)")
         let fine = try await validate("{ listen: 127.0.0.1:0, tls: { certificate: tls/server.pem, privateKey: tls/server.key } }")
         #expect(fine.status == 0, "\(fine.stderr)")
+
+        // An expired certificate: a warning for validate (and a reload, which must not wait for
+        // a renewal to revoke a token), a refusal for serve.
+        let expired = try pki.server(validFor: -1)
+        try directory.write("tls/expired.pem", expired.certificatePEM)
+        let expiredKey = try directory.write("tls/expired.key", expired.privateKeyPEM)
+        #expect(chmod(expiredKey, 0o600) == 0)
+        let stale = try await validate("{ listen: 127.0.0.1:0, tls: { certificate: tls/expired.pem, privateKey: tls/expired.key } }")
+        #expect(stale.status == 0, "\(stale.stderr)")
+        #expect((stale.stderr + String(decoding: stale.stdout, as: UTF8.self)).contains("expired on"), "\(stale.stderr)")
+        let url = directory.url
+        let serve = try await offPool {
+            try ProcessRunner.run(ProcessRunner.keybroker, ["serve", "--config", "keybroker.yaml"], in: url)
+        }
+        #expect(serve.status != 0)
+        #expect(serve.stderr.contains("cannot serve: the certificate"), "\(serve.stderr)")
     }
 
     @Test(
@@ -386,13 +446,17 @@ struct TLSTests {
         #expect(!output.contains("after 4 attempts"), "a certificate that does not verify is not retried: \(output)")
     }
 
-    @Test("status warns about plain HTTP on a network address and a certificate near its end")
+    @Test("status warns about plain HTTP on a network address (as started, whatever a reload says) and a certificate near its end")
     func statusWarnings() throws {
         var settings = ServerSettings.defaultValue
-        #expect(settings.warnings(at: Date()).isEmpty)
+        #expect(ListenerState(started: settings).warnings(at: Date()).isEmpty)
         settings.host = "10.1.2.3"
         settings.allowPlaintext = true
-        #expect(settings.warnings(at: Date()).first?.contains("plain HTTP on 10.1.2.3") == true)
+        let plain = ListenerState(started: settings)
+        #expect(plain.warnings(at: Date()).first?.contains("plain HTTP on 10.1.2.3") == true)
+        var reloaded = settings
+        reloaded.host = "127.0.0.1"
+        #expect(plain.restartNeeded(for: reloaded).first?.contains("until a restart") == true)
 
         let directory = try TemporaryDirectory()
         let issued = try TestPKI().server(validFor: 10)
@@ -401,13 +465,20 @@ struct TLSTests {
         #expect(chmod(key, 0o600) == 0)
         settings = ServerSettings.defaultValue
         settings.tls = try TLSSettings(certificate: URL(fileURLWithPath: certificate), privateKey: URL(fileURLWithPath: key), clientCA: nil)
-        let warnings = settings.warnings(at: Date())
+        let listener = ListenerState(started: settings)
+        let warnings = listener.warnings(at: Date())
         #expect(warnings.count == 1)
         #expect(warnings.first?.contains("expires on") == true)
         #expect(warnings.first?.contains("in 9 days") == true || warnings.first?.contains("in 10 days") == true)
-        #expect(settings.warnings(at: Date().addingTimeInterval(-30 * 86400)).isEmpty, "60 days before its end, no warning")
+        #expect(listener.warnings(at: Date().addingTimeInterval(-30 * 86400)).isEmpty, "40 days before its end, no warning")
+        #expect(listener.warnings(at: Date().addingTimeInterval(11 * 86400)).first?.contains("expired on") == true)
+        var withoutTLS = settings
+        withoutTLS.tls = nil
+        #expect(listener.restartNeeded(for: withoutTLS).first?.contains("server.tls was removed") == true)
         for host in ["127.0.0.1", "127.9.9.9", "::1", "localhost"] { #expect(ServerSettings.isLoopback(host)) }
-        for host in ["0.0.0.0", "10.0.0.1", "::", "example.com", "127.0.0.1.example.com"] { #expect(!ServerSettings.isLoopback(host)) }
+        for host in ["0.0.0.0", "10.0.0.1", "::", "example.com", "127.0.0.1.example.com", "::ffff:127.0.0.1", "127.1", "localhost."] {
+            #expect(!ServerSettings.isLoopback(host))
+        }
     }
 }
 

@@ -16,6 +16,8 @@ public struct ConfigLoader: Sendable {
     public let logger: Logger
     /// Passed on to keystore instances, for their own metrics.
     public let metrics: any MetricsFactory
+    /// What configurations are loaded for (``PluginContext/Purpose``).
+    public let purpose: PluginContext.Purpose
 
     /// Creates a loader.
     public init(
@@ -23,8 +25,10 @@ public struct ConfigLoader: Sendable {
         sections: [any ConfigSection.Type] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment,
         logger: Logger = Logger(label: "keybroker.config"),
-        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        purpose: PluginContext.Purpose = .serve
     ) {
+        self.purpose = purpose
         self.registry = registry
         self.sections = sections
         self.environment = environment
@@ -157,7 +161,14 @@ public struct ConfigLoader: Sendable {
 
     private func pluginContext(for path: String, origin: PluginContext.Origin) -> PluginContext {
         let base = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
-        return PluginContext(baseDirectory: base, environment: environment, logger: logger, origin: origin, metrics: metrics)
+        return PluginContext(
+            baseDirectory: base,
+            environment: environment,
+            logger: logger,
+            origin: origin,
+            metrics: metrics,
+            purpose: purpose
+        )
     }
 
     private func parse(path: String) throws(ConfigError) -> (ConfigNode, ConfigDiagnostics) {

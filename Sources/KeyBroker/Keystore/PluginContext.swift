@@ -16,6 +16,16 @@ public struct PluginContext: Sendable {
         case api
     }
 
+    /// What the configuration is loaded for, which decides which files sections read.
+    public enum Purpose: Sendable, Hashable {
+        /// To serve, or to validate what serving would load: every file is read and checked
+        /// (the server's TLS key, say).
+        case serve
+        /// For an offline command (`keys`, `org`, `encrypt`…), which may run as another user:
+        /// files only the server needs are not read.
+        case tool
+    }
+
     /// The directory of the configuration file; relative paths in it resolve against it.
     public let baseDirectory: URL
     /// The process environment (or a test's stand-in); empty for ``Origin/api``.
@@ -27,6 +37,8 @@ public struct PluginContext: Sendable {
     /// Where the instance reports its own metrics (a backend client's retries, say). The
     /// server passes its registry's factory; elsewhere they go nowhere.
     public let metrics: any MetricsFactory
+    /// What the configuration is loaded for.
+    public let purpose: Purpose
 
     /// Creates a context.
     public init(
@@ -34,8 +46,10 @@ public struct PluginContext: Sendable {
         environment: [String: String],
         logger: Logger,
         origin: Origin = .configurationFile,
-        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        purpose: Purpose = .serve
     ) {
+        self.purpose = purpose
         self.baseDirectory = baseDirectory
         self.environment = origin == .api ? [:] : environment
         self.logger = logger

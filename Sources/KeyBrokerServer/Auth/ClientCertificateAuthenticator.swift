@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 import KeyBroker
 public import NIOSSL
 import SwiftASN1
@@ -32,7 +32,11 @@ public struct ClientCertificateAuthenticator: Sendable {
 
     /// The identity of a verified peer certificate, or `nil` when none matches: first by its
     /// public key, then by its subject.
-    public func authenticate(certificate: NIOSSLCertificate) -> Principal? {
+    public func authenticate(certificate: NIOSSLCertificate, at time: Date) -> Principal? {
+        // The handshake checked validity once; a keep-alive connection or a resumed session
+        // may outlast it, so it is checked again for each request.
+        let now = time.timeIntervalSince1970
+        guard TimeInterval(certificate.notValidBefore) <= now, now < TimeInterval(certificate.notValidAfter) else { return nil }
         if !byKey.isEmpty, let spki = try? certificate.extractPublicKey().toSPKIBytes(),
             let principal = byKey[Data(SHA256.hash(data: spki))]
         {

@@ -1,5 +1,7 @@
+import Foundation
 import Hummingbird
 import HummingbirdAuth
+import KeyBroker
 import NIOCore
 import NIOSSL
 
@@ -23,9 +25,9 @@ struct TokenAuthenticatorMiddleware: AuthenticatorMiddleware {
             // certificate, so what a request may do never depends on which credential failed.
             return snapshot.authenticator.authenticate(authorization: authorization)
         }
-        guard !snapshot.clients.isEmpty,
-            let certificate = try? await context.channel.nioSSL_peerCertificate().get()
-        else { return nil }
-        return snapshot.clients.authenticate(certificate: certificate)
+        guard !snapshot.clients.isEmpty, let peer = await TLSConnectionMark.peer(of: context.channel) else { return nil }
+        // Verified under a client CA that a reload has since replaced: no longer an identity.
+        guard peer.clientCAFingerprint == snapshot.broker.config.server.tls?.clientCAFingerprint else { return nil }
+        return snapshot.clients.authenticate(certificate: peer.certificate, at: Date())
     }
 }

@@ -1,7 +1,8 @@
+import Foundation
 public import HummingbirdCore
 public import Logging
 public import NIOCore
-public import NIOSSL
+import NIOSSL
 
 /// HTTP/1.1 over TLS, with the TLS context chosen for each new connection.
 ///
@@ -16,18 +17,19 @@ public struct ReloadableTLSChannel<Base: HTTPChannelHandler>: HTTPChannelHandler
     public typealias Value = Base.Value
 
     let base: Base
-    let context: @Sendable () -> NIOSSLContext
+    let settings: @Sendable () -> TLSSettings
 
-    /// Wraps `base`, reading the TLS context from `context` for each connection.
-    public init(_ base: Base, context: @escaping @Sendable () -> NIOSSLContext) {
+    /// Wraps `base`, reading the TLS settings from `settings` for each connection.
+    public init(_ base: Base, settings: @escaping @Sendable () -> TLSSettings) {
         self.base = base
-        self.context = context
+        self.settings = settings
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let context = context()
+        let settings = settings()
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: settings.context))
+            try channel.pipeline.syncOperations.addHandler(TLSConnectionMark(clientCAFingerprint: settings.clientCAFingerprint))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
@@ -41,10 +43,36 @@ public struct ReloadableTLSChannel<Base: HTTPChannelHandler>: HTTPChannelHandler
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 over TLS with a context read for each new connection (``ReloadableTLSChannel``).
-    public static func reloadableTLS(context: @escaping @Sendable () -> NIOSSLContext) -> HTTPServerBuilder {
+    /// HTTP/1.1 over TLS with settings read for each new connection (``ReloadableTLSChannel``).
+    public static func reloadableTLS(
+        configuration: HTTP1Channel.Configuration,
+        settings: @escaping @Sendable () -> TLSSettings
+    ) -> HTTPServerBuilder {
         .init { responder in
-            ReloadableTLSChannel(HTTP1Channel(responder: responder), context: context)
+            ReloadableTLSChannel(HTTP1Channel(responder: responder, configuration: configuration), settings: settings)
         }
+    }
+}
+
+/// Remembers, on a TLS connection, which client CA verified its certificate: the identity of
+/// a client certificate counts only while that CA is still the one in force, so replacing a
+/// compromised CA takes effect on connections opened before the reload too.
+final class TLSConnectionMark: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    /// SHA-256 of the client CA file the connection's handshake used (empty: none).
+    let clientCAFingerprint: Data
+
+    init(clientCAFingerprint: Data) {
+        self.clientCAFingerprint = clientCAFingerprint
+    }
+
+    /// The connection's verified client certificate and the mark, read on its event loop.
+    static func peer(of channel: any Channel) async -> (certificate: NIOSSLCertificate, clientCAFingerprint: Data)? {
+        try? await channel.eventLoop.submit { () -> (NIOSSLCertificate, Data)? in
+            let operations = channel.pipeline.syncOperations
+            guard let certificate = try operations.nioSSL_peerCertificate() else { return nil }
+            let mark = try operations.handler(type: TLSConnectionMark.self)
+            return (certificate, mark.clientCAFingerprint)
+        }.get()
     }
 }

@@ -94,7 +94,7 @@ struct AdminRoutes: Sendable {
             store: runtime.monitor.store,
             failures: failures,
             tenantErrors: tenantErrors,
-            warnings: broker.config.server.warnings(at: time)
+            warnings: runtime.listener.warnings(at: time)
         )
     }
 

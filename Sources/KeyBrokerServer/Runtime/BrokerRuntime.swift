@@ -40,6 +40,8 @@ public final class BrokerRuntime: Sendable {
     }
     let now: @Sendable () -> Date
     let logger: Logger
+    /// The listener's settings at start and the TLS certificate it serves now.
+    public let listener: ListenerState
 
     /// The broker and tokens in force now, in one read: what a request is served with.
     public var snapshot: RuntimeSnapshot { current.withLockedValue { $0 } }
@@ -67,6 +69,7 @@ public final class BrokerRuntime: Sendable {
         self.now = now
         self.logger = logger
         cachePolicy = loaded.config.privateKeyCache
+        listener = ListenerState(started: loaded.config.server)
         monitor = HealthMonitor(now: now, logger: logger)
         self.store = InstrumentedStore(inner: store, monitor: monitor, corrupt: corrupt)
         do {
@@ -176,6 +179,7 @@ public final class BrokerRuntime: Sendable {
         if loaded.config.privateKeyCache != cachePolicy {
             logger.warning("privateKeyCache settings changed; they take effect at the next restart")
         }
+        for note in listener.restartNeeded(for: loaded.config.server) { logger.warning("\(note)") }
         let new = try await Self.open(
             loaded,
             store: store,

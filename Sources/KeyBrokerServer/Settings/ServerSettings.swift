@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import KeyBroker
 
 /// `server:`.
@@ -34,24 +34,6 @@ public struct ServerSettings: ConfigSection {
 
     /// Whether the listener speaks plain HTTP where the network can reach it.
     public var plaintextOnNetwork: Bool { tls == nil && !Self.isLoopback(host) }
-
-    /// What an operator should fix about the listener, for status: plain HTTP where the
-    /// network reaches it, a TLS certificate that ends within 30 days.
-    public func warnings(at time: Date) -> [String] {
-        var warnings: [String] = []
-        if plaintextOnNetwork {
-            warnings.append(
-                "plain HTTP on \(host):\(port), which the network can reach (server.allowPlaintext: true): tokens and unwrapped data keys cross it in the clear unless a TLS proxy on this host is the only way in; set server.tls"
-            )
-        }
-        if let tls, tls.notValidAfter.timeIntervalSince(time) < 30 * 86400 {
-            let days = max(0, Int(tls.notValidAfter.timeIntervalSince(time) / 86400))
-            warnings.append(
-                "the TLS certificate '\(tls.certificate.path)' expires on \(tls.notValidAfter.formatted(.iso8601)) (in \(days) days); install a renewed certificate and key, then reload (SIGHUP)"
-            )
-        }
-        return warnings
-    }
 
     /// Whether `host` names a loopback address only: `localhost`, 127.0.0.0/8 or `::1`.
     public static func isLoopback(_ host: String) -> Bool {
@@ -101,7 +83,9 @@ extension ServerSettings {
             settings.port = port
         }
         if let value = mapping["allowPlaintext"]?.bool() { settings.allowPlaintext = value }
-        if let tlsNode = mapping["tls"] { settings.tls = readTLS(tlsNode, context: context) }
+        // An offline command may run as a user that cannot read the server's key, and needs
+        // none of it; `serve` and `config validate` read and check the files.
+        if let tlsNode = mapping["tls"], context.purpose == .serve { settings.tls = readTLS(tlsNode, context: context) }
         if settings.tls == nil, !isLoopback(settings.host), !settings.allowPlaintext, mapping["tls"] == nil {
             (mapping["listen"] ?? node).error(
                 "'server.listen' is \(settings.host):\(settings.port), reachable from the network, but 'server.tls' is not set: tokens and unwrapped data keys would cross the network in the clear. Set server.tls { certificate, privateKey } (see docs/security.md), listen on 127.0.0.1, or write server.allowPlaintext: true if a TLS proxy on this host terminates TLS"
@@ -118,8 +102,9 @@ extension ServerSettings {
         let privateKey = keyNode?.nonEmptyString()
         let clientCA = mapping["clientCA"]?.nonEmptyString()
         guard let certificate, let privateKey else { return nil }
+        let settings: TLSSettings
         do {
-            return try TLSSettings(
+            settings = try TLSSettings(
                 certificate: context.resolvePath(certificate),
                 privateKey: context.resolvePath(privateKey),
                 clientCA: clientCA.map(context.resolvePath)
@@ -128,6 +113,10 @@ extension ServerSettings {
             node.error("'server.tls': \(error)")
             return nil
         }
+        // A warning, not an error: a reload that revokes a token must not wait for a renewal.
+        // `serve` refuses to start with it (every client would refuse it anyway).
+        if let expired = settings.expiredMessage(at: Date()) { node.warning("'server.tls': \(expired)") }
+        return settings
     }
 
     private static func readListen(_ node: ConfigNode?) -> (String, Int)? {

@@ -27,13 +27,16 @@ public struct TLSSettings: Sendable, Hashable {
     public let context: NIOSSLContext
     /// SHA-256 over the three files' contents: a reload that changes any of them is a change.
     private let fingerprint: SHA256Digest
+    /// SHA-256 of the client CA file's contents (empty without one): a connection verified
+    /// under another CA than the one in force is not an identity (``TLSConnectionMark``).
+    public let clientCAFingerprint: Data
 
     /// The largest certificate, key or CA file read (a PEM chain is a few KiB).
     static let maxFileBytes = 1024 * 1024
 
     /// Reads and checks the files and builds the context.
     /// - Throws: a message that names the file and says what to do.
-    public init(certificate: URL, privateKey: URL, clientCA: URL?, now: Date = Date()) throws(TLSFileError) {
+    public init(certificate: URL, privateKey: URL, clientCA: URL?) throws(TLSFileError) {
         let certificateBytes = try Self.read(certificate, what: "certificate", secret: false)
         var keyBytes = try Self.read(privateKey, what: "private key", secret: true)
         defer { keyBytes.withUnsafeMutableBytes { buffer in _ = buffer.baseAddress.map { memset($0, 0, buffer.count) } } }
@@ -76,11 +79,6 @@ public struct TLSSettings: Sendable, Hashable {
             }
         }
         let expiry = Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter))
-        guard expiry > now else {
-            throw TLSFileError(
-                "certificate in '\(certificate.path)' expired on \(expiry.formatted(.iso8601)); every client would refuse it. Install a renewed certificate and key, then reload (SIGHUP)"
-            )
-        }
 
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) },
@@ -108,10 +106,18 @@ public struct TLSSettings: Sendable, Hashable {
             hasher.update(data: Data(SHA256.hash(data: bytes)))
         }
         fingerprint = hasher.finalize()
+        clientCAFingerprint = caBytes.map { Data(SHA256.hash(data: $0)) } ?? Data()
         self.certificate = certificate
         self.privateKey = privateKey
         self.clientCA = clientCA
         notValidAfter = expiry
+    }
+
+    /// Why the certificate cannot serve at `time`, or `nil` while it is valid.
+    public func expiredMessage(at time: Date) -> String? {
+        guard notValidAfter <= time else { return nil }
+        return
+            "the certificate in '\(certificate.path)' expired on \(notValidAfter.formatted(.iso8601)); every client refuses it. Install a renewed certificate and key, then reload (SIGHUP)"
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
