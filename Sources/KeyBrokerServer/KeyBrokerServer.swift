@@ -61,7 +61,11 @@ public struct KeyBrokerServer: Sendable {
         follower = ChangeFollower(runtime: runtime, startingAfter: runtime.changesReadThrough, logger: logger)
         let support = RouteSupport(audit: audit, logger: logger)
         let runtime = self.runtime
-        probes = Probes(monitor: runtime.monitor, strict: { runtime.broker.config.server.strictReadiness })
+        probes = Probes(
+            monitor: runtime.monitor,
+            strict: { runtime.broker.config.server.strictReadiness },
+            publicKeysInMemory: { runtime.publicKeys.count }
+        )
         let generationLimiter = GenerationLimiter()
         organizationRoutes = OrganizationRoutes(
             runtime: runtime,

@@ -14,6 +14,11 @@ public final class ServerMetrics: Sendable {
     /// Bounded: routes are the router's templates, methods and statuses the few it answers.
     private let requestMetrics = NIOLockedValueBox<[RequestKey: RequestMetrics]>([:])
     private let cacheLookups: [PrivateKeyCache.Event: CoreMetrics.Counter]
+    private let publicKeyHits: CoreMetrics.Counter
+    private let publicKeyMisses: CoreMetrics.Counter
+    private let publicKeyEvictions: CoreMetrics.Counter
+    private let publicKeyEntries: CoreMetrics.Gauge
+    private let publicKeyBytes: CoreMetrics.Gauge
 
     private typealias RequestMetrics = (count: CoreMetrics.Counter, duration: CoreMetrics.Timer)
 
@@ -44,6 +49,19 @@ public final class ServerMetrics: Sendable {
                 )
             }
         )
+        publicKeyHits = CoreMetrics.Counter(
+            label: "keybroker_public_key_cache_lookups_total",
+            dimensions: [("result", "hit")],
+            factory: factory
+        )
+        publicKeyMisses = CoreMetrics.Counter(
+            label: "keybroker_public_key_cache_lookups_total",
+            dimensions: [("result", "miss")],
+            factory: factory
+        )
+        publicKeyEvictions = CoreMetrics.Counter(label: "keybroker_public_key_cache_evictions_total", factory: factory)
+        publicKeyEntries = CoreMetrics.Gauge(label: "keybroker_public_key_cache_entries", factory: factory)
+        publicKeyBytes = CoreMetrics.Gauge(label: "keybroker_public_key_cache_bytes", factory: factory)
     }
 
     /// The factory behind these metrics, for keystores' own (``PluginContext/metrics``).
@@ -96,6 +114,16 @@ public final class ServerMetrics: Sendable {
 
     func cache(_ event: PrivateKeyCache.Event) {
         cacheLookups[event]?.increment()
+    }
+
+    func publicKeyCache(hit: Bool) {
+        (hit ? publicKeyHits : publicKeyMisses).increment()
+    }
+
+    func publicKeyCache(evictions: Int, entries: Int, bytes: Int) {
+        if evictions > 0 { publicKeyEvictions.increment(by: Int64(evictions)) }
+        publicKeyEntries.record(entries)
+        publicKeyBytes.record(bytes)
     }
 
     func rotation(reason: KeyPairReason, succeeded: Bool) {

@@ -137,7 +137,8 @@ struct AWSKMSMotoTests {
             endpoint: try server.proxyEndpoint(),
             extra: ", requestTimeout: 300ms, totalTimeout: 700ms, retries: { baseDelay: 1ms, maxDelay: 5ms }"
         )
-        try server.injectFaults(["delay:2", "delay:2", "delay:2"])
+        // More delays than attempts: a late request of an earlier test must not use one up.
+        try server.injectFaults(Array(repeating: "delay:2", count: 8))
         let clock = ContinuousClock()
         let start = clock.now
         let health = await keystore.checkHealth()

@@ -63,7 +63,9 @@ struct LoadSensitiveReplicaTests {
         #expect(audit.contains(#""event":"revoke""#) && audit.contains(#""replica":"replica-0""#), "the record names the replica")
     }
 
-    @Test("PostgreSQL stopped while serving: readyz, unwrap and public key 503 with a clear error; all recover without a restart")
+    @Test(
+        "PostgreSQL stopped while serving: readyz and unwrap 503 with a clear error, public keys in memory still served and the others 503; all recover without a restart"
+    )
     func databaseOutage() async throws {
         let cluster = try await offPool { try PostgresCluster() }
         defer { cluster.stop() }
@@ -81,8 +83,23 @@ struct LoadSensitiveReplicaTests {
         #expect(unready, "readyz fails within the health check interval (1 s) and one store exchange")
         print("readyz 503 after \(ContinuousClock.now - stopped) with PostgreSQL stopped")
         #expect(try await server.request(.GET, "/livez").status == 200, "the process is alive: no restart wanted")
+        // acme's answer is in memory (read above): encryption goes on. beta's pair exists but was
+        // never read here: 503 with a clear error.
         let publicKey = try await server.request(.GET, "/v1/orgs/acme/public-key", token: replicas.tokens["acme-recorder"])
-        #expect(publicKey.status == 503 && ReplicaSet.errorCode(publicKey.body) == "store_unavailable")
+        #expect(publicKey.status == 200, "a cached organization still gets its public key")
+        #expect(try APIJSON.decoder.decode(PublicKeyView.self, from: publicKey.body).keyPair.id == pair.keyPair.id)
+        let uncached = try await server.request(.GET, "/v1/orgs/beta/public-key", token: replicas.tokens["admin"])
+        #expect(uncached.status == 503 && ReplicaSet.errorCode(uncached.body) == "store_unavailable")
+        let verbose = try await server.request(.GET, "/readyz?verbose")
+        let readiness = try JSONSerialization.jsonObject(with: verbose.body) as? [String: Any]
+        #expect(
+            (readiness?["store"] as? [String: Any])?["publicKeysInMemory"] as? Int == 1,
+            "\(String(decoding: verbose.body, as: UTF8.self))"
+        )
+        let status = try await server.request(.GET, "/v1/status", token: replicas.tokens["admin"])
+        #expect(status.status == 200, "status answers during a store outage")
+        let warnings = try APIJSON.decoder.decode(StatusView.self, from: status.body).warnings
+        #expect(warnings.contains { $0.contains("1 organizations' public keys are served from memory") }, "\(warnings)")
         var refused: (status: Int, body: Data)?
         let unwrapRefused = try await ReplicaSet.poll(within: .seconds(5)) {
             let answer = try await server.request(.POST, "/v1/orgs/acme/unwrap", token: replicas.tokens["acme-recorder"], json: body)
@@ -103,6 +120,28 @@ struct LoadSensitiveReplicaTests {
         #expect(recovered)
         #expect(try await server.request(.GET, "/v1/orgs/acme/public-key", token: replicas.tokens["acme-recorder"]).status == 200)
         #expect(!server.log.contains(cluster.password), "the password is never logged")
+    }
+
+    @Test("a new pair made on replica A is what replica B answers within 1 s, though B had the old one in memory")
+    func publicKeyCoherence() async throws {
+        let replicas = try await ReplicaSet(cluster: try await offPool { try PostgresCluster.shared() })
+        let servers = try await replicas.startAll(2)
+        defer { for server in servers { _ = server.stop() } }
+        let (a, b) = (servers[0], servers[1])
+        let before = try await replicas.publicKey("acme", on: b, token: "acme-recorder")
+        // Read twice on B: the second is served from memory.
+        #expect(try await replicas.publicKey("acme", on: b, token: "acme-recorder").keyPair.id == before.keyPair.id)
+        for round in 0..<5 {
+            let made = try await a.request(.POST, "/v1/orgs/acme/keypairs", token: replicas.tokens["acme-admin"])
+            #expect(made.status == 201)
+            let id = try APIJSON.decoder.decode(KeyPairView.self, from: made.body).id
+            let madeAt = ContinuousClock.now
+            let seen = try await ReplicaSet.poll(within: .seconds(1)) {
+                try await replicas.publicKey("acme", on: b, token: "acme-recorder").keyPair.id == id
+            }
+            #expect(seen, "round \(round): B serves A's new pair within 1 s (\(ContinuousClock.now - madeAt))")
+            print("round \(round): B served A's new pair after \(ContinuousClock.now - madeAt)")
+        }
     }
 
     @Test(
@@ -236,7 +275,10 @@ struct LoadSensitiveReplicaTests {
             "SELECT count(*) FROM (SELECT organization FROM key_pair GROUP BY organization HAVING count(*) FILTER (WHERE is_current) <> 1) t"
         )
         #expect(currents == "0", "every organization has exactly one current pair")
-        #expect(try cluster.psql(replicas.database, "SELECT count(DISTINCT organization) FROM key_pair") == "\(1 + 20)")
+        #expect(
+            try cluster.psql(replicas.database, "SELECT count(DISTINCT organization) FROM key_pair") == "\(2 + 20)",
+            "acme and beta, and the 20 of the test"
+        )
 
         // Every pair in history decrypts, on a replica chosen in turn.
         let pairs = try cluster.psql(
@@ -297,7 +339,7 @@ struct ReplicaSet {
                   keystore: local
                   rotation: daily
                   keyPairSpec: RSA_2048
-                organizations: { acme: {} }
+                organizations: { acme: {}, beta: {} }
                 server:
                   listen: 127.0.0.1:0
                   instanceId: replica-\(index)

@@ -9,6 +9,9 @@ struct InstrumentedStore: KeyPairStore {
     let inner: any KeyPairStore
     let monitor: HealthMonitor
     let corrupt: CorruptRecordLog
+    /// Dropped for an organization before any write that changes its public-key answer
+    /// returns, so that the write's own response is followed by the new answer.
+    let publicKeys: PublicKeyCache
 
     private func observe<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
         do {
@@ -20,6 +23,8 @@ struct InstrumentedStore: KeyPairStore {
     }
 
     func insertCurrent(_ record: KeyPairRecord) async throws(StoreError) {
+        // Whatever the outcome: a write that failed may still have committed.
+        defer { publicKeys.invalidate(record.organization) }
         try await observe { () throws(StoreError) in try await inner.insertCurrent(record) }
         corrupt.forget(record.organization)
     }
@@ -56,6 +61,7 @@ struct InstrumentedStore: KeyPairStore {
     }
 
     func insertCurrent(_ record: KeyPairRecord, if condition: InsertCondition) async throws(StoreError) -> InsertOutcome {
+        defer { publicKeys.invalidate(record.organization) }
         let outcome = try await observe { () throws(StoreError) in try await inner.insertCurrent(record, if: condition) }
         if outcome == .stored { corrupt.forget(record.organization) }
         return outcome
@@ -64,7 +70,8 @@ struct InstrumentedStore: KeyPairStore {
         try await observe { () throws(StoreError) in try await inner.revocation(of: organization) }
     }
     func setRevocation(_ revocation: Revocation?, for organization: OrganizationID) async throws(StoreError) -> Bool {
-        try await observe { () throws(StoreError) in try await inner.setRevocation(revocation, for: organization) }
+        defer { publicKeys.invalidate(organization) }
+        return try await observe { () throws(StoreError) in try await inner.setRevocation(revocation, for: organization) }
     }
     func revokedOrganizations(after: String?, limit: Int) async throws(StoreError) -> RevocationPage {
         try await observe { () throws(StoreError) in try await inner.revokedOrganizations(after: after, limit: limit) }
@@ -99,6 +106,7 @@ struct InstrumentedStore: KeyPairStore {
         at time: Date,
         newPair: KeyPairRecord
     ) async throws(StoreError) -> KeyConfigurationSave {
+        defer { publicKeys.invalidate(organization) }
         let outcome = try await observe { () throws(StoreError) in
             try await inner.saveKeyConfiguration(
                 configuration,

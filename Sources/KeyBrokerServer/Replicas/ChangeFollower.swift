@@ -94,12 +94,16 @@ public final class ChangeFollower: Sendable {
                 revoked = true
             }
             runtime.revocations.set(organization, revoked: revoked)
+            runtime.publicKeys.invalidate(organization)
             await broker.forgetDerivedState(of: organization)
         case .keyConfiguration:
             guard let organization = change.organization else { return }
+            runtime.publicKeys.invalidate(organization)
             await broker.forgetDerivedState(of: organization)
         case .currentPair:
-            break
+            // Another replica's new pair: this one's answer is read again on the next request.
+            guard let organization = change.organization else { return }
+            runtime.publicKeys.invalidate(organization)
         case .reload:
             guard !runtime.isOwnReload(change.sequence) else { return }
             do {
@@ -122,6 +126,7 @@ public final class ChangeFollower: Sendable {
             "the store's change feed no longer holds changes this replica missed; dropping every cached key and reading revocations anew"
         )
         await runtime.broker.cache?.removeAll()
+        runtime.publicKeys.removeAll()
         runtime.revocations.replace(with: try await RevocationList.read(from: runtime.store))
     }
 }

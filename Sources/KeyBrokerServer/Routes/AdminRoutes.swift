@@ -36,6 +36,7 @@ struct AdminRoutes: Sendable {
         let listed: (page: [OrganizationID], nextAfter: String?)
         var statuses: [OrganizationStatus] = []
         var tenantErrors: [OrganizationID: KeyConfigurationError] = [:]
+        var storeWarnings: [String] = []
         do {
             if let scope = principal.organizations {
                 // A scoped caller's organizations are few (its token lists them): each is read.
@@ -59,11 +60,16 @@ struct AdminRoutes: Sendable {
                     corruptKeyPairs: corrupt.reports.filter { $0.organization.map(scope.contains) ?? false }.count
                 )
             } else {
+                // A store outage is what status is read for: it answers without the counts, and
+                // says what still works.
                 let usage: [KeystoreUsage]
                 do {
                     usage = try await broker.store.keystoreUsage()
                 } catch {
-                    throw BrokerError.storage(error)
+                    usage = []
+                    storeWarnings.append(
+                        "the key-pair store cannot be read (\(error.message)): the counts below are missing; \(runtime.publicKeys.count) organizations' public keys are served from memory meanwhile (encryption goes on for them), the others answer 503 until the store is back"
+                    )
                 }
                 listed = parameters.page(of: failures.keys)
                 for organization in listed.page {
@@ -94,7 +100,7 @@ struct AdminRoutes: Sendable {
             store: runtime.monitor.store,
             failures: failures,
             tenantErrors: tenantErrors,
-            warnings: runtime.listener.warnings(at: time)
+            warnings: storeWarnings + runtime.listener.warnings(at: time)
         )
     }
 

@@ -16,6 +16,8 @@ struct OrganizationRoutes: Sendable {
     let loadCandidate: KeyBrokerServer.CandidateLoader
     let generationLimiter: GenerationLimiter
 
+    static let allocator = ByteBufferAllocator()
+
     /// The largest candidate a test accepts: a keystore's settings are a few hundred bytes.
     static let maximumCandidateBytes = 16 * 1024
 
@@ -30,6 +32,7 @@ struct OrganizationRoutes: Sendable {
             middleware: RequirePermission<OrganizationRequestContext>([.encrypt, .viewKeys], for: .organization, audit: audit)
         )
         .get("public-key", use: publicKey)
+        .get("keypairs/{id}", use: keyPairPublicKey)
         routes.group().add(middleware: RequirePermission<OrganizationRequestContext>([.editKeys], for: .organization, audit: audit))
             .post("keypairs", use: generate)
             .post("test", use: test)
@@ -122,13 +125,58 @@ struct OrganizationRoutes: Sendable {
         }
     }
 
-    @Sendable func publicKey(_ request: Request, _ context: OrganizationRequestContext) async throws -> PublicKeyView {
+    /// The current pair's answer, from memory when it is there (no store read, no encoding):
+    /// the one call on the encryption path. A miss reads the store and keeps the answer.
+    @Sendable func publicKey(_ request: Request, _ context: OrganizationRequestContext) async throws -> Response {
         let principal = try context.requireIdentity()
+        let organization = context.organizationID
+        let cache = runtime.publicKeys
+        let entry: CachedPublicKey
+        if let hit = cache.lookup(organization) {
+            entry = hit
+        } else {
+            // Taken before the read: a generation that commits meanwhile spoils it, so this
+            // read cannot put the older pair back after the generation's answer.
+            let ticket = cache.ticket(for: organization)
+            do {
+                entry = try CachedPublicKey(try await context.snapshot.broker.currentKeyPair(for: organization))
+            } catch {
+                throw support.mapped(error, for: principal)
+            }
+            cache.insert(entry, for: organization, ticket: ticket)
+        }
+        let maxAge = context.snapshot.broker.config.server.publicKeyMaxAge
+        return PublicKeyResponses.respond(
+            to: request,
+            etag: entry.etag,
+            cacheControl: PublicKeyResponses.cacheControl(maxAge: maxAge),
+            body: { entry.body(allocator: Self.allocator) }
+        )
+    }
+
+    /// One pair's public key by id, current or not (a recording names its pair): a pair's key
+    /// never changes, so its answer may be kept for good.
+    @Sendable func keyPairPublicKey(_ request: Request, _ context: OrganizationRequestContext) async throws -> Response {
+        let principal = try context.requireIdentity()
+        let raw = context.parameters.get("id") ?? ""
+        guard raw.utf8.count == 36, let id = UUID(uuidString: raw) else {
+            throw APIError.badRequest(
+                "the key pair id must be a UUID such as 47adc79c-d1d9-40d4-b2d8-75826f3f8cd6, found '\(DisplayText.escaped(String(raw.prefix(64))))'"
+            )
+        }
+        let view: KeyPairPublicKeyView
         do {
-            return try PublicKeyView(try await context.snapshot.broker.currentKeyPair(for: context.organizationID))
+            view = try KeyPairPublicKeyView(try await context.snapshot.broker.keyPair(id, of: context.organizationID).record)
         } catch {
             throw support.mapped(error, for: principal)
         }
+        let body = Self.allocator.buffer(bytes: try APIJSON.encoder.encode(view))
+        return PublicKeyResponses.respond(
+            to: request,
+            etag: "\"\(view.id)\"",
+            cacheControl: PublicKeyResponses.immutable,
+            body: { body }
+        )
     }
 
     @Sendable func keyPairs(_ request: Request, _ context: OrganizationRequestContext) async throws -> KeyPairPage {

@@ -8,6 +8,8 @@ import NIOFoundationEssentialsCompat
 struct Probes: Sendable {
     let monitor: HealthMonitor
     let strict: @Sendable () -> Bool
+    /// How many organizations' public keys are in memory (served while the store is down).
+    let publicKeysInMemory: @Sendable () -> Int
 
     private static func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
     private static let live = body(#"{"status":"ok"}"#)
@@ -57,7 +59,8 @@ struct Probes: Sendable {
             store: .init(
                 reachable: store.usable,
                 checkedAt: store.checkedAt,
-                errorKind: store.usable ? nil : store.lastError?.kind.description
+                errorKind: store.usable ? nil : store.lastError?.kind.description,
+                publicKeysInMemory: store.usable ? nil : publicKeysInMemory()
             ),
             keystores: monitor.keystores.map {
                 .init(

@@ -15,6 +15,9 @@ struct VerboseReadiness: Encodable {
         let checkedAt: Date?
         /// `unavailable` or `damaged`; the message (which names the file) is in /v1/status.
         let errorKind: String?
+        /// While it is not usable: how many organizations still get their public key, from
+        /// memory (encryption goes on for them; the others answer 503).
+        let publicKeysInMemory: Int?
     }
     let status: String
     let store: Store

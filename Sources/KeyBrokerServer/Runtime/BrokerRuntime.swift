@@ -42,6 +42,9 @@ public final class BrokerRuntime: Sendable {
     let logger: Logger
     /// The listener's settings at start and the TLS certificate it serves now.
     public let listener: ListenerState
+    /// The current public-key answers, kept coherent by the store's writes here
+    /// (``InstrumentedStore``) and by the change follower for other replicas'.
+    public let publicKeys: PublicKeyCache
 
     /// The broker and tokens in force now, in one read: what a request is served with.
     public var snapshot: RuntimeSnapshot { current.withLockedValue { $0 } }
@@ -71,7 +74,8 @@ public final class BrokerRuntime: Sendable {
         cachePolicy = loaded.config.privateKeyCache
         listener = ListenerState(started: loaded.config.server)
         monitor = HealthMonitor(now: now, logger: logger)
-        self.store = InstrumentedStore(inner: store, monitor: monitor, corrupt: corrupt)
+        publicKeys = PublicKeyCache(limits: loaded.config.server.publicKeyCache, metrics: metrics)
+        self.store = InstrumentedStore(inner: store, monitor: monitor, corrupt: corrupt, publicKeys: publicKeys)
         do {
             changesReadThrough = try await self.store.latestChange()
             revocations = try await RevocationList.load(from: self.store)

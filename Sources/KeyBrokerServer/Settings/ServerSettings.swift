@@ -28,6 +28,12 @@ public struct ServerSettings: ConfigSection {
     /// TLS for the listener (`server.tls`); `nil`: plain HTTP, which only loopback allows
     /// unless ``allowPlaintext`` is set.
     public var tls: TLSSettings?
+    /// How long clients may keep a public-key answer (`Cache-Control: private, max-age=N`);
+    /// zero: `no-store`. A client may encrypt with the previous pair for this long after a
+    /// rotation, which is safe: every old pair stays decryptable.
+    public var publicKeyMaxAge: Duration = .seconds(60)
+    /// The bounds of the in-memory public-key answers (read at start).
+    public var publicKeyCache = PublicKeyCache.Limits.default
     /// Whether plain HTTP on a non-loopback address was asked for in writing
     /// (`server.allowPlaintext: true`): warned about at start and in status.
     public var allowPlaintext = false
@@ -83,6 +89,12 @@ extension ServerSettings {
             settings.port = port
         }
         if let value = mapping["allowPlaintext"]?.bool() { settings.allowPlaintext = value }
+        if let value = mapping["publicKeyMaxAge"]?.duration(in: .zero...(.seconds(86400))) { settings.publicKeyMaxAge = value }
+        if let cache = mapping["publicKeyCache"]?.mapping() {
+            if let value = cache["maxEntries"]?.integer(in: 0...10_000_000) { settings.publicKeyCache.maxEntries = value }
+            if let value = cache["maxBytes"]?.integer(in: 0...(16 * 1024 * 1024 * 1024)) { settings.publicKeyCache.maxBytes = value }
+            cache.reportUnknownKeys()
+        }
         // An offline command may run as a user that cannot read the server's key, and needs
         // none of it; `serve` and `config validate` read and check the files.
         if let tlsNode = mapping["tls"], context.purpose == .serve { settings.tls = readTLS(tlsNode, context: context) }

@@ -14,8 +14,8 @@ import Testing
 /// (swift-certificates): the handshake, client certificates as scoped identities, refusals
 /// (another CA, an expired certificate, TLS below 1.2), a certificate renewed by SIGHUP while
 /// a connection stays open (through `openssl s_client`), and the CLI over https.
-@Suite("TLS and client certificates")
-struct TLSTests {
+@Suite("TLS and client certificates (LoadSensitive: server processes, reloads awaited)")
+struct LoadSensitiveTLSTests {
     /// A server with TLS from `pki`: a server certificate, client certificates from the same
     /// CA as identities (`recorder` by subject, scoped to acme; `ops` by public key, every
     /// organization, view only), and the fixture's tokens.

@@ -1,0 +1,49 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KeyBroker
+import NIOCore
+
+/// Public-key answers with their validators: `ETag` (the pair id), `Cache-Control` from
+/// `server.publicKeyMaxAge` for the current pair and "immutable" for a pair by id, and `304`
+/// with no body for an `If-None-Match` that names the answer's ETag.
+enum PublicKeyResponses {
+    /// A year: what "never changes" is written as (RFC 9111 §5.2.2.1 recommends no more).
+    static let immutable = "private, max-age=31536000, immutable"
+
+    /// `Cache-Control` for the current pair's answer.
+    static func cacheControl(maxAge: Duration) -> String {
+        let seconds = maxAge.components.seconds
+        return seconds <= 0 ? "no-store" : "private, max-age=\(seconds)"
+    }
+
+    /// The answer, or `304 Not Modified` when the request's `If-None-Match` names `etag`.
+    static func respond(
+        to request: Request,
+        etag: String,
+        cacheControl: String,
+        body: () -> ByteBuffer
+    ) -> Response {
+        var headers: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
+        if let condition = request.headers[.ifNoneMatch], matches(condition, etag: etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "application/json"
+        let bytes = body()
+        headers[.contentLength] = String(bytes.readableBytes)
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: bytes))
+    }
+
+    /// Whether an `If-None-Match` field names `etag` (RFC 9110 §13.1.2: `*`, or a list of
+    /// entity tags compared weakly, so `W/"x"` matches `"x"`).
+    static func matches(_ field: String, etag: String) -> Bool {
+        // The field's length is bounded by the HTTP parser (80 KiB of headers).
+        for candidate in field.split(separator: ",") {
+            var tag = candidate.trimmingCharacters(in: .whitespaces)[...]
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+            if tag == etag[...] { return true }
+        }
+        return false
+    }
+}
