@@ -194,6 +194,26 @@ let package = Package(
             path: "benchmarks/RSAReference",
             swiftSettings: strictSettings
         ),
+        // benchmarks/public-key's reference: the framework's limit, a bare Hummingbird app
+        // answering a constant /readyz.
+        .executableTarget(
+            name: "bare-hummingbird",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "benchmarks/BareHummingbird",
+            swiftSettings: strictSettings
+        ),
+        // benchmarks/public-key: what the public-key cache holds in memory at N organizations.
+        .executableTarget(
+            name: "public-key-cache-memory",
+            dependencies: [
+                "KeyBroker",
+                "KeyBrokerServer",
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "benchmarks/PublicKeyCacheMemory",
+            swiftSettings: strictSettings
+        ),
         // What the test targets share: fixtures, the KMS test servers, the server process
         // runner, test keystores (as HummingbirdTesting serves Hummingbird's tests).
         .target(

@@ -147,6 +147,7 @@ struct PublicKeyCacheTests {
                     try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: headers) {
                         #expect($0.status == .notModified, "\(condition)")
                         #expect($0.body.readableBytes == 0)
+                        #expect($0.headers[.contentLength] == nil, "a 304 carries no Content-Length")
                         #expect($0.headers[.eTag] == etag)
                         #expect($0.headers[.cacheControl] == expected)
                     }
@@ -160,6 +161,33 @@ struct PublicKeyCacheTests {
                     #expect($0.headers[.eTag] == nil)
                 }
             }
+        }
+    }
+
+    @Test("a scheduled rotation: the next read returns the rotated pair, though the old one was in memory")
+    func readAfterRotation() async throws {
+        let start = Date()
+        let clock = TestClock(start)
+        let fixture = try await ServerFixture.make(
+            body: ServerFixture.configBody(organizations: "{ acme: { rotation: weekly } }"),
+            now: { clock.now }
+        )
+        _ = await fixture.server.scheduler.runOnce()
+        try await fixture.test { client in
+            func current() async throws -> String {
+                try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("acme-recorder")) {
+                    response in
+                    try APIJSON.decoder.decode(PublicKeyView.self, from: Data(response.body.readableBytesView)).keyPair.id
+                }
+            }
+            let before = try await current()
+            #expect(try await current() == before, "in memory now")
+            clock.now = start.addingTimeInterval(7 * 86_400 + 60)
+            #expect(await fixture.server.scheduler.runOnce().rotated == [Fixtures.org("acme"): .scheduled])
+            let after = try await current()
+            #expect(after != before)
+            let stored = try await fixture.server.runtime.broker.currentKeyPair(for: Fixtures.org("acme"))
+            #expect(after == stored.id.uuidString.lowercased())
         }
     }
 

@@ -65,6 +65,17 @@ struct LoadSensitiveTLSTests {
             }
         }
 
+        /// Sends SIGHUP and waits (up to 10 s) until the server says it took the new TLS files.
+        func reload() async throws -> Bool {
+            let before = server.log.components(separatedBy: "TLS certificate reloaded").count
+            kill(server.process.processIdentifier, SIGHUP)
+            for _ in 0..<100 {
+                try await Task.sleep(for: .milliseconds(100))
+                if server.log.components(separatedBy: "TLS certificate reloaded").count > before { return true }
+            }
+            return false
+        }
+
         var url: String { "https://127.0.0.1:\(server.port)" }
         var file: (String) -> String { { directory.url.appendingPathComponent("config/tls/\($0)").path } }
     }
@@ -236,13 +247,7 @@ struct LoadSensitiveTLSTests {
         // The old CA is compromised: the operator installs a new client CA and reloads.
         let replacement = try TestPKI(name: "replacement client CA")
         try fixture.directory.write("config/tls/clients-ca.pem", replacement.certificatePEM)
-        kill(fixture.server.process.processIdentifier, SIGHUP)
-        var reloaded = false
-        for _ in 0..<100 where !reloaded {
-            try await Task.sleep(for: .milliseconds(100))
-            reloaded = fixture.server.log.contains("TLS certificate reloaded")
-        }
-        #expect(reloaded, "\(fixture.server.log)")
+        #expect(try await fixture.reload(), "\(fixture.server.log)")
 
         // The same keep-alive connection (a new one would fail its handshake: no status at all)
         // is anonymous now.
@@ -269,13 +274,7 @@ struct LoadSensitiveTLSTests {
         // A new CA and certificate, renamed into place; then SIGHUP.
         let renewed = try TestPKI(name: "renewed CA")
         try TLSServer.install(try renewed.server(), ca: pki, in: fixture.directory)
-        kill(fixture.server.process.processIdentifier, SIGHUP)
-        var reloaded = false
-        for _ in 0..<100 where !reloaded {
-            try await Task.sleep(for: .milliseconds(100))
-            reloaded = fixture.server.log.contains("TLS certificate reloaded")
-        }
-        #expect(reloaded, "\(fixture.server.log)")
+        #expect(try await fixture.reload(), "\(fixture.server.log)")
 
         // The open connection was not dropped and still answers.
         let after = try await session.request("/livez")

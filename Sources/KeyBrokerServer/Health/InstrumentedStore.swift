@@ -17,7 +17,12 @@ struct InstrumentedStore: KeyPairStore {
         do {
             return try await body()
         } catch {
-            monitor.recordFailure(store: error)
+            // A call cut short because the server is stopping (a port that could not be bound,
+            // SIGTERM) says nothing about the store: it must not read as an outage in the log.
+            if !Task.isCancelled { monitor.recordFailure(store: error) }
+            // A file replaced or damaged: the answers in memory may name pairs it no longer
+            // holds, whose recordings could never be decrypted. (An outage keeps them.)
+            if error.kind == .damaged { publicKeys.removeAll() }
             throw error
         }
     }
@@ -124,7 +129,13 @@ struct InstrumentedStore: KeyPairStore {
         try await observe { () throws(StoreError) in try await inner.recordKeyConfigurationError(error, for: organization) }
     }
     func check() async throws(StoreError) -> [CorruptKeyPair] {
-        let unreadable = try await inner.check()
+        let unreadable: [CorruptKeyPair]
+        do {
+            unreadable = try await inner.check()
+        } catch {
+            if error.kind == .damaged { publicKeys.removeAll() }
+            throw error
+        }
         corrupt.record(unreadable)
         return unreadable
     }

@@ -1,4 +1,4 @@
-import KeyBroker
+package import KeyBroker
 import NIOConcurrencyHelpers
 
 /// The current public-key answer of each organization read lately, in memory, bounded by
@@ -24,7 +24,8 @@ public final class PublicKeyCache: Sendable {
         /// At most about this many bytes.
         public var maxBytes: Int
 
-        /// 100,000 organizations (about 80 MiB with RSA-3072 pairs), within 256 MiB.
+        /// 100,000 organizations (about 70 MiB by the cache's count with RSA-3072 pairs;
+        /// docs/performance.md has the resident memory), within 256 MiB.
         public static let `default` = Limits(maxEntries: 100_000, maxBytes: 256 * 1024 * 1024)
 
         public init(maxEntries: Int, maxBytes: Int) {
@@ -34,7 +35,7 @@ public final class PublicKeyCache: Sendable {
     }
 
     /// A promise that no invalidation of an organization came after it was taken.
-    struct Ticket: Sendable {
+    package struct Ticket: Sendable {
         fileprivate let stripe: Int
         fileprivate let sequence: UInt64
     }
@@ -72,7 +73,7 @@ public final class PublicKeyCache: Sendable {
     public var bytes: Int { state.withLockedValue { $0.bytes } }
 
     /// The organization's entry, or `nil` (counted as a hit or a miss).
-    func lookup(_ organization: OrganizationID) -> CachedPublicKey? {
+    package func lookup(_ organization: OrganizationID) -> CachedPublicKey? {
         let entry = state.withLockedValue { state -> CachedPublicKey? in
             guard let slot = state.index[organization], let found = state.slots[slot] else { return nil }
             if !found.referenced { state.slots[slot]?.referenced = true }
@@ -83,14 +84,14 @@ public final class PublicKeyCache: Sendable {
     }
 
     /// Taken before a read of the store that may fill the organization's entry.
-    func ticket(for organization: OrganizationID) -> Ticket {
+    package func ticket(for organization: OrganizationID) -> Ticket {
         let stripe = Self.stripe(of: organization)
         return Ticket(stripe: stripe, sequence: state.withLockedValue { $0.stripes[stripe] })
     }
 
     /// Keeps `entry` for `organization`, unless an invalidation came after `ticket`; evicts
     /// what the limits need.
-    func insert(_ entry: CachedPublicKey, for organization: OrganizationID, ticket: Ticket) {
+    package func insert(_ entry: CachedPublicKey, for organization: OrganizationID, ticket: Ticket) {
         guard limits.maxEntries > 0, entry.cost <= limits.maxBytes else { return }
         let (evicted, entries, bytes) = state.withLockedValue { state -> (Int, Int, Int) in
             guard state.stripes[ticket.stripe] == ticket.sequence else { return (0, state.index.count, state.bytes) }
@@ -115,7 +116,7 @@ public final class PublicKeyCache: Sendable {
     }
 
     /// Drops the organization's entry and spoils the tickets taken for it so far.
-    func invalidate(_ organization: OrganizationID) {
+    package func invalidate(_ organization: OrganizationID) {
         let stripe = Self.stripe(of: organization)
         let (entries, bytes) = state.withLockedValue { state -> (Int, Int) in
             state.sequence &+= 1
@@ -132,7 +133,7 @@ public final class PublicKeyCache: Sendable {
 
     /// Drops every entry and spoils every ticket (the change feed was missed, a restart of
     /// the follower).
-    func removeAll() {
+    package func removeAll() {
         state.withLockedValue { state in
             let sequence = state.sequence &+ 1
             state = State()

@@ -26,7 +26,10 @@ enum PublicKeyResponses {
     ) -> Response {
         var headers: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
         if let condition = request.headers[.ifNoneMatch], matches(condition, etag: etag) {
-            return Response(status: .notModified, headers: headers)
+            // No body and no Content-Length (RFC 9110 §8.6: a 304's would have to be the 200's).
+            var response = Response(status: .notModified, headers: headers)
+            response.headers[.contentLength] = nil
+            return response
         }
         headers[.contentType] = "application/json"
         let bytes = body()

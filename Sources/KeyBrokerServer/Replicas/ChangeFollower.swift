@@ -9,8 +9,11 @@ import NIOConcurrencyHelpers
 /// the next poll), and acts on each change:
 ///
 /// - a revocation: the list of revoked organizations follows it, and the organization's
-///   decrypted keys are dropped;
-/// - a key configuration saved: the organization's decrypted keys are dropped;
+///   decrypted keys and public-key answer are dropped;
+/// - a key configuration saved: the organization's decrypted keys and public-key answer are
+///   dropped;
+/// - a new current pair (another replica's, or a CLI's on the same database): the
+///   organization's public-key answer is dropped;
 /// - a reload on another replica: this replica reloads its own file.
 ///
 /// Each read that succeeds confirms the revocation list; unwraps are refused while it is older
@@ -62,6 +65,13 @@ public final class ChangeFollower: Sendable {
             while true {
                 let after = cursor.withLockedValue { $0 }
                 let page = try await runtime.store.changes(after: after, limit: Self.pageSize)
+                // A store restored from a backup (or a failover that lost commits) has an older
+                // feed than this replica read: what is derived from it may name pairs it lacks.
+                if page.changes.isEmpty, after > 0, try await runtime.store.latestChange() < after {
+                    try await resynchronizeAll()
+                    cursor.withLockedValue { $0 = 0 }
+                    continue
+                }
                 if page.missedSome {
                     try await resynchronizeAll()
                     cursor.withLockedValue { $0 = max($0, page.prunedThrough) }
@@ -72,6 +82,7 @@ public final class ChangeFollower: Sendable {
             }
             runtime.revocations.markSynced()
         } catch {
+            guard !Task.isCancelled else { return }
             runtime.revocations.markSyncFailed(error.message)
             logger.warning(
                 "cannot read the store's change feed; unwraps are refused until it answers",

@@ -73,11 +73,13 @@ public final class RotationLeader: Sendable {
             } else if grant == nil, wasLeader {
                 logger.warning("this replica lost the rotation lease to another replica")
             }
-        } catch {
+        } catch  where !Task.isCancelled {
             logger.warning(
                 "cannot renew the rotation lease; rotations stop here until the store answers",
                 metadata: ["error": "\(error.message)"]
             )
+        } catch {
+            // Stopping: the failed call was cut short, not refused by the store.
         }
     }
 

@@ -74,7 +74,10 @@ struct AdminRoutes: Sendable {
                 listed = parameters.page(of: failures.keys)
                 for organization in listed.page {
                     let current = try? await broker.store.current(for: organization)
-                    let (policy, lastError) = try await broker.listedPolicy(for: organization)
+                    // With the store down, the configuration's policy: status still answers.
+                    let (policy, lastError) =
+                        storeWarnings.isEmpty
+                        ? try await broker.listedPolicy(for: organization) : (broker.config.policy(for: organization), nil)
                     statuses.append(broker.organizationStatus(organization, current: current, policy: policy, at: time))
                     tenantErrors[organization] = lastError
                 }

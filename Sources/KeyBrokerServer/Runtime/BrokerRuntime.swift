@@ -184,6 +184,9 @@ public final class BrokerRuntime: Sendable {
             logger.warning("privateKeyCache settings changed; they take effect at the next restart")
         }
         for note in listener.restartNeeded(for: loaded.config.server) { logger.warning("\(note)") }
+        if loaded.config.server.publicKeyCache != publicKeys.limits {
+            logger.warning("server.publicKeyCache settings changed; they take effect at the next restart")
+        }
         let new = try await Self.open(
             loaded,
             store: store,

@@ -1,11 +1,16 @@
 import Crypto
 public import Foundation
+import KeyBroker
 public import NIOSSL
 
+// On Linux, the clang importer files `struct stat` under whichever module first includes
+// <sys/stat.h> (CoreFoundation or libdispatch's, depending on the build), so its members need
+// both imports.
 #if canImport(CoreFoundation)
-// On Linux, the clang importer files `struct stat` under the first module to include
-// <sys/stat.h>; in this target that is CoreFoundation, so its members need this import.
 import CoreFoundation
+#endif
+#if canImport(CDispatch)
+import CDispatch
 #endif
 
 /// `server.tls:`: the server's certificate chain and private key, and the CA that client
@@ -161,17 +166,7 @@ public struct TLSSettings: Sendable, Hashable {
             }
         }
         var bytes = [UInt8](repeating: 0, count: maxFileBytes + 1)
-        let count = bytes.withUnsafeMutableBytes { buffer -> Int in
-            guard let base = buffer.baseAddress else { return -1 }
-            var filled = 0
-            while filled < buffer.count {
-                let got = Foundation.read(descriptor, base + filled, buffer.count - filled)
-                if got < 0, errno == EINTR { continue }
-                if got <= 0 { return got < 0 ? -1 : filled }
-                filled += got
-            }
-            return filled
-        }
+        let count = bytes.withUnsafeMutableBytes { DescriptorRead.fill(descriptor, $0) }
         guard count >= 0 else {
             throw TLSFileError("cannot read \(what) file '\(file.path)': \(String(cString: strerror(errno)))")
         }
