@@ -164,6 +164,72 @@ struct PublicKeyCacheTests {
         }
     }
 
+    @Test(
+        "the answer from memory before the router gives what the router would: refusals, misses and odd paths still go through it, and both count under one route"
+    )
+    func fastPathAgreesWithTheRouter() async throws {
+        let fixture = try await ServerFixture.make()
+        _ = try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        try await fixture.test { client in
+            var bodies: [Data] = []
+            for _ in 0..<3 {  // a miss through the router, then hits from memory
+                try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("acme-recorder")) {
+                    #expect($0.status == .ok)
+                    bodies.append(Data($0.body.readableBytesView))
+                }
+            }
+            #expect(Set(bodies).count == 1, "the same bytes from the router and from memory")
+            // In memory now, yet: no token 401, an unknown token 401, a malformed id 400; a
+            // trailing slash goes through the router, which serves the same route.
+            try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get) { #expect($0.status == .unauthorized) }
+            var other = fixture.headers(nil)
+            other[.authorization] = "Bearer kb_not-a-token"
+            try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: other) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/orgs/ac..me/public-key", method: .get, headers: fixture.headers("admin")) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/orgs/acme/public-key/", method: .get, headers: fixture.headers("admin")) {
+                #expect($0.status == .ok)
+                #expect(Data($0.body.readableBytesView) == bodies.first)
+            }
+        }
+        try await fixture.test { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                let lines = text.split(separator: "\n").filter {
+                    $0.hasPrefix("keybroker_http_requests_total") && $0.contains("public-key")
+                }
+                #expect(
+                    lines.contains {
+                        $0.contains(#"route="/v1/orgs/{org}/public-key""#) && $0.contains(#"status="200""#) && $0.hasSuffix(" 4")
+                    },
+                    "\(lines)"
+                )
+                #expect(text.contains(#"keybroker_public_key_cache_lookups_total{result="hit"} 3"#), "\(text)")
+                #expect(text.contains(#"keybroker_public_key_cache_lookups_total{result="miss"} 1"#))
+            }
+        }
+    }
+
+    @Test("a token allowed to decrypt only is refused the public key from memory too")
+    func fastPathPermission() async throws {
+        let fixture = try await ServerFixture.make()
+        _ = try await fixture.server.runtime.broker.generateKeyPair(for: Fixtures.org("acme"), reason: .initial, requestedBy: "test")
+        try await fixture.test { client in
+            try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("admin")) {
+                #expect($0.status == .ok)
+            }
+            // acme-admin has encryption-key:view for acme (allowed); viewer for every org (allowed);
+            // acme-recorder for beta: refused with 403, whatever is in memory.
+            try await client.execute(uri: "/v1/orgs/beta/public-key", method: .get, headers: fixture.headers("acme-recorder")) {
+                #expect($0.status == .forbidden)
+            }
+            try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: fixture.headers("viewer")) {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+
     @Test("a scheduled rotation: the next read returns the rotated pair, though the old one was in memory")
     func readAfterRotation() async throws {
         let start = Date()

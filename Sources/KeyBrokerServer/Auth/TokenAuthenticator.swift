@@ -5,14 +5,52 @@ import KeyBroker
 /// Checks bearer tokens against the configured SHA-256 hashes: one hash of the presented
 /// token and one dictionary lookup, whatever the number of tokens.
 public struct TokenAuthenticator: Sendable {
-    private let tokens: [Data: Principal]
+    private let tokens: [Key: Principal]
+
+    /// A SHA-256 digest as four words: a dictionary key that needs no heap allocation.
+    private struct Key: Hashable {
+        let words: (UInt64, UInt64, UInt64, UInt64)
+
+        init?(_ bytes: some Collection<UInt8>) {
+            guard bytes.count == 32 else { return nil }
+            var words: [UInt64] = []
+            var word: UInt64 = 0
+            for (index, byte) in bytes.enumerated() {
+                word = word << 8 | UInt64(byte)
+                if index % 8 == 7 {
+                    words.append(word)
+                    word = 0
+                }
+            }
+            self.words = (words[0], words[1], words[2], words[3])
+        }
+
+        init(_ digest: SHA256Digest) {
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            digest.withUnsafeBytes { raw in
+                func word(_ offset: Int) -> UInt64 {
+                    (0..<8).reduce(0) { $0 << 8 | UInt64(raw[offset + $1]) }
+                }
+                words = (word(0), word(8), word(16), word(24))
+            }
+            self.words = words
+        }
+
+        static func == (lhs: Key, rhs: Key) -> Bool { lhs.words == rhs.words }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+            hasher.combine(words.2)
+            hasher.combine(words.3)
+        }
+    }
 
     /// Creates an authenticator for the configured tokens (parsed once per (re)load).
     public init(_ settings: AuthSettings) {
-        var tokens: [Data: Principal] = [:]
+        var tokens: [Key: Principal] = [:]
         for token in settings.tokens {
             // The loader accepts 64 hex digits only, unique, so every hash converts once.
-            guard let digest = Data(hexEncoded: token.sha256) else { continue }
+            guard let digest = Data(hexEncoded: token.sha256).flatMap(Key.init) else { continue }
             tokens[digest] = Principal(name: token.name, permissions: token.permissions, organizations: token.organizations)
         }
         self.tokens = tokens
@@ -36,15 +74,21 @@ public struct TokenAuthenticator: Sendable {
         let end = utf8.lastIndex { !isBlank($0) }.map { utf8.index(after: $0) } ?? start
         // A blank token is no token (and the loader refuses the empty string's hash too).
         guard start < end else { return nil }
-        return tokens[Data(SHA256.hash(data: Data(utf8[start..<end])))]
+        var hasher = SHA256()
+        let hashed = utf8[start..<end].withContiguousStorageIfAvailable { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        if hashed == nil { hasher.update(data: Data(utf8[start..<end])) }
+        return tokens[Key(hasher.finalize())]
     }
 
     /// The principal of an `Authorization: Bearer <token>` header, or `nil`.
     public func authenticate(authorization: String?) -> Principal? {
         guard let authorization, authorization.utf8.count < 4096 else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return authenticate(token: parts[1])
+        // "Bearer " in any case (RFC 9110 §11.1), compared without allocating.
+        let scheme = authorization.utf8.prefix(7)
+        guard scheme.count == 7, scheme.last == UInt8(ascii: " "),
+            zip(scheme.dropLast(), "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 })
+        else { return nil }
+        return authenticate(token: authorization.dropFirst(7))
     }
 
     /// A new random token (256 bits, base64url) and its SHA-256 hex, for `keybroker token create`.

@@ -27,7 +27,7 @@ struct TokenAuthenticatorMiddleware: AuthenticatorMiddleware {
         }
         guard !snapshot.clients.isEmpty, let peer = await TLSConnectionMark.peer(of: context.channel) else { return nil }
         // Verified under a client CA that a reload has since replaced: no longer an identity.
-        guard peer.clientCAFingerprint == snapshot.broker.config.server.tls?.clientCAFingerprint else { return nil }
+        guard peer.clientCAFingerprint == snapshot.server.tls?.clientCAFingerprint else { return nil }
         return snapshot.clients.authenticate(certificate: peer.certificate, at: Date())
     }
 }

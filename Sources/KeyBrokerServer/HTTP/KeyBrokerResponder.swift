@@ -1,10 +1,18 @@
 import Hummingbird
+import KeyBroker
 
 /// The outermost responder: answers `GET|HEAD /livez` and `/readyz` before anything else
 /// (load balancers probe often, and a string comparison is cheaper than a route lookup; this
 /// is measured in benchmarks/run), takes the runtime's snapshot for every other request, and
 /// turns the router's "no route" into the API's error shape: `405` with `Allow` for a known
 /// path called with a method it does not serve, `404` otherwise.
+///
+/// The one call on the encryption path, `GET /v1/orgs/{org}/public-key`, is also answered
+/// here when it can be answered from memory by a token allowed to: the router, its
+/// middleware chain and the organization's child context cost about a third of the request
+/// (benchmarks/public-key). Anything else about such a request — no token or a certificate,
+/// a refusal (with its audit record), a malformed id, a miss — goes through the router as
+/// any request does, so the fast path only ever gives the answer the router would.
 struct KeyBrokerResponder<Router: HTTPResponder>: HTTPResponder where Router.Context == KeyBrokerRequestContext {
     let runtime: BrokerRuntime
     let probes: Probes
@@ -20,8 +28,18 @@ struct KeyBrokerResponder<Router: HTTPResponder>: HTTPResponder where Router.Con
             }
         }
         let start = ContinuousClock.now
+        let snapshot = runtime.snapshot
+        if request.method == .get, let answer = publicKeyFromMemory(request, snapshot: snapshot) {
+            runtime.metrics.request(
+                route: Self.publicKeyRoute,
+                method: "GET",
+                status: Int(answer.status.code),
+                duration: ContinuousClock.now - start
+            )
+            return answer
+        }
         var context = context
-        context.takenSnapshot = runtime.snapshot
+        context.takenSnapshot = snapshot
         let response = try await router.respond(to: request, context: context)
         // Hummingbird's router marks a request that matched no route (path and method). Such
         // requests never reach the router's middleware, so they are counted here.
@@ -34,5 +52,32 @@ struct KeyBrokerResponder<Router: HTTPResponder>: HTTPResponder where Router.Con
             duration: ContinuousClock.now - start
         )
         return unmatched
+    }
+
+    /// The router's label of the public-key route, for the request metrics.
+    static var publicKeyRoute: String { "/v1/orgs/{org}/public-key" }
+
+    /// The current public-key answer of `/v1/orgs/{org}/public-key` when it is in memory and the
+    /// request's bearer token may read it (`recording:encrypt` or `encryption-key:view` for the
+    /// organization, as the route requires); `nil` sends the request through the router.
+    private func publicKeyFromMemory(_ request: Request, snapshot: RuntimeSnapshot) -> Response? {
+        let path = request.uri.path.utf8
+        let prefix = "/v1/orgs/".utf8
+        let suffix = "/public-key".utf8
+        guard path.count > prefix.count + suffix.count, path.starts(with: prefix), path.reversed().starts(with: suffix.reversed())
+        else { return nil }
+        let raw = path.dropFirst(prefix.count).dropLast(suffix.count)
+        guard !raw.contains(UInt8(ascii: "/")), let organization = OrganizationID(String(decoding: raw, as: UTF8.self)),
+            let authorization = request.headers[.authorization],
+            let principal = snapshot.authenticator.authenticate(authorization: authorization),
+            principal.may(.encrypt, for: organization) || principal.may(.viewKeys, for: organization),
+            let entry = runtime.publicKeys.lookup(organization, countingMisses: false)
+        else { return nil }
+        return PublicKeyResponses.respond(
+            to: request,
+            etag: entry.etag,
+            cacheControl: snapshot.publicKeyCacheControl,
+            body: { entry.body(allocator: OrganizationRoutes.allocator) }
+        )
     }
 }

@@ -72,14 +72,15 @@ public final class PublicKeyCache: Sendable {
     /// About how many bytes it holds.
     public var bytes: Int { state.withLockedValue { $0.bytes } }
 
-    /// The organization's entry, or `nil` (counted as a hit or a miss).
-    package func lookup(_ organization: OrganizationID) -> CachedPublicKey? {
+    /// The organization's entry, or `nil` (counted as a hit or, with `countingMisses`, a miss:
+    /// a caller that falls back to a lookup that counts its own passes `false`).
+    package func lookup(_ organization: OrganizationID, countingMisses: Bool = true) -> CachedPublicKey? {
         let entry = state.withLockedValue { state -> CachedPublicKey? in
             guard let slot = state.index[organization], let found = state.slots[slot] else { return nil }
             if !found.referenced { state.slots[slot]?.referenced = true }
             return found.entry
         }
-        metrics?.publicKeyCache(hit: entry != nil)
+        if entry != nil || countingMisses { metrics?.publicKeyCache(hit: entry != nil) }
         return entry
     }
 

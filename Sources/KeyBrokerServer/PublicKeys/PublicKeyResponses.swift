@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 import Hummingbird
 import KeyBroker
@@ -40,12 +39,24 @@ enum PublicKeyResponses {
     /// Whether an `If-None-Match` field names `etag` (RFC 9110 §13.1.2: `*`, or a list of
     /// entity tags compared weakly, so `W/"x"` matches `"x"`).
     static func matches(_ field: String, etag: String) -> Bool {
-        // The field's length is bounded by the HTTP parser (80 KiB of headers).
-        for candidate in field.split(separator: ",") {
-            var tag = candidate.trimmingCharacters(in: .whitespaces)[...]
-            if tag == "*" { return true }
-            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
-            if tag == etag[...] { return true }
+        // The field's length is bounded by the HTTP parser (80 KiB of headers). Walked as
+        // bytes: Foundation's trimming costs more than the rest of a 304.
+        let tag = etag.utf8
+        for candidate in field.utf8.split(separator: UInt8(ascii: ",")) {
+            var start = candidate.startIndex
+            var end = candidate.endIndex
+            while start < end, candidate[start] == UInt8(ascii: " ") || candidate[start] == UInt8(ascii: "\t") {
+                start = candidate.index(after: start)
+            }
+            while end > start {
+                let last = candidate.index(before: end)
+                guard candidate[last] == UInt8(ascii: " ") || candidate[last] == UInt8(ascii: "\t") else { break }
+                end = last
+            }
+            var value = candidate[start..<end]
+            if value.elementsEqual("*".utf8) { return true }
+            if value.starts(with: "W/".utf8) { value = value.dropFirst(2) }
+            if value.elementsEqual(tag) { return true }
         }
         return false
     }

@@ -145,11 +145,10 @@ struct OrganizationRoutes: Sendable {
             }
             cache.insert(entry, for: organization, ticket: ticket)
         }
-        let maxAge = context.snapshot.broker.config.server.publicKeyMaxAge
         return PublicKeyResponses.respond(
             to: request,
             etag: entry.etag,
-            cacheControl: PublicKeyResponses.cacheControl(maxAge: maxAge),
+            cacheControl: context.snapshot.publicKeyCacheControl,
             body: { entry.body(allocator: Self.allocator) }
         )
     }

@@ -9,14 +9,21 @@ public struct RuntimeSnapshot: Sendable {
     public let authenticator: TokenAuthenticator
     /// The client certificate identities of the same configuration.
     public let clients: ClientCertificateAuthenticator
+    /// The configuration's `server:` section, read once here rather than looked up (a
+    /// dictionary lookup and a dynamic cast) by each request.
+    public let server: ServerSettings
+    /// The `Cache-Control` of current public-key answers (`server.publicKeyMaxAge`).
+    let publicKeyCacheControl: String
 
     /// The snapshot of a configuration: its broker, its tokens and its clients.
     init(broker: Broker) {
         self.broker = broker
         authenticator = TokenAuthenticator(broker.config.auth)
         clients = ClientCertificateAuthenticator(broker.config.auth)
+        server = broker.config.server
+        publicKeyCacheControl = PublicKeyResponses.cacheControl(maxAge: server.publicKeyMaxAge)
     }
 
     /// The body limit of that configuration.
-    var maxRequestBytes: Int { broker.config.server.maxRequestBytes }
+    var maxRequestBytes: Int { server.maxRequestBytes }
 }
