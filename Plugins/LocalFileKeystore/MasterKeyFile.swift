@@ -46,17 +46,7 @@ enum MasterKeyFile {
         }
         // One byte more than a key, to tell a longer file from a key file.
         var data = Data(count: MasterKey.size + 1)
-        let count = data.withUnsafeMutableBytes { buffer -> Int in
-            guard let base = buffer.baseAddress else { return -1 }
-            var filled = 0
-            while filled < buffer.count {
-                let got = Foundation.read(descriptor, base + filled, buffer.count - filled)
-                if got < 0, errno == EINTR { continue }
-                if got <= 0 { return got < 0 ? -1 : filled }
-                filled += got
-            }
-            return filled
-        }
+        let count = data.withUnsafeMutableBytes { DescriptorRead.fill(descriptor, $0) }
         guard count >= 0 else {
             throw failure(.denied, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
         }

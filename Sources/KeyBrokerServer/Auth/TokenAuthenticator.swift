@@ -75,7 +75,10 @@ public struct TokenAuthenticator: Sendable {
         // A blank token is no token (and the loader refuses the empty string's hash too).
         guard start < end else { return nil }
         var hasher = SHA256()
-        let hashed = utf8[start..<end].withContiguousStorageIfAvailable { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let hashed = utf8[start..<end].withContiguousStorageIfAvailable { bytes -> Bool in
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
+            return true
+        }
         if hashed == nil { hasher.update(data: Data(utf8[start..<end])) }
         return tokens[Key(hasher.finalize())]
     }
