@@ -161,30 +161,29 @@ public enum AWSKMSKeystorePlugin: KeystorePlugin {
         guard let path = node.nonEmptyString() else { return nil }
         let file = context.resolvePath(path)
         // A regular file of PEM size only: a FIFO would hang the load (and every reload).
-        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
-        guard attributes?[.type] as? FileAttributeType == .typeRegular,
-            let size = attributes?[.size] as? Int, size <= 1024 * 1024
-        else {
-            node.error(
-                "'\(node.path)' must name a regular PEM file of at most 1 MiB; '\(file.path)' is missing, too large, or not a regular file"
-            )
-            return nil
-        }
+        let bytes: [UInt8]
         do {
-            let authorities = try NIOSSLCertificate.fromPEMFile(file.path)
-            guard !authorities.isEmpty else {
-                node.error(
-                    "'\(node.path)' file '\(file.path)' holds no certificate; it must hold the PEM CA certificates of the KMS endpoint"
-                )
-                return nil
-            }
-            return authorities
+            bytes = try CheckedFile.read(file, limit: 1024 * 1024, secret: false)
         } catch {
+            let reason =
+                switch error {
+                case .missing: "it does not exist"
+                case .notRegular: "it is not a regular file (a FIFO, device or directory)"
+                case .tooLarge: "it is larger than 1 MiB"
+                case .unreadable(let why): "cannot read it: \(why)"
+                case .readableByOthers, .wrongOwner: "it cannot be read"  // not checked for a public file
+                }
+            node.error("'\(node.path)' must name a PEM file of CA certificates; '\(file.path)': \(reason)")
+            return nil
+        }
+        let authorities = (try? NIOSSLCertificate.fromPEMBytes(bytes)) ?? []
+        guard !authorities.isEmpty else {
             node.error(
-                "'\(node.path)': cannot read PEM CA certificates from '\(file.path)' (\(error)); it must hold the CA certificates that issued the KMS endpoint's certificate"
+                "'\(node.path)': '\(file.path)' holds no PEM certificate; it must hold the CA certificates that issued the KMS endpoint's certificate"
             )
             return nil
         }
+        return authorities
     }
 
     private static func url(of node: ConfigNode) -> URL? {

@@ -25,14 +25,7 @@ final class KMSClient: Sendable {
     /// requests carry key material), a short connect timeout so that retries get a chance
     /// within the total deadline, and a read timeout for a connection that goes silent. The
     /// deadline of a whole exchange, head and body, is ``call(_:_:)``'s. It lives for the process.
-    static let sharedHTTP = HTTPClient(
-        eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(2), read: .seconds(10)),
-            ignoreUncleanSSLShutdown: false
-        )
-    )
+    static let sharedHTTP = makeClient(tls: nil)
 
     /// A client like ``sharedHTTP`` that trusts only `authorities` (`caFile:`, for an endpoint
     /// behind a private CA), one per distinct set of CA certificates for the process's life:
@@ -44,17 +37,18 @@ final class KMSClient: Sendable {
         if key.count != authorities.count { key.append(Array(UUID().uuidString.utf8)) }
         return privateCAClients.withLockedValue { clients in
             if let client = clients[key] { return client }
-            let client = makeClient(trusting: authorities)
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            tls.trustRoots = .certificates(authorities)
+            let client = makeClient(tls: tls)
             clients[key] = client
             return client
         }
     }
 
-    private static func makeClient(trusting authorities: [NIOSSLCertificate]) -> HTTPClient {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        tls.trustRoots = .certificates(authorities)
-        return HTTPClient(
+    /// A client with KMS's settings, and `tls` where it trusts other CAs than the system's.
+    private static func makeClient(tls: TLSConfiguration?) -> HTTPClient {
+        HTTPClient(
             eventLoopGroupProvider: .singleton,
             configuration: HTTPClient.Configuration(
                 tlsConfiguration: tls,

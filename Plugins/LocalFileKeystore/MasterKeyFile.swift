@@ -11,55 +11,34 @@ enum MasterKeyFile {
         func failure(_ kind: KeystoreError.Kind, _ message: String) -> KeystoreError {
             KeystoreError(kind, keystore: keystore, message: message)
         }
-        // Open once and check what was opened (fstat), so the file cannot be swapped between
-        // the check and the read. Symbolic links are followed: mounted secrets use them.
-        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
-        // this way it opens at once and fstat refuses it (no read ever happens on it).
-        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else {
-            if errno == ENOENT { return nil }
-            throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
+        var bytes: [UInt8]
+        do {
+            // One byte more than a key would be read, to tell a longer file from a key file.
+            bytes = try CheckedFile.read(file, limit: MasterKey.size, secret: true)
+        } catch {
+            let what = "master key file"
+            switch error {
+            case .missing: return nil
+            case .notRegular:
+                throw failure(
+                    .misconfigured,
+                    "\(what) '\(file.path)' is not a regular file (a FIFO, device or directory); point path at the 32-byte key file"
+                )
+            case .tooLarge(let size):
+                throw failure(.misconfigured, Self.wrongSize(file, size: size))
+            case .unreadable:
+                throw failure(.unreachable, CheckedFile.message(error, what: what, file: file) ?? "")
+            case .readableByOthers, .wrongOwner:
+                throw failure(.denied, CheckedFile.message(error, what: what, file: file) ?? "")
+            }
         }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            throw failure(.unreachable, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
-        }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw failure(
-                .misconfigured,
-                "master key file '\(file.path)' is not a regular file (a FIFO, device or directory); point path at the 32-byte key file"
-            )
-        }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw failure(
-                .denied,
-                "master key file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'"
-            )
-        }
-        guard info.st_uid == geteuid() else {
-            throw failure(
-                .denied,
-                "master key file '\(file.path)' belongs to uid \(info.st_uid), not to the user KeyBroker runs as (uid \(geteuid())); chown it to that user"
-            )
-        }
-        // One byte more than a key, to tell a longer file from a key file.
-        var data = Data(count: MasterKey.size + 1)
-        let count = data.withUnsafeMutableBytes { DescriptorRead.fill(descriptor, $0) }
-        guard count >= 0 else {
-            throw failure(.denied, "cannot read master key file '\(file.path)': \(String(cString: strerror(errno)))")
-        }
-        data.count = count
-        guard data.count == MasterKey.size else {
-            PrivateKeyMaterial.wipe(&data)
-            throw failure(
-                .misconfigured,
-                "master key file '\(file.path)' holds \(info.st_size) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE"
-            )
-        }
-        defer { PrivateKeyMaterial.wipe(&data) }
-        return MasterKey(bytes: data, file: file)
+        defer { CheckedFile.wipe(&bytes) }
+        guard bytes.count == MasterKey.size else { throw failure(.misconfigured, Self.wrongSize(file, size: Int64(bytes.count))) }
+        return MasterKey(bytes: Data(bytes), file: file)
+    }
+
+    private static func wrongSize(_ file: URL, size: Int64) -> String {
+        "master key file '\(file.path)' holds \(size) bytes, but a master key is exactly \(MasterKey.size) random bytes; create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE"
     }
 
     /// Creates a key file with 32 bytes from the CSPRNG, mode 0600, in a directory created

@@ -122,11 +122,8 @@ public struct KeyBrokerServer: Sendable {
         if let tls = settings.tls, let expired = tls.expiredMessage(at: Date()) {
             throw TLSFileError("cannot serve: \(expired)")
         }
-        if settings.plaintextOnNetwork {
-            logger.warning(
-                "serving plain HTTP on \(settings.host):\(settings.port), which the network can reach (server.allowPlaintext: true): tokens and unwrapped data keys cross it in the clear unless a TLS proxy on this host is the only way in; set server.tls to end this"
-            )
-        }
+        // Plain HTTP on the network, a certificate near its end: said at start, as status says it.
+        for warning in runtime.listener.warnings(at: Date()) { logger.warning("\(warning)") }
         let app = Application(
             responder: responder(),
             server: serverBuilder(settings),
@@ -160,25 +157,15 @@ public struct KeyBrokerServer: Sendable {
     private func serverBuilder(_ settings: ServerSettings) -> HTTPServerBuilder {
         let http = HTTP1Channel.Configuration(idleTimeout: Self.idleTimeout)
         guard let initial = settings.tls else { return .http1(configuration: http) }
-        return .reloadableTLS(configuration: http) { [runtime] in
-            runtime.listener.tls(inForce: runtime.snapshot.broker.config.server.tls) ?? initial
-        }
+        return .reloadableTLS(configuration: http) { [listener = runtime.listener] in listener.tlsInUse ?? initial }
     }
 
     private func reloadOnHangup(_ hangups: UnixSignalsSequence) async {
-        let startTLS = runtime.broker.config.server.tls
-        var lastTLS = startTLS
         for await _ in hangups {
             do {
                 let result = try await runtime.reload(beforeSwap: audit.reload(by: "SIGHUP"))
                 scheduler.runSoon()
                 for warning in result.warnings { logger.warning("\(warning)") }
-                if let tls = runtime.broker.config.server.tls, tls != lastTLS, startTLS != nil {
-                    logger.notice(
-                        "TLS certificate reloaded: new connections use '\(tls.certificate.path)', valid until \(tls.notValidAfter.formatted(.iso8601))"
-                    )
-                    lastTLS = tls
-                }
                 var metadata: Logger.Metadata = ["changedOrganizations": "\(result.changedOrganizations.map(\.rawValue))"]
                 if let moved = result.defaultsMoved {
                     metadata["defaultKeystore"] = "\(moved.from) -> \(moved.to) (\(moved.currentPairs) current pairs)"

@@ -9,39 +9,13 @@ public struct TokenAuthenticator: Sendable {
 
     /// A SHA-256 digest as four words: a dictionary key that needs no heap allocation.
     private struct Key: Hashable {
-        let words: (UInt64, UInt64, UInt64, UInt64)
+        let a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
+        /// The key of 32 bytes (`nil` for any other length).
         init?(_ bytes: some Collection<UInt8>) {
             guard bytes.count == 32 else { return nil }
-            var words: [UInt64] = []
-            var word: UInt64 = 0
-            for (index, byte) in bytes.enumerated() {
-                word = word << 8 | UInt64(byte)
-                if index % 8 == 7 {
-                    words.append(word)
-                    word = 0
-                }
-            }
-            self.words = (words[0], words[1], words[2], words[3])
-        }
-
-        init(_ digest: SHA256Digest) {
-            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            digest.withUnsafeBytes { raw in
-                func word(_ offset: Int) -> UInt64 {
-                    (0..<8).reduce(0) { $0 << 8 | UInt64(raw[offset + $1]) }
-                }
-                words = (word(0), word(8), word(16), word(24))
-            }
-            self.words = words
-        }
-
-        static func == (lhs: Key, rhs: Key) -> Bool { lhs.words == rhs.words }
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(words.0)
-            hasher.combine(words.1)
-            hasher.combine(words.2)
-            hasher.combine(words.3)
+            func word(_ offset: Int) -> UInt64 { bytes.dropFirst(offset).prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
+            (a, b, c, d) = (word(0), word(8), word(16), word(24))
         }
     }
 
@@ -80,7 +54,7 @@ public struct TokenAuthenticator: Sendable {
             return true
         }
         if hashed == nil { hasher.update(data: Data(utf8[start..<end])) }
-        return tokens[Key(hasher.finalize())]
+        return hasher.finalize().withUnsafeBytes { Key($0) }.flatMap { tokens[$0] }
     }
 
     /// The principal of an `Authorization: Bearer <token>` header, or `nil`.

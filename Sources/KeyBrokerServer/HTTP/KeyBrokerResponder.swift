@@ -73,11 +73,6 @@ struct KeyBrokerResponder<Router: HTTPResponder>: HTTPResponder where Router.Con
             principal.may(.encrypt, for: organization) || principal.may(.viewKeys, for: organization),
             let entry = runtime.publicKeys.lookup(organization, countingMisses: false)
         else { return nil }
-        return PublicKeyResponses.respond(
-            to: request,
-            etag: entry.etag,
-            cacheControl: snapshot.publicKeyCacheControl,
-            body: { entry.body(allocator: OrganizationRoutes.allocator) }
-        )
+        return PublicKeyResponses.current(entry, to: request, snapshot: snapshot)
     }
 }

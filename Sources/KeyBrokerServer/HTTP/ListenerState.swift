@@ -14,17 +14,20 @@ public final class ListenerState: Sendable {
         lastTLS = NIOLockedValueBox(started.tls)
     }
 
-    /// The TLS settings for a new connection: those of the configuration in force, or, if a
-    /// reload removed `server.tls` (which takes a restart), the last ones in force.
-    func tls(inForce current: TLSSettings?) -> TLSSettings? {
-        lastTLS.withLockedValue { last in
-            if let current, current != last { last = current }
-            return last
+    /// The TLS settings new connections use (and status reports).
+    var tlsInUse: TLSSettings? { lastTLS.withLockedValue { $0 } }
+
+    /// After a reload: new connections take `settings` when the listener speaks TLS and they
+    /// differ from those in use (a reload that removed `server.tls` keeps the last ones: that
+    /// takes a restart). Returns whether they were taken.
+    func adopt(_ settings: TLSSettings?) -> Bool {
+        guard started.tls != nil, let settings else { return false }
+        return lastTLS.withLockedValue { last in
+            guard settings != last else { return false }
+            last = settings
+            return true
         }
     }
-
-    /// The TLS settings new connections use, for status.
-    var tlsInUse: TLSSettings? { lastTLS.withLockedValue { $0 } }
 
     /// What a reload to `settings` cannot apply until a restart.
     public func restartNeeded(for settings: ServerSettings) -> [String] {

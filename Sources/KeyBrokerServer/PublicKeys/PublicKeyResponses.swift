@@ -21,8 +21,8 @@ enum PublicKeyResponses {
         to request: Request,
         etag: String,
         cacheControl: String,
-        body: () -> ByteBuffer
-    ) -> Response {
+        body: () throws -> ByteBuffer
+    ) rethrows -> Response {
         var headers: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
         if let condition = request.headers[.ifNoneMatch], matches(condition, etag: etag) {
             // No body and no Content-Length (RFC 9110 §8.6: a 304's would have to be the 200's).
@@ -31,10 +31,20 @@ enum PublicKeyResponses {
             return response
         }
         headers[.contentType] = "application/json"
-        let bytes = body()
+        let bytes = try body()
         headers[.contentLength] = String(bytes.readableBytes)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: bytes))
     }
+
+    /// The current pair's answer from its entry, with the snapshot's `Cache-Control`: the same
+    /// for the router's route and for ``KeyBrokerResponder``'s answer from memory.
+    static func current(_ entry: CachedPublicKey, to request: Request, snapshot: RuntimeSnapshot) -> Response {
+        respond(to: request, etag: entry.etag, cacheControl: snapshot.publicKeyCacheControl) {
+            entry.body(allocator: allocator)
+        }
+    }
+
+    static let allocator = ByteBufferAllocator()
 
     /// Whether an `If-None-Match` field names `etag` (RFC 9110 §13.1.2: `*`, or a list of
     /// entity tags compared weakly, so `W/"x"` matches `"x"`).

@@ -16,8 +16,6 @@ struct OrganizationRoutes: Sendable {
     let loadCandidate: KeyBrokerServer.CandidateLoader
     let generationLimiter: GenerationLimiter
 
-    static let allocator = ByteBufferAllocator()
-
     /// The largest candidate a test accepts: a keystore's settings are a few hundred bytes.
     static let maximumCandidateBytes = 16 * 1024
 
@@ -145,12 +143,7 @@ struct OrganizationRoutes: Sendable {
             }
             cache.insert(entry, for: organization, ticket: ticket)
         }
-        return PublicKeyResponses.respond(
-            to: request,
-            etag: entry.etag,
-            cacheControl: context.snapshot.publicKeyCacheControl,
-            body: { entry.body(allocator: Self.allocator) }
-        )
+        return PublicKeyResponses.current(entry, to: request, snapshot: context.snapshot)
     }
 
     /// One pair's public key by id, current or not (a recording names its pair): a pair's key
@@ -169,13 +162,10 @@ struct OrganizationRoutes: Sendable {
         } catch {
             throw support.mapped(error, for: principal)
         }
-        let body = Self.allocator.buffer(bytes: try APIJSON.encoder.encode(view))
-        return PublicKeyResponses.respond(
-            to: request,
-            etag: "\"\(view.id)\"",
-            cacheControl: PublicKeyResponses.immutable,
-            body: { body }
-        )
+        // Encoded only for a 200: a 304 sends no body.
+        return try PublicKeyResponses.respond(to: request, etag: "\"\(view.id)\"", cacheControl: PublicKeyResponses.immutable) {
+            PublicKeyResponses.allocator.buffer(bytes: try APIJSON.encoder.encode(view))
+        }
     }
 
     @Sendable func keyPairs(_ request: Request, _ context: OrganizationRequestContext) async throws -> KeyPairPage {

@@ -200,6 +200,11 @@ public final class BrokerRuntime: Sendable {
         )
         try await beforeSwap()
         current.withLockedValue { $0 = RuntimeSnapshot(broker: new) }
+        if listener.adopt(loaded.config.server.tls), let tls = listener.tlsInUse {
+            logger.notice(
+                "TLS certificate reloaded: new connections use '\(tls.certificate.path)', valid until \(tls.notValidAfter.formatted(.iso8601))"
+            )
+        }
         // The new broker starts with an empty cache of its own; the old one's keys are
         // dropped now, not when its last request ends, so that revocations take effect at once.
         await old.cache?.removeAll()

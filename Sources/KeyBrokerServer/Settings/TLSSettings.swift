@@ -3,16 +3,6 @@ public import Foundation
 import KeyBroker
 public import NIOSSL
 
-// On Linux, the clang importer files `struct stat` under whichever module first includes
-// <sys/stat.h> (CoreFoundation or libdispatch's, depending on the build), so its members need
-// both imports.
-#if canImport(CoreFoundation)
-import CoreFoundation
-#endif
-#if canImport(CDispatch)
-import CDispatch
-#endif
-
 /// `server.tls:`: the server's certificate chain and private key, and the CA that client
 /// certificates must chain to. The files are read, checked and turned into a TLS context when
 /// the configuration is loaded, so `config validate` and a refused SIGHUP reload name a bad
@@ -44,7 +34,7 @@ public struct TLSSettings: Sendable, Hashable {
     public init(certificate: URL, privateKey: URL, clientCA: URL?) throws(TLSFileError) {
         let certificateBytes = try Self.read(certificate, what: "certificate", secret: false)
         var keyBytes = try Self.read(privateKey, what: "private key", secret: true)
-        defer { keyBytes.withUnsafeMutableBytes { buffer in _ = buffer.baseAddress.map { memset($0, 0, buffer.count) } } }
+        defer { CheckedFile.wipe(&keyBytes) }
         let caBytes = try clientCA.map { url throws(TLSFileError) in try Self.read(url, what: "client CA", secret: false) }
 
         let chain: [NIOSSLCertificate]
@@ -137,44 +127,23 @@ public struct TLSSettings: Sendable, Hashable {
 
     /// Reads a regular file of at most ``maxFileBytes``; a `secret` one must be readable by
     /// its owner only and belong to the server's user, like master key files.
-    private static func read(_ file: URL, what: String, secret: Bool) throws(TLSFileError) -> [UInt8] {
-        // Open once and check what was opened (fstat), so the file cannot be swapped between
-        // the check and the read; O_NONBLOCK so that a FIFO opens at once and is refused.
-        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else {
-            throw TLSFileError("cannot read \(what) file '\(file.path)': \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            throw TLSFileError("cannot read \(what) file '\(file.path)': \(String(cString: strerror(errno)))")
-        }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw TLSFileError("\(what) file '\(file.path)' is not a regular file (a FIFO, device or directory); point it at the PEM file")
-        }
-        if secret {
-            let mode = info.st_mode & 0o777
-            guard mode & 0o077 == 0 else {
+    static func read(_ file: URL, what: String, secret: Bool) throws(TLSFileError) -> [UInt8] {
+        do {
+            return try CheckedFile.read(file, limit: maxFileBytes, secret: secret)
+        } catch {
+            switch error {
+            case .missing:
+                throw TLSFileError("\(what) file '\(file.path)' does not exist")
+            case .notRegular:
                 throw TLSFileError(
-                    "\(what) file '\(file.path)' has mode \(String(mode, radix: 8)), so group or others can read it; make it readable by its owner only: chmod 600 '\(file.path)'"
+                    "\(what) file '\(file.path)' is not a regular file (a FIFO, device or directory); point it at the PEM file"
                 )
-            }
-            guard info.st_uid == geteuid() else {
-                throw TLSFileError(
-                    "\(what) file '\(file.path)' belongs to uid \(info.st_uid), not to the user KeyBroker runs as (uid \(geteuid())); chown it to that user"
-                )
+            case .tooLarge:
+                throw TLSFileError("\(what) file '\(file.path)' is larger than \(maxFileBytes / 1024) KiB; it must be a PEM file")
+            case .unreadable, .readableByOthers, .wrongOwner:
+                throw TLSFileError(CheckedFile.message(error, what: "\(what) file", file: file) ?? "")
             }
         }
-        var bytes = [UInt8](repeating: 0, count: maxFileBytes + 1)
-        let count = bytes.withUnsafeMutableBytes { DescriptorRead.fill(descriptor, $0) }
-        guard count >= 0 else {
-            throw TLSFileError("cannot read \(what) file '\(file.path)': \(String(cString: strerror(errno)))")
-        }
-        guard count <= maxFileBytes else {
-            throw TLSFileError("\(what) file '\(file.path)' is larger than \(maxFileBytes / 1024) KiB; it must be a PEM file")
-        }
-        bytes.removeSubrange(count...)
-        return bytes
     }
 }
 
