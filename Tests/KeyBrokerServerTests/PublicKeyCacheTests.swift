@@ -116,6 +116,18 @@ struct PublicKeyCacheTests {
         #expect(cache.count == 0)
     }
 
+    @Test(
+        "If-None-Match as RFC 9110 reads it: blanks around list members, weak tags, *, and nothing else",
+        arguments: [
+            (#""a1""#, true), (#"W/"a1""#, true), (#" "x", W/"a1" "#, true), ("\t\"a1\"\t,", true), ("*", true),
+            (#""x", *"#, true), (",,\"a1\"", true), ("", false), (",", false), (#""a""#, false), (#""a1x""#, false),
+            ("a1", false), (#"w/"a1""#, false), ("W/", false), (#""a1"x"#, false), (#"" a1""#, false), ("**", false),
+        ]
+    )
+    func ifNoneMatch(field: String, matches: Bool) {
+        #expect(PublicKeyResponses.matches(field, etag: #""a1""#) == matches, "\(field)")
+    }
+
     @Test("ETag and 304 (exact, weak, in a list, *); max-age from server.publicKeyMaxAge, 60 s by default, 0 gives no-store")
     func clientCaching() async throws {
         for (setting, expected) in [

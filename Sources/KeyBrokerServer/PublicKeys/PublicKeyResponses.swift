@@ -8,31 +8,35 @@ import NIOCore
 /// with no body for an `If-None-Match` that names the answer's ETag.
 enum PublicKeyResponses {
     /// A year: what "never changes" is written as (RFC 9111 §5.2.2.1 recommends no more).
-    static let immutable = "private, max-age=31536000, immutable"
+    static let immutable = HTTPField(name: .cacheControl, value: "private, max-age=31536000, immutable")
 
-    /// `Cache-Control` for the current pair's answer.
-    static func cacheControl(maxAge: Duration) -> String {
+    /// `Cache-Control` for the current pair's answer (made once per configuration: a field
+    /// checks its value's bytes when it is made).
+    static func cacheControl(maxAge: Duration) -> HTTPField {
         let seconds = maxAge.components.seconds
-        return seconds <= 0 ? "no-store" : "private, max-age=\(seconds)"
+        return HTTPField(name: .cacheControl, value: seconds <= 0 ? "no-store" : "private, max-age=\(seconds)")
     }
 
     /// The answer, or `304 Not Modified` when the request's `If-None-Match` names `etag`.
     static func respond(
         to request: Request,
         etag: String,
-        cacheControl: String,
+        cacheControl: HTTPField,
         body: () throws -> ByteBuffer
     ) rethrows -> Response {
-        var headers: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
+        var headers = HTTPFields()
+        headers.reserveCapacity(4)
+        headers.append(HTTPField(name: .eTag, value: etag))
+        headers.append(cacheControl)
         if let condition = request.headers[.ifNoneMatch], matches(condition, etag: etag) {
             // No body and no Content-Length (RFC 9110 §8.6: a 304's would have to be the 200's).
             var response = Response(status: .notModified, headers: headers)
             response.headers[.contentLength] = nil
             return response
         }
-        headers[.contentType] = "application/json"
+        headers.append(HTTPField(name: .contentType, value: "application/json"))
         let bytes = try body()
-        headers[.contentLength] = String(bytes.readableBytes)
+        headers.append(HTTPField(name: .contentLength, value: String(bytes.readableBytes)))
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: bytes))
     }
 
@@ -50,23 +54,30 @@ enum PublicKeyResponses {
     /// entity tags compared weakly, so `W/"x"` matches `"x"`).
     static func matches(_ field: String, etag: String) -> Bool {
         // The field's length is bounded by the HTTP parser (80 KiB of headers). Walked as
-        // bytes: Foundation's trimming costs more than the rest of a 304.
-        let tag = etag.utf8
-        for candidate in field.utf8.split(separator: UInt8(ascii: ",")) {
-            var start = candidate.startIndex
-            var end = candidate.endIndex
-            while start < end, candidate[start] == UInt8(ascii: " ") || candidate[start] == UInt8(ascii: "\t") {
-                start = candidate.index(after: start)
-            }
-            while end > start {
-                let last = candidate.index(before: end)
-                guard candidate[last] == UInt8(ascii: " ") || candidate[last] == UInt8(ascii: "\t") else { break }
-                end = last
-            }
-            var value = candidate[start..<end]
-            if value.elementsEqual("*".utf8) { return true }
-            if value.starts(with: "W/".utf8) { value = value.dropFirst(2) }
-            if value.elementsEqual(tag) { return true }
+        // bytes, without splitting into an array: on a 304 the rest of the request costs
+        // little more than Foundation's trimming or an allocation would.
+        var field = field
+        var etag = etag
+        return field.withUTF8 { field in etag.withUTF8 { tag in matches(field, tag: tag) } }
+    }
+
+    private static func matches(_ field: UnsafeBufferPointer<UInt8>, tag: UnsafeBufferPointer<UInt8>) -> Bool {
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var start = field.startIndex
+        while start <= field.endIndex {
+            var end = start
+            while end < field.endIndex, field[end] != UInt8(ascii: ",") { end += 1 }
+            var first = start
+            var last = end
+            while first < last, isSpace(field[first]) { first += 1 }
+            while last > first, isSpace(field[last - 1]) { last -= 1 }
+            let value = UnsafeBufferPointer(rebasing: field[first..<last])
+            if value.count == 1, value[0] == UInt8(ascii: "*") { return true }
+            let opaque =
+                value.count >= 2 && value[0] == UInt8(ascii: "W") && value[1] == UInt8(ascii: "/")
+                ? UnsafeBufferPointer(rebasing: value.dropFirst(2)) : value
+            if opaque.elementsEqual(tag) { return true }
+            start = end + 1
         }
         return false
     }

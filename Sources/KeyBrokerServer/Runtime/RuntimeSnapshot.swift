@@ -1,3 +1,4 @@
+import HTTPTypes
 public import KeyBroker
 
 /// What one request is served with: the broker and the tokens of one configuration, taken
@@ -13,7 +14,7 @@ public struct RuntimeSnapshot: Sendable {
     /// dictionary lookup and a dynamic cast) by each request.
     public let server: ServerSettings
     /// The `Cache-Control` of current public-key answers (`server.publicKeyMaxAge`).
-    let publicKeyCacheControl: String
+    let publicKeyCacheControl: HTTPField
 
     /// The snapshot of a configuration: its broker, its tokens and its clients.
     init(broker: Broker) {
