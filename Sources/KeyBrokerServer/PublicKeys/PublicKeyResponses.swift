@@ -54,31 +54,22 @@ enum PublicKeyResponses {
     /// entity tags compared weakly, so `W/"x"` matches `"x"`).
     static func matches(_ field: String, etag: String) -> Bool {
         // The field's length is bounded by the HTTP parser (80 KiB of headers). Walked as
-        // bytes, without splitting into an array: on a 304 the rest of the request costs
-        // little more than Foundation's trimming or an allocation would.
-        var field = field
-        var etag = etag
-        return field.withUTF8 { field in etag.withUTF8 { tag in matches(field, tag: tag) } }
-    }
-
-    private static func matches(_ field: UnsafeBufferPointer<UInt8>, tag: UnsafeBufferPointer<UInt8>) -> Bool {
-        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        var start = field.startIndex
-        while start <= field.endIndex {
-            var end = start
-            while end < field.endIndex, field[end] != UInt8(ascii: ",") { end += 1 }
-            var first = start
-            var last = end
-            while first < last, isSpace(field[first]) { first += 1 }
-            while last > first, isSpace(field[last - 1]) { last -= 1 }
-            let value = UnsafeBufferPointer(rebasing: field[first..<last])
-            if value.count == 1, value[0] == UInt8(ascii: "*") { return true }
-            let opaque =
-                value.count >= 2 && value[0] == UInt8(ascii: "W") && value[1] == UInt8(ascii: "/")
-                ? UnsafeBufferPointer(rebasing: value.dropFirst(2)) : value
-            if opaque.elementsEqual(tag) { return true }
-            start = end + 1
+        // slices of its bytes, without splitting into an array or trimming with Foundation:
+        // on a 304 the rest of the request costs little more than an allocation would.
+        let bytes = field.utf8
+        let tag = etag.utf8
+        func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var start = bytes.startIndex
+        while true {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.endIndex
+            var value = bytes[start..<end]
+            while let first = value.first, isBlank(first) { value = value.dropFirst() }
+            while let last = value.last, isBlank(last) { value = value.dropLast() }
+            if value.elementsEqual("*".utf8) { return true }
+            if value.starts(with: "W/".utf8) { value = value.dropFirst(2) }
+            if value.elementsEqual(tag) { return true }
+            guard end < bytes.endIndex else { return false }
+            start = bytes.index(after: end)
         }
-        return false
     }
 }
