@@ -118,6 +118,8 @@ struct PublicKeyCacheTests {
 
     @Test(
         "If-None-Match as RFC 9110 reads it: blanks around list members, weak tags, *, and nothing else",
+        // `"x", *` is not RFC 9110's grammar, but it is what two field lines (`"x"` and `*`)
+        // combine into, and `*` matches any current answer.
         arguments: [
             (#""a1""#, true), (#"W/"a1""#, true), (#" "x", W/"a1" "#, true), ("\t\"a1\"\t,", true), ("*", true),
             (#""x", *"#, true), (",,\"a1\"", true), ("", false), (",", false), (#""a""#, false), (#""a1x""#, false),
