@@ -349,4 +349,37 @@ struct PublicKeyCacheLoadSensitiveTests {
             }
         }
     }
+
+    @Test(
+        "a new pair read back from the change feed keeps the organization in memory: this server's own, and another's on the same store within a poll, before any request"
+    )
+    func followerReadsAgain() async throws {
+        let directory = try TemporaryDirectory()
+        let first = try await ServerFixture.make(directory: directory)
+        let second = try await ServerFixture.make(directory: directory)
+        let acme = Fixtures.org("acme")
+        let initial = try await first.server.runtime.broker.generateKeyPair(for: acme, reason: .initial, requestedBy: "test")
+        try await first.test { client in
+            try await client.execute(uri: "/v1/orgs/acme/public-key", method: .get, headers: first.headers("admin")) {
+                #expect($0.status == .ok)
+            }
+        }
+        let cache = first.server.runtime.publicKeys
+        func inMemory() -> String? { cache.lookup(acme, countingMisses: false)?.etag }
+        #expect(inMemory() == "\"\(initial.id.uuidString.lowercased())\"")
+        // The feed still holds the generation above: the follower's first read drops the answer
+        // and reads it again.
+        let follower = Task { await first.server.follower.run() }
+        defer { follower.cancel() }
+        try await Task.sleep(for: ChangeFollower.pollInterval + .milliseconds(500))
+        #expect(inMemory() == "\"\(initial.id.uuidString.lowercased())\"", "its own generation, read back, leaves it in memory")
+
+        let next = try await second.server.runtime.broker.generateKeyPair(for: acme, reason: .manual, requestedBy: "test")
+        let expected = "\"\(next.id.uuidString.lowercased())\""
+        let began = ContinuousClock.now
+        while ContinuousClock.now - began < ChangeFollower.pollInterval + .milliseconds(500), inMemory() != expected {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(inMemory() == expected, "the other server's pair is in memory here, read without a request")
+    }
 }

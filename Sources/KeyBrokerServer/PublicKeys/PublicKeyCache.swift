@@ -117,19 +117,23 @@ public final class PublicKeyCache: Sendable {
     }
 
     /// Drops the organization's entry and spoils the tickets taken for it so far.
-    package func invalidate(_ organization: OrganizationID) {
+    /// - Returns: whether the organization had an entry.
+    @discardableResult
+    package func invalidate(_ organization: OrganizationID) -> Bool {
         let stripe = Self.stripe(of: organization)
-        let (entries, bytes) = state.withLockedValue { state -> (Int, Int) in
+        let (removed, entries, bytes) = state.withLockedValue { state -> (Bool, Int, Int) in
             state.sequence &+= 1
             state.stripes[stripe] = state.sequence
-            if let slot = state.index.removeValue(forKey: organization), let old = state.slots[slot] {
-                state.bytes -= old.entry.cost
-                state.slots[slot] = nil
-                state.free.append(slot)
+            guard let slot = state.index.removeValue(forKey: organization), let old = state.slots[slot] else {
+                return (false, state.index.count, state.bytes)
             }
-            return (state.index.count, state.bytes)
+            state.bytes -= old.entry.cost
+            state.slots[slot] = nil
+            state.free.append(slot)
+            return (true, state.index.count, state.bytes)
         }
         metrics?.publicKeyCache(evictions: 0, entries: entries, bytes: bytes)
+        return removed
     }
 
     /// Drops every entry and spoils every ticket (the change feed was missed, a restart of

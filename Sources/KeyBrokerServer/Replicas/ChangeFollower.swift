@@ -12,8 +12,12 @@ import NIOConcurrencyHelpers
 ///   decrypted keys and public-key answer are dropped;
 /// - a key configuration saved: the organization's decrypted keys and public-key answer are
 ///   dropped;
-/// - a new current pair (another replica's, or a CLI's on the same database): the
-///   organization's public-key answer is dropped;
+/// - a new current pair (another replica's, a CLI's on the same database, or this replica's
+///   own, read back): the organization's public-key answer is dropped and, when it was in
+///   memory, read again from the store in the background, so that an organization being
+///   encrypted for stays in memory across a rotation (and so through a store outage after
+///   it). The feed does not say whose change it was, so this replica's own generations are
+///   read back too: one store read for each, off the feed's path;
 /// - a reload on another replica: this replica reloads its own file.
 ///
 /// Each read that succeeds confirms the revocation list; unwraps are refused while it is older
@@ -25,6 +29,9 @@ public final class ChangeFollower: Sendable {
     /// Where the feed was read up to.
     private let cursor: NIOLockedValueBox<Int64>
     private let waker = Waker()
+    /// Where organizations whose public-key answer was dropped by a new pair go to be read
+    /// again, while ``run()`` runs.
+    private let refreshes = NIOLockedValueBox<AsyncStream<OrganizationID>.Continuation?>(nil)
 
     /// How often the feed is read when no signal comes.
     public static let pollInterval = Duration.seconds(1)
@@ -32,6 +39,9 @@ public final class ChangeFollower: Sendable {
     public static let staleAfter = Duration.seconds(3)
     /// A page of the feed.
     static let pageSize = 500
+    /// How many answers may wait to be read again; beyond it (a mass rotation), the next
+    /// request for an organization reads its answer, as after any invalidation.
+    static let refreshBacklog = 10_000
 
     init(runtime: BrokerRuntime, startingAfter sequence: Int64, logger: Logger) {
         self.runtime = runtime
@@ -42,7 +52,18 @@ public final class ChangeFollower: Sendable {
     /// Runs until cancelled.
     public func run() async {
         runtime.revocations.requireSync(within: Self.staleAfter)
+        let (pending, requests) = AsyncStream.makeStream(of: OrganizationID.self, bufferingPolicy: .bufferingOldest(Self.refreshBacklog))
+        refreshes.withLockedValue { $0 = requests }
+        defer {
+            refreshes.withLockedValue { $0 = nil }
+            requests.finish()
+        }
         await withTaskGroup(of: Void.self) { group in
+            // One at a time, apart from the feed: a revocation behind a page of rotations is
+            // not delayed by their store reads.
+            group.addTask { [self] in
+                for await organization in pending { await readAgain(organization) }
+            }
             if let signals = runtime.store.changeSignals() {
                 group.addTask { [waker] in
                     for await _ in signals { waker.wake() }
@@ -112,9 +133,10 @@ public final class ChangeFollower: Sendable {
             runtime.publicKeys.invalidate(organization)
             await broker.forgetDerivedState(of: organization)
         case .currentPair:
-            // Another replica's new pair: this one's answer is read again on the next request.
             guard let organization = change.organization else { return }
-            runtime.publicKeys.invalidate(organization)
+            if runtime.publicKeys.invalidate(organization) {
+                _ = refreshes.withLockedValue { $0?.yield(organization) }
+            }
         case .reload:
             guard !runtime.isOwnReload(change.sequence) else { return }
             do {
@@ -128,6 +150,16 @@ public final class ChangeFollower: Sendable {
                 )
             }
         }
+    }
+
+    /// Reads the organization's current answer into memory, unless an invalidation comes
+    /// meanwhile (the ticket) or the store cannot say (then the next request reads it).
+    private func readAgain(_ organization: OrganizationID) async {
+        let cache = runtime.publicKeys
+        let ticket = cache.ticket(for: organization)
+        guard let record = try? await runtime.broker.currentKeyPair(for: organization), let entry = try? CachedPublicKey(record)
+        else { return }
+        cache.insert(entry, for: organization, ticket: ticket)
     }
 
     /// After changes were pruned before this replica read them: everything derived from the
