@@ -35,7 +35,7 @@ public final class PublicKeyCache: Sendable {
     }
 
     /// A promise that no invalidation of an organization came after it was taken.
-    package struct Ticket: Sendable {
+    package struct Ticket: Sendable, Equatable {
         fileprivate let stripe: Int
         fileprivate let sequence: UInt64
     }
@@ -92,10 +92,12 @@ public final class PublicKeyCache: Sendable {
 
     /// Keeps `entry` for `organization`, unless an invalidation came after `ticket`; evicts
     /// what the limits need.
-    package func insert(_ entry: CachedPublicKey, for organization: OrganizationID, ticket: Ticket) {
-        guard limits.maxEntries > 0, entry.cost <= limits.maxBytes else { return }
-        let (evicted, entries, bytes) = state.withLockedValue { state -> (Int, Int, Int) in
-            guard state.stripes[ticket.stripe] == ticket.sequence else { return (0, state.index.count, state.bytes) }
+    /// - Returns: `false` when the ticket was spoiled (the entry was not kept).
+    @discardableResult
+    package func insert(_ entry: CachedPublicKey, for organization: OrganizationID, ticket: Ticket) -> Bool {
+        guard limits.maxEntries > 0, entry.cost <= limits.maxBytes else { return true }
+        let (kept, evicted, entries, bytes) = state.withLockedValue { state -> (Bool, Int, Int, Int) in
+            guard state.stripes[ticket.stripe] == ticket.sequence else { return (false, 0, state.index.count, state.bytes) }
             if let slot = state.index[organization], let old = state.slots[slot] {
                 state.bytes += entry.cost - old.entry.cost
                 state.slots[slot] = Slot(organization: organization, entry: entry, referenced: true)
@@ -111,9 +113,10 @@ public final class PublicKeyCache: Sendable {
                 guard Self.evictOne(&state, sparing: organization) else { break }
                 evicted += 1
             }
-            return (evicted, state.index.count, state.bytes)
+            return (true, evicted, state.index.count, state.bytes)
         }
         metrics?.publicKeyCache(evictions: evicted, entries: entries, bytes: bytes)
+        return kept
     }
 
     /// Drops the organization's entry and spoils the tickets taken for it so far.

@@ -10,14 +10,16 @@ import NIOConcurrencyHelpers
 ///
 /// - a revocation: the list of revoked organizations follows it, and the organization's
 ///   decrypted keys and public-key answer are dropped;
-/// - a key configuration saved: the organization's decrypted keys and public-key answer are
-///   dropped;
+/// - a key configuration saved: the organization's decrypted keys are dropped, and its
+///   public-key answer as for a new pair;
 /// - a new current pair (another replica's, a CLI's on the same database, or this replica's
 ///   own, read back): the organization's public-key answer is dropped and, when it was in
-///   memory, read again from the store in the background, so that an organization being
-///   encrypted for stays in memory across a rotation (and so through a store outage after
-///   it). The feed does not say whose change it was, so this replica's own generations are
-///   read back too: one store read for each, off the feed's path;
+///   memory, read again from the store in the background (best effort: while the backlog
+///   has room and the store answers), so that an organization being encrypted for is
+///   usually back in memory a store read after a rotation, ready for a store outage that
+///   follows. The feed does not say whose change it was, so this replica's own generations
+///   are read back too: one store read for each organization that was in memory, off the
+///   feed's path;
 /// - a reload on another replica: this replica reloads its own file.
 ///
 /// Each read that succeeds confirms the revocation list; unwraps are refused while it is older
@@ -49,7 +51,7 @@ public final class ChangeFollower: Sendable {
         self.logger = logger
     }
 
-    /// Runs until cancelled.
+    /// Runs until cancelled; once per follower (``syncOnce()`` alone only drops answers).
     public func run() async {
         runtime.revocations.requireSync(within: Self.staleAfter)
         let (pending, requests) = AsyncStream.makeStream(of: OrganizationID.self, bufferingPolicy: .bufferingOldest(Self.refreshBacklog))
@@ -129,8 +131,11 @@ public final class ChangeFollower: Sendable {
             runtime.publicKeys.invalidate(organization)
             await broker.forgetDerivedState(of: organization)
         case .keyConfiguration:
+            // A save with a new keystore makes a new pair, and says so with this change only.
             guard let organization = change.organization else { return }
-            runtime.publicKeys.invalidate(organization)
+            if runtime.publicKeys.invalidate(organization) {
+                _ = refreshes.withLockedValue { $0?.yield(organization) }
+            }
             await broker.forgetDerivedState(of: organization)
         case .currentPair:
             guard let organization = change.organization else { return }
@@ -152,14 +157,18 @@ public final class ChangeFollower: Sendable {
         }
     }
 
-    /// Reads the organization's current answer into memory, unless an invalidation comes
-    /// meanwhile (the ticket) or the store cannot say (then the next request reads it).
+    /// Reads the organization's current answer into memory. An invalidation in its stripe
+    /// during the read (another rotation of it, or of an organization sharing the stripe)
+    /// spoils the ticket: read again, up to three times. A store that cannot say leaves it to
+    /// the next request.
     private func readAgain(_ organization: OrganizationID) async {
         let cache = runtime.publicKeys
-        let ticket = cache.ticket(for: organization)
-        guard let record = try? await runtime.broker.currentKeyPair(for: organization), let entry = try? CachedPublicKey(record)
-        else { return }
-        cache.insert(entry, for: organization, ticket: ticket)
+        for _ in 0..<3 {
+            let ticket = cache.ticket(for: organization)
+            guard let record = try? await runtime.broker.currentKeyPair(for: organization), let entry = try? CachedPublicKey(record)
+            else { return }
+            if cache.insert(entry, for: organization, ticket: ticket) { return }
+        }
     }
 
     /// After changes were pruned before this replica read them: everything derived from the
