@@ -372,20 +372,16 @@ struct PublicKeyCacheLoadSensitiveTests {
         let before = cache.ticket(for: acme)
         let follower = Task { await first.server.follower.run() }
         defer { follower.cancel() }
-        func settled(_ condition: () -> Bool) async throws -> Bool {
-            let began = ContinuousClock.now
-            while ContinuousClock.now - began < ChangeFollower.pollInterval + .seconds(1) {
-                if condition() { return true }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            return condition()
-        }
-        let readBack = try await settled { cache.ticket(for: acme) != before && inMemory() == "\"\(initial.id.uuidString.lowercased())\"" }
-        #expect(readBack, "its own generation, read back from the feed, leaves it in memory")
+        // A poll of the feed and a second's room for the read.
+        let patience = 2.0
+        let readBack = { cache.ticket(for: acme) != before && inMemory() == "\"\(initial.id.uuidString.lowercased())\"" }
+        try await waitFor(seconds: patience, readBack)
+        #expect(readBack(), "its own generation, read back from the feed, leaves it in memory")
 
         let next = try await second.server.runtime.broker.generateKeyPair(for: acme, reason: .manual, requestedBy: "test")
         let expected = "\"\(next.id.uuidString.lowercased())\""
-        #expect(try await settled { inMemory() == expected }, "the other server's pair is in memory here, read without a request")
+        try await waitFor(seconds: patience) { inMemory() == expected }
+        #expect(inMemory() == expected, "the other server's pair is in memory here, read without a request")
         follower.cancel()
         await follower.value
     }

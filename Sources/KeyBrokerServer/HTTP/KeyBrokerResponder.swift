@@ -9,10 +9,11 @@ import KeyBroker
 ///
 /// The one call on the encryption path, `GET /v1/orgs/{org}/public-key`, is also answered
 /// here when it can be answered from memory by a token allowed to: the router, its
-/// middleware chain and the organization's child context cost about a quarter of the request
-/// (benchmarks/public-key; docs/performance.md). Anything else about such a request — no token or a certificate,
-/// a refusal (with its audit record), a malformed id, a miss — goes through the router as
-/// any request does, so the fast path only ever gives the answer the router would.
+/// middleware chain and the organization's child context cost about a quarter of the
+/// request (benchmarks/public-key; docs/performance.md). Anything else about such a
+/// request — no token or a certificate, a refusal (with its audit record), a malformed id,
+/// a miss — goes through the router as any request does, so the fast path only ever gives
+/// the answer the router would.
 struct KeyBrokerResponder<Router: HTTPResponder>: HTTPResponder where Router.Context == KeyBrokerRequestContext {
     let runtime: BrokerRuntime
     let probes: Probes

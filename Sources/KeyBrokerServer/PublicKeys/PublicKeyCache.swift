@@ -84,6 +84,20 @@ public final class PublicKeyCache: Sendable {
         return entry
     }
 
+    /// Reads the organization's current answer from `broker`'s store and keeps it, unless an
+    /// invalidation came during the read: the ticket is taken before it, so a read that raced
+    /// a generation cannot put the older pair back after the generation's answer.
+    /// - Returns: the answer, and whether it was kept.
+    /// - Throws: what ``KeyBroker/Broker/currentKeyPair(for:)`` and ``CachedPublicKey/init(_:)`` throw.
+    package func fill(
+        _ organization: OrganizationID,
+        from broker: Broker
+    ) async throws -> (entry: CachedPublicKey, kept: Bool) {
+        let ticket = ticket(for: organization)
+        let entry = try CachedPublicKey(try await broker.currentKeyPair(for: organization))
+        return (entry, insert(entry, for: organization, ticket: ticket))
+    }
+
     /// Taken before a read of the store that may fill the organization's entry.
     package func ticket(for organization: OrganizationID) -> Ticket {
         let stripe = Self.stripe(of: organization)

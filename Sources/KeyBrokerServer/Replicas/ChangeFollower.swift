@@ -133,15 +133,11 @@ public final class ChangeFollower: Sendable {
         case .keyConfiguration:
             // A save with a new keystore makes a new pair, and says so with this change only.
             guard let organization = change.organization else { return }
-            if runtime.publicKeys.invalidate(organization) {
-                _ = refreshes.withLockedValue { $0?.yield(organization) }
-            }
+            dropPublicKeyAndReadAgain(organization)
             await broker.forgetDerivedState(of: organization)
         case .currentPair:
             guard let organization = change.organization else { return }
-            if runtime.publicKeys.invalidate(organization) {
-                _ = refreshes.withLockedValue { $0?.yield(organization) }
-            }
+            dropPublicKeyAndReadAgain(organization)
         case .reload:
             guard !runtime.isOwnReload(change.sequence) else { return }
             do {
@@ -157,17 +153,22 @@ public final class ChangeFollower: Sendable {
         }
     }
 
+    /// Drops the organization's public-key answer; one that was in memory is queued to be
+    /// read again (``run()`` reads the queue).
+    private func dropPublicKeyAndReadAgain(_ organization: OrganizationID) {
+        guard runtime.publicKeys.invalidate(organization) else { return }
+        _ = refreshes.withLockedValue { $0?.yield(organization) }
+    }
+
     /// Reads the organization's current answer into memory. An invalidation in its stripe
     /// during the read (another rotation of it, or of an organization sharing the stripe)
-    /// spoils the ticket: read again, up to three times. A store that cannot say leaves it to
-    /// the next request.
+    /// spoils the ticket: read again, up to three times. A store that cannot say (its failure
+    /// is already the health monitor's, through the instrumented store) leaves it to the next
+    /// request.
     private func readAgain(_ organization: OrganizationID) async {
-        let cache = runtime.publicKeys
         for _ in 0..<3 {
-            let ticket = cache.ticket(for: organization)
-            guard let record = try? await runtime.broker.currentKeyPair(for: organization), let entry = try? CachedPublicKey(record)
-            else { return }
-            if cache.insert(entry, for: organization, ticket: ticket) { return }
+            // Kept, or the store cannot say: done. Spoiled by an invalidation: read again.
+            guard let filled = try? await runtime.publicKeys.fill(organization, from: runtime.broker), !filled.kept else { return }
         }
     }
 

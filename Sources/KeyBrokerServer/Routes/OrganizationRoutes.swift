@@ -133,15 +133,11 @@ struct OrganizationRoutes: Sendable {
         if let hit = cache.lookup(organization) {
             entry = hit
         } else {
-            // Taken before the read: a generation that commits meanwhile spoils it, so this
-            // read cannot put the older pair back after the generation's answer.
-            let ticket = cache.ticket(for: organization)
             do {
-                entry = try CachedPublicKey(try await context.snapshot.broker.currentKeyPair(for: organization))
+                entry = try await cache.fill(organization, from: context.snapshot.broker).entry
             } catch {
                 throw support.mapped(error, for: principal)
             }
-            cache.insert(entry, for: organization, ticket: ticket)
         }
         return PublicKeyResponses.current(entry, to: request, snapshot: context.snapshot)
     }
